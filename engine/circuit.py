@@ -1,0 +1,117 @@
+"""A circuit as the engine sees it: named neurons and synapses, and every number addressable by a path.
+
+Paths mirror the spec document, so a sweep axis names exactly the value it replaces:
+
+    neurons.<neuron>.params.<parameter>     a neuron model parameter        e.g. neurons.n1.params.gna
+    neurons.<neuron>.init.<variable>        an initial value                e.g. neurons.n2.init.v
+    synapses.<synapse>.params.<parameter>   a synapse model parameter       e.g. synapses.gap.params.g1
+    inputs.<neuron>                         constant external current       e.g. inputs.n1
+
+An ``init`` value of None means "the model's rule" (HH: gates at steady state of v0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+from .models import NEURON_MODELS, NeuronModel
+from .synapses import SYNAPSE_MODELS, SynapseModel
+
+
+@dataclass(frozen=True)
+class Neuron:
+    name: str
+    model: str
+    params: dict[str, float] = field(default_factory=dict)
+    init: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def definition(self) -> NeuronModel:
+        return NEURON_MODELS[self.model]
+
+
+@dataclass(frozen=True)
+class Synapse:
+    name: str
+    model: str
+    pre: str
+    post: str
+    params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def definition(self) -> SynapseModel:
+        return SYNAPSE_MODELS[self.model]
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """Neurons, synapses, constant external currents, and which neuron pairs get pairwise metrics."""
+
+    neurons: tuple[Neuron, ...]
+    synapses: tuple[Synapse, ...] = ()
+    inputs: dict[str, float] = field(default_factory=dict)
+    pairs: tuple[tuple[str, str], ...] | None = None  # None: every pair (i < j) in neuron order
+
+    @property
+    def neuron_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.neurons)
+
+    def neuron_index(self, name: str) -> int:
+        return self.neuron_names.index(name)
+
+    @property
+    def pair_list(self) -> tuple[tuple[str, str], ...]:
+        if self.pairs is not None:
+            return tuple(self.pairs)
+        return tuple(combinations(self.neuron_names, 2))
+
+    # -- the parameter table -------------------------------------------------------------------------
+    def param_paths(self) -> dict[str, float]:
+        """Every sweepable parameter and input, in kernel row order, with its value in this circuit."""
+        rows: dict[str, float] = {}
+        for n in self.neurons:
+            model = n.definition
+            for p in model.params:
+                rows[f"neurons.{n.name}.params.{p.name}"] = float(n.params.get(p.name, p.default))
+            rows[f"inputs.{n.name}"] = float(self.inputs.get(n.name, 0.0))
+        for s in self.synapses:
+            for p in s.definition.params:
+                rows[f"synapses.{s.name}.params.{p.name}"] = float(s.params.get(p.name, p.default))
+        return rows
+
+    def init_paths(self) -> dict[str, float | None]:
+        """Every initial value, with its value in this circuit (None: the model's rule decides)."""
+        rows: dict[str, float | None] = {}
+        for n in self.neurons:
+            for v in n.definition.state:
+                given = n.init.get(v.name)
+                rows[f"neurons.{n.name}.init.{v.name}"] = None if given is None else float(given)
+        return rows
+
+    def paths(self) -> dict[str, float | None]:
+        """Every numeric value a sweep axis may address."""
+        return {**self.param_paths(), **self.init_paths()}
+
+    def units(self, path: str) -> str:
+        """The units of the value at ``path``."""
+        parts = path.split(".")
+        if parts[0] == "inputs":
+            return self._neuron(parts[1]).definition.current_units
+        if parts[0] == "neurons":
+            model = self._neuron(parts[1]).definition
+            return model.param(parts[3]).units if parts[2] == "params" else model.state_var(parts[3]).units
+        syn = next(s for s in self.synapses if s.name == parts[1])
+        return syn.definition.param(parts[3]).units
+
+    def _neuron(self, name: str) -> Neuron:
+        return self.neurons[self.neuron_index(name)]
+
+    def structure(self) -> tuple:
+        """What a compiled kernel depends on: models, synapse endpoints and pairs, not parameter values."""
+        idx = {name: i for i, name in enumerate(self.neuron_names)}
+        return (
+            tuple(n.model for n in self.neurons),
+            tuple((s.model, idx[s.pre], idx[s.post]) for s in self.synapses),
+            tuple((idx[a], idx[b]) for a, b in self.pair_list),
+        )

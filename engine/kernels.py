@@ -1,0 +1,107 @@
+"""Compiled kernels: generated once per kernel key, compiled once per machine, loaded from disk after that.
+
+The generated module is written to the kernel cache directory under a name made from the hash of its
+source (which embeds the hash of the engine's own source), and compiled by numba with ``cache=True``,
+so the compiled code lands beside it in ``__pycache__``. Every worker process on the machine that asks
+for the same key imports the same file and loads the cached code (~0.2 s) instead of compiling.
+A file lock serialises the first compile, so two workers starting cold pay for one compile, not two.
+
+Cache directory: ``$SYNSWEEP_CACHE_DIR`` if set, else ``~/.cache/synsweep``; it must be writable.
+Point it at a shared filesystem to share compiled kernels between the nodes of a cluster.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import llvmlite.binding as llvm
+
+from .codegen import KernelKey, engine_source_hash, generate
+
+_LLVM_OPTIONS = (
+    # inline the model functions and exp into the lane loop (numba's default threshold leaves them calls)
+    "-inline-threshold=4000",
+    # the lane loop touches many rows; raise the budget of runtime alias checks so it still vectorises
+    "-vectorize-memory-check-threshold=1000",
+    "-runtime-memory-check-threshold=1000",
+)
+_options_set = False
+_loaded: dict[KernelKey, ModuleType] = {}
+COMPILE_SECONDS: dict[KernelKey, float] = {}
+
+
+def cache_dir() -> Path:
+    """Where generated kernels and their compiled code live."""
+    root = os.environ.get("SYNSWEEP_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "synsweep")
+    path = Path(root) / "kernels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _set_llvm_options() -> None:
+    global _options_set
+    if not _options_set:
+        for opt in _LLVM_OPTIONS:
+            llvm.set_option("synsweep", opt)
+        _options_set = True
+
+
+def kernel_source(key: KernelKey) -> tuple[str, str]:
+    """(module name, source) of the kernel for ``key``."""
+    source = generate(key, engine_source_hash())
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    return f"synsweep_kernel_{digest}", source
+
+
+def get_kernel(key: KernelKey) -> ModuleType:
+    """The kernel module for ``key`` (its ``run`` function is compiled), generating it if needed."""
+    if key in _loaded:
+        return _loaded[key]
+    _set_llvm_options()
+    name, source = kernel_source(key)
+    directory = cache_dir()
+    path = directory / f"{name}.py"
+    start = time.perf_counter()
+    with open(directory / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not path.exists() or path.read_text() != source:
+                tmp = directory / f".{name}.{os.getpid()}.tmp"
+                tmp.write_text(source)
+                os.replace(tmp, path)
+            module = sys.modules.get(name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)  # compiles (eager signature) or loads the cached code
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    COMPILE_SECONDS[key] = time.perf_counter() - start
+    _loaded[key] = module
+    return module
+
+
+def kernel_assembly(key: KernelKey) -> str:
+    """Assembly of the kernel for ``key``, compiled afresh (numba cannot inspect code loaded from cache).
+
+    Used by the vectorisation test and ``synsweep validate``; costs one compile.
+    """
+    import tempfile
+
+    _set_llvm_options()
+    name, source = kernel_source(key)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}_inspect.py"
+        path.write_text(source.replace("cache=True", "cache=False"))
+        spec = importlib.util.spec_from_file_location(f"{name}_inspect", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return "\n".join(module.run.inspect_asm().values())

@@ -1,0 +1,109 @@
+"""Online metrics: what the kernel accumulates per lane, and how it becomes the reported values.
+
+The kernel keeps, from step ``n_transient`` on (the analysed window ``(transient, duration]``):
+per neuron the spike count, first and last spike time and the sum and sum of squares of the
+inter-spike intervals; per pair the running sums of the two voltages (shifted by the models' resting
+values against cancellation), of their squares and product, and of |V_a - V_b|. Spike times are
+interpolated linearly within the step in which the voltage crosses the threshold upward.
+
+Definitions (T_w = duration - transient, the analysed window, in ms):
+    spike_count       number of upward threshold crossings in the window
+    rate_count        spike_count / T_w                                         (Hz)
+    rate_isi          1 / mean inter-spike interval; 0 with fewer than 2 spikes (Hz)
+    isi_cv            std / mean of the inter-spike intervals; NaN with fewer than 2 intervals
+    first_spike_time  time of the first spike in the window; NaN without spikes (ms)
+    pearson           Pearson correlation of V_a and V_b over the window's samples (the seed's
+                      np.corrcoef); NaN when either trace is constant
+    mean_abs_dv       mean |V_a - V_b| over the window's samples (the seed's "phase difference")
+A diverged point (status 2) reports NaN for every float metric and -1 spikes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .codegen import KernelLayout
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    dim: str  # 'neuron' or 'pair'
+    units: str
+    long_name: str
+    dtype: str = "float64"
+
+
+NEURON_METRICS = (
+    MetricInfo("spike_count", "neuron", "1", "number of spikes in the analysed window", "int32"),
+    MetricInfo("rate_count", "neuron", "Hz", "firing rate by spike count over the analysed window"),
+    MetricInfo("rate_isi", "neuron", "Hz", "firing rate as 1 / mean inter-spike interval"),
+    MetricInfo("isi_cv", "neuron", "1", "coefficient of variation of the inter-spike intervals"),
+    MetricInfo("first_spike_time", "neuron", "ms", "time of the first spike in the analysed window"),
+)
+PAIR_METRICS = (
+    MetricInfo("pearson", "pair", "1", "Pearson correlation of the two voltage traces"),
+    MetricInfo("mean_abs_dv", "pair", "mV", "mean absolute voltage difference |V_a - V_b|"),
+)
+METRICS: dict[str, MetricInfo] = {m.name: m for m in NEURON_METRICS + PAIR_METRICS}
+DEFAULT_METRICS = tuple(METRICS)
+
+STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
+
+
+def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: float,
+             names: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
+    """Reported metrics of the first ``n`` lanes from the accumulators ``acc`` (float64, rows x lanes).
+
+    Returns arrays of shape (n, n_neurons) or (n, n_pairs) per metric, plus ``status`` and
+    ``diverged_step`` of shape (n,).
+    """
+    acc = acc[:, :n]
+    key = layout.key
+    n_neurons, n_pairs = len(key.neuron_models), len(key.pairs)
+    window_ms = n_samples * dt
+    diverged_step = acc[layout.diverged_row].astype(np.int64)
+    diverged = diverged_step >= 0
+    out: dict[str, np.ndarray] = {}
+
+    def neuron_rows(what: str) -> np.ndarray:
+        return np.stack([acc[layout.neuron_acc(k, what)] for k in range(n_neurons)], axis=1)
+
+    def pair_rows(what: str) -> np.ndarray:
+        return np.stack([acc[layout.pair_acc(q, what)] for q in range(n_pairs)], axis=1)
+
+    count = neuron_rows("count") if n_neurons else np.zeros((n, 0))
+    n_isi = np.maximum(count - 1.0, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_isi = np.where(n_isi > 0, neuron_rows("isi_sum") / np.maximum(n_isi, 1.0), np.nan)
+        var_isi = np.where(n_isi > 1, neuron_rows("isi_sq") / np.maximum(n_isi, 1.0) - mean_isi**2, np.nan)
+        values = {
+            "spike_count": count,
+            "rate_count": count / window_ms * 1000.0,
+            "rate_isi": np.where(n_isi > 0, 1000.0 / mean_isi, 0.0),
+            "isi_cv": np.sqrt(np.maximum(var_isi, 0.0)) / mean_isi,
+            "first_spike_time": np.where(count > 0, neuron_rows("first"), np.nan),
+        }
+        if n_pairs:
+            N = float(n_samples)
+            sx, sy, sxx, syy, sxy = (pair_rows(w) for w in ("sx", "sy", "sxx", "syy", "sxy"))
+            vx, vy = N * sxx - sx * sx, N * syy - sy * sy
+            d = vx * vy
+            values["pearson"] = np.where(d > 0, (N * sxy - sx * sy) / np.sqrt(np.where(d > 0, d, 1.0)), np.nan)
+            values["mean_abs_dv"] = pair_rows("sad") / N
+    for name in names:
+        info = METRICS[name]
+        if info.dim == "pair" and not n_pairs:
+            v = np.zeros((n, 0))
+        else:
+            v = values[name]
+        if info.dtype == "int32":
+            v = np.where(diverged[:, None], -1, v).astype(np.int32)
+        else:
+            v = np.where(diverged[:, None], np.nan, v)
+        out[name] = v
+    out["status"] = np.where(diverged, STATUS_DIVERGED, STATUS_OK).astype(np.int8)
+    out["diverged_step"] = diverged_step
+    return out

@@ -1,0 +1,98 @@
+"""What a neuron model is, as data: its state, parameters and equations.
+
+A model's equations are plain Python functions of scalars (``derivatives`` and the helpers it calls),
+written once, the way they read on paper. The kernel generator (``synsweep.engine.codegen``) copies their
+source into a generated module, with every numeric literal cast to the working precision and ``exp``
+bound to the engine's vectorisable exponential, and calls them once per lane, per integrator stage.
+
+``derivatives`` receives its arguments by name: each argument is a state variable of the model, a
+parameter of the model, or ``i_in`` (the total input current: external plus synaptic, added to the
+numerator of the voltage equation, see MODELS.md section 1). It returns d/dt of every state variable,
+in the order of ``state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Param:
+    """A model parameter: its default value, units and a readable description."""
+
+    name: str
+    default: float
+    units: str
+    long_name: str
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """A state variable. ``default`` None means the model derives it (e.g. gates at steady state)."""
+
+    name: str
+    units: str
+    long_name: str
+    default: float | None
+
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """A neuron model: ``state``, ``params``, ``derivatives`` and the helpers it calls.
+
+    voltage: the state variable that electrical synapses couple and spike detection watches.
+    current_units: units of an input current into this model (external currents and synaptic currents).
+    spike_threshold: the parameter holding the threshold of an upward crossing of ``voltage`` (a spike).
+    initial_state: numpy function ``(given, params) -> dict`` that fills every state variable whose value
+        the spec did not give (``given`` maps state names to arrays or None; ``params`` maps parameter
+        names to arrays). Runs once per point before the kernel, in float64.
+    """
+
+    name: str
+    description: str
+    source: str
+    state: tuple[StateVar, ...]
+    params: tuple[Param, ...]
+    derivatives: Callable
+    helpers: tuple[Callable, ...] = ()
+    voltage: str = "v"
+    spike_threshold: str = "v_spike"
+    current_units: str = "uA"
+    initial_state: Callable[[Mapping, Mapping], dict] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.state)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def state_var(self, name: str) -> StateVar:
+        for s in self.state:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def fill_initial_state(self, given: Mapping[str, np.ndarray | None], params: Mapping[str, np.ndarray]
+                           ) -> dict[str, np.ndarray]:
+        """Every state variable's initial value: given, else the model's rule, else its default."""
+        values = {k: v for k, v in given.items() if v is not None}
+        if self.initial_state is not None:
+            values = self.initial_state(values, params)
+        for s in self.state:
+            if s.name not in values:
+                if s.default is None:
+                    raise ValueError(f"model {self.name!r} has no rule for the initial value of {s.name!r}")
+                values[s.name] = s.default
+        return values

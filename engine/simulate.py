@@ -1,0 +1,160 @@
+"""Simulate a batch of independent copies of a circuit: the engine's entry point.
+
+    result = simulate(circuit, Simulation(dt=0.01, duration=100), values={"inputs.n1": I})
+
+``values`` maps paths (see ``synsweep.engine.circuit``) to one value per point; every other number
+comes from the circuit. Points are lanes of one vectorised kernel; they never interact.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .circuit import Circuit
+from .codegen import TILE, KernelKey, KernelLayout
+from .integrators import INTEGRATORS
+from .kernels import COMPILE_SECONDS, get_kernel
+from .metrics import DEFAULT_METRICS, finalize
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """How to integrate: step, duration and analysed window (ms), method, precision, coupling scheme.
+
+    divergence_bound: a point whose voltage-like variable leaves [-bound, bound] or becomes NaN is
+    marked diverged at that step; the other points go on.
+    """
+
+    dt: float
+    duration: float
+    transient: float = 0.0
+    integrator: str = "rk4"
+    precision: str = "float64"
+    scheme: str = "coupled"
+    divergence_bound: float = 1.0e4
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+    @property
+    def n_transient(self) -> int:
+        return int(round(self.transient / self.dt))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.precision)
+
+
+@dataclass
+class SimResult:
+    metrics: dict[str, np.ndarray]  # (n, n_neurons), (n, n_pairs), or (n,) for status/diverged_step
+    traces: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (neuron, var) -> (n, samples)
+    trace_times: np.ndarray | None = None  # ms, one per sample
+    final_state: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0  # kernel time
+    compile_seconds: float = 0.0  # generating and compiling (or loading) the kernel
+
+
+def resolve_record(circuit: Circuit, record: Sequence[str]) -> tuple[tuple[int, str], ...]:
+    """Trace rows for ``record`` entries 'var' (every neuron that has it) or 'neuron.var'."""
+    rows: list[tuple[int, str]] = []
+    for item in record:
+        neuron, _, var = item.rpartition(".")
+        for k, n in enumerate(circuit.neurons):
+            if (not neuron or n.name == neuron) and var in n.definition.state_names and (k, var) not in rows:
+                rows.append((k, var))
+    return tuple(rows)
+
+
+def simulate(
+    circuit: Circuit,
+    simulation: Simulation,
+    values: Mapping[str, np.ndarray | float] | None = None,
+    *,
+    n_points: int | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    record: Sequence[str] = (),
+    record_every: int = 1,
+) -> SimResult:
+    """Integrate ``n_points`` copies of ``circuit``; point ``p`` takes ``values[path][p]`` for each path.
+
+    Returns the metrics (``synsweep.engine.metrics``), the final state and, when ``record`` names
+    variables, their traces sampled every ``record_every`` steps (sample 0 is the initial state).
+    """
+    values = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (values or {}).items()}
+    n = n_points or max((v.size for v in values.values()), default=1)
+    known = circuit.paths()
+    for path, v in values.items():
+        if path not in known:
+            raise KeyError(f"unknown path {path!r}; known paths: {', '.join(known)}")
+        if v.size not in (1, n):
+            raise ValueError(f"{path}: {v.size} values for {n} points")
+    if simulation.integrator not in INTEGRATORS:
+        raise ValueError(f"unknown integrator {simulation.integrator!r}")
+
+    rec_rows = resolve_record(circuit, record)
+    key = KernelKey.for_circuit(circuit, simulation.integrator, simulation.precision, simulation.scheme,
+                                rec_rows)
+    layout = KernelLayout(key)
+    module = get_kernel(key)
+    dtype = simulation.dtype
+    tile = TILE[simulation.precision]
+    lanes = max(tile, math.ceil(n / tile) * tile)
+
+    def per_lane(path: str, default: float | None) -> np.ndarray | None:
+        v = values.get(path)
+        if v is None:
+            return None if default is None else np.full(n, default, dtype=np.float64)
+        return np.broadcast_to(v, (n,)).astype(np.float64)
+
+    def padded(a: np.ndarray) -> np.ndarray:
+        """Pad to whole tiles with copies of the last point, so padding lanes stay well-behaved."""
+        return np.concatenate([a, np.full(lanes - n, a[-1])]) if lanes > n else a
+
+    params = circuit.param_paths()
+    P = np.empty((len(params), lanes), dtype=dtype)
+    for r, (path, base) in enumerate(params.items()):
+        P[r] = padded(per_lane(path, base))
+    X = np.empty((len(layout.state_rows), lanes), dtype=dtype)
+    for k, neuron in enumerate(circuit.neurons):
+        model = neuron.definition
+        given = {v: per_lane(f"neurons.{neuron.name}.init.{v}", neuron.init.get(v)) for v in model.state_names}
+        par = {p: per_lane(f"neurons.{neuron.name}.params.{p}", params[f"neurons.{neuron.name}.params.{p}"])
+               for p in model.param_names}
+        init = model.fill_initial_state(given, par)
+        for v in model.state_names:
+            X[layout.state_row(k, v)] = padded(np.broadcast_to(np.asarray(init[v], np.float64), (n,)))
+
+    ACC = np.zeros((layout.n_acc, lanes), dtype=np.float64)
+    ACC[layout.diverged_row] = -1.0
+
+    n_steps, n_transient = simulation.n_steps, simulation.n_transient
+    args: list = [X, P, ACC]
+    n_samples = n_steps // record_every + 1 if rec_rows else 0
+    if rec_rows:
+        REC = np.empty((len(rec_rows), n_samples, lanes), dtype=dtype)
+        args.append(REC)
+    args += [n_steps, n_transient, dtype.type(simulation.dt), record_every if rec_rows else 0,
+             dtype.type(simulation.divergence_bound)]
+    start = time.perf_counter()
+    module.run(*args)
+    seconds = time.perf_counter() - start
+
+    result = SimResult(
+        metrics=finalize(ACC, layout, n, n_steps - n_transient, simulation.dt, tuple(metrics)),
+        seconds=seconds,
+        compile_seconds=COMPILE_SECONDS.get(key, 0.0),
+    )
+    for (k, var) in layout.state_rows:
+        result.final_state[(circuit.neurons[k].name, var)] = X[layout.state_row(k, var), :n].copy()
+    if rec_rows:
+        for r, (k, var) in enumerate(rec_rows):
+            result.traces[(circuit.neurons[k].name, var)] = REC[r, :, :n].T.copy()
+        result.trace_times = np.arange(n_samples) * record_every * simulation.dt
+    return result
