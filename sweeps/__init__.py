@@ -1,0 +1,1 @@
+"""The sweep service: specs, chunks, the zarr store and the dask runner."""

@@ -1,0 +1,1 @@
+"""Ready-made studies, analysis and plotting of stored results, and the ``synsweep`` command line."""
