@@ -1,0 +1,38 @@
+"""The seed's HH pair against the Neun library's own numbers (shared/reference/neun_seed_run.json)."""
+
+import json
+
+import numpy as np
+import pytest
+from synsweep.engine import Circuit, Neuron, Simulation, Synapse, simulate
+
+
+@pytest.fixture(scope="module")
+def reference(shared_dir):
+    return json.loads((shared_dir / "reference" / "neun_seed_run.json").read_text())
+
+
+def test_matches_neun_reference(reference):
+    proto = reference["protocol"]
+    params = proto["neuron_params_absolute"]
+    syn = proto["electrical_synapse"]
+    neurons = tuple(
+        Neuron(name, "hh", params=params, init=proto["initial_state"][name]) for name in ("n1", "n2")
+    )
+    circuit = Circuit(
+        neurons=neurons,
+        synapses=(Synapse("gap", "electrical", "n1", "n2", {"g1": syn["g1_into_n1"], "g2": syn["g2_into_n2"]}),),
+        inputs=proto["external_current"],
+    )
+    steps = proto["steps"]
+    sim = Simulation(dt=proto["dt_ms"], duration=steps * proto["dt_ms"], integrator="rk4",
+                     precision="float64", scheme="split")
+    every = steps // len(reference["result"]["t_ms"])
+    result = simulate(circuit, sim, record=["v"], record_every=every)
+    np.testing.assert_allclose(result.trace_times[1:], reference["result"]["t_ms"], rtol=1e-12)
+    v1 = result.traces[("n1", "v")][0, 1:]
+    v2 = result.traces[("n2", "v")][0, 1:]
+    assert np.max(np.abs(v1 - reference["result"]["v1_mV"])) < 1e-6
+    assert np.max(np.abs(v2 - reference["result"]["v2_mV"])) < 1e-6
+    counts = result.metrics["spike_count"][0]
+    assert counts.tolist() == [reference["result"]["spike_count_n1"], reference["result"]["spike_count_n2"]]
