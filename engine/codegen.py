@@ -177,6 +177,8 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         raise ValueError(f"bad precision {key.precision!r} or scheme {key.scheme!r}")
     tab: Tableau = INTEGRATORS[key.integrator]
     lay = KernelLayout(key)
+    tile = TILE[key.precision]
+    n_x, n_p = len(lay.state_rows), len(lay.param_rows)
     neurons = [NEURON_MODELS[m] for m in key.neuron_models]
     syn_models = [SYNAPSE_MODELS[s[0]] for s in key.synapses]
 
@@ -202,6 +204,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src()
     src(f"F = {PRECISIONS[key.precision]}")
     src(f"TILE = {TILE[key.precision]}")
+    src("U = np.uint64")
     src()
     src()
     src.lines += _copy_functions(funcs).splitlines()
@@ -227,38 +230,55 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         if b != 0:
             src(f"b{j} = dt * F({_frac(b)})")
     src("dt64 = np.float64(dt)")
+    src(f"W = np.empty({(n_x + n_p + len(neurons)) * tile}, dtype=F)")
+    src(f"A = np.empty({lay.n_acc * tile}, dtype=np.float64)")
     src("for t0 in range(0, n_lanes, TILE):")
     src.indent()
-    src("lo = np.uint64(t0)")
-    src("hi = np.uint64(t0 + TILE)")
-    if rec:
-        src("for i in range(lo, hi):")
-        src.indent()
-        for r, (k, var) in enumerate(key.record):
-            src(f"REC[{r}, 0, i] = X[{lay.state_row(k, var)}, i]")
-        src.dedent()
+    src("for j in range(TILE):")
+    src.indent()
+    src(f"for r in range({n_x}):")
+    src("    W[r * TILE + j] = X[r, t0 + j]")
+    src(f"for r in range({n_p}):")
+    src(f"    W[({n_x} + r) * TILE + j] = P[r, t0 + j]")
+    src(f"for r in range({lay.n_acc}):")
+    src("    A[r * TILE + j] = ACC[r, t0 + j]")
+    for r, (k, var) in enumerate(key.record):
+        src(f"REC[{r}, 0, t0 + j] = X[{lay.state_row(k, var)}, t0 + j]")
+    src.dedent()
     src("for s in range(n_steps):")
     src.indent()
     src("w = np.float64(1.0) if s >= n_transient else np.float64(0.0)")
     src("counting = s >= n_transient")
     src("s64 = np.float64(s)")
-    src("for i in range(lo, hi):")
+    src("for i in range(U(TILE)):")
     src.indent()
 
     # --- load state and parameters
     def y(k: int, v: str) -> str:
         return f"y{k}_{v}"
 
+    def xs(row: int) -> str:  # state row of the tile buffer
+        return f"W[i + U({row * tile})]"
+
+    def ps(row: int) -> str:  # parameter row of the tile buffer
+        return f"W[i + U({(n_x + row) * tile})]"
+
+    def vprev(k: int) -> str:  # voltage of neuron k before the step
+        return f"W[i + U({(n_x + n_p + k) * tile})]"
+
+    def acc(row: int) -> str:  # accumulator row of the tile buffer
+        return f"A[i + U({row * tile})]"
+
     for k, model in enumerate(neurons):
         for v in model.state_names:
-            src(f"{y(k, v)} = X[{lay.state_row(k, v)}, i]")
+            src(f"{y(k, v)} = {xs(lay.state_row(k, v))}")
     for k, model in enumerate(neurons):
         for p in model.param_names:
-            src(f"p{k}_{p} = P[{lay.param_row('neuron', k, p)}, i]")
-        src(f"iext{k} = P[{lay.param_row('input', k, 'i_ext')}, i]")
+            src(f"p{k}_{p} = {ps(lay.param_row('neuron', k, p))}")
+        src(f"iext{k} = {ps(lay.param_row('input', k, 'i_ext'))}")
     for j, sm in enumerate(syn_models):
         for p in sm.param_names:
-            src(f"q{j}_{p} = P[{lay.param_row('synapse', j, p)}, i]")
+            src(f"q{j}_{p} = {ps(lay.param_row('synapse', j, p))}")
 
     def emit_currents(stage: str, vname: Callable[[int, str], str]) -> None:
         for k in range(len(neurons)):
@@ -294,14 +314,28 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         for v in model.state_names:
             terms = [f"b{j} * k{j}_{k}_{v}" for j, b in enumerate(tab.b) if b != 0]
             src(f"n{k}_{v} = {y(k, v)}" + "".join(f" + {t}" for t in terms))
-            src(f"X[{lay.state_row(k, v)}, i] = n{k}_{v}")
+            src(f"{xs(lay.state_row(k, v))} = n{k}_{v}")
+
+    # --- keep each neuron's voltage before the step, for the metrics loop
+    for k, model in enumerate(neurons):
+        src(f"{vprev(k)} = {y(k, model.voltage)}")
+    src.dedent()  # ODE lane loop
+
+    # --- the metrics loop: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
+    # full SIMD width of the working precision (8 float32 lanes on AVX2, not 4)
+    src("for i in range(U(TILE)):")
+    src.indent()
+    for k, model in enumerate(neurons):
+        src(f"{y(k, model.voltage)} = {vprev(k)}")
+        src(f"n{k}_{model.voltage} = {xs(lay.state_row(k, model.voltage))}")
+        src(f"p{k}_{model.spike_threshold} = {ps(lay.param_row('neuron', k, model.spike_threshold))}")
 
     # --- divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is
     # arithmetic on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
     oks = " & ".join(f"(abs(n{k}_{m.voltage}) <= v_bound)" for k, m in enumerate(neurons))
     d = lay.diverged_row
-    src(f"bad = np.float64(not ({oks})) * np.float64(ACC[{d}, i] < 0.0)")
-    src(f"ACC[{d}, i] += bad * (s64 - ACC[{d}, i])")
+    src(f"bad = np.float64(not ({oks})) * np.float64({acc(d)} < 0.0)")
+    src(f"{acc(d)} += bad * (s64 - {acc(d)})")
 
     # --- spikes: upward crossing of the threshold, time by linear interpolation within the step
     for k, model in enumerate(neurons):
@@ -310,14 +344,14 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         src(f"up = np.float64(({v0} < {thr}) & ({v1} >= {thr}) & counting)")
         src(f"frac = np.float64({thr} - {v0}) / max(np.float64({v1} - {v0}), 1e-300)")
         src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
-        src(f"cnt = ACC[{r['count']}, i]")
+        src(f"cnt = {acc(r['count'])}")
         src("seen = min(cnt, 1.0)")
-        src(f"isi = up * seen * (tc - ACC[{r['last']}, i])")
-        src(f"ACC[{r['isi_sum']}, i] += isi")
-        src(f"ACC[{r['isi_sq']}, i] += isi * isi")
-        src(f"ACC[{r['first']}, i] += up * (1.0 - seen) * (tc - ACC[{r['first']}, i])")
-        src(f"ACC[{r['last']}, i] += up * (tc - ACC[{r['last']}, i])")
-        src(f"ACC[{r['count']}, i] = cnt + up")
+        src(f"isi = up * seen * (tc - {acc(r['last'])})")
+        src(f"{acc(r['isi_sum'])} += isi")
+        src(f"{acc(r['isi_sq'])} += isi * isi")
+        src(f"{acc(r['first'])} += up * (1.0 - seen) * (tc - {acc(r['first'])})")
+        src(f"{acc(r['last'])} += up * (tc - {acc(r['last'])})")
+        src(f"{acc(r['count'])} = cnt + up")
 
     # --- pairwise running sums (voltages shifted by each model's resting value against cancellation)
     for q, (a, b) in enumerate(key.pairs):
@@ -327,24 +361,31 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         r = {w: lay.pair_acc(q, w) for w in PAIR_ACC}
         src(f"xa = np.float64(n{a}_{ma.voltage}) + {-sa!r}")
         src(f"xb = np.float64(n{b}_{mb.voltage}) + {-sb!r}")
-        src(f"ACC[{r['sx']}, i] += w * xa")
-        src(f"ACC[{r['sy']}, i] += w * xb")
-        src(f"ACC[{r['sxx']}, i] += w * (xa * xa)")
-        src(f"ACC[{r['syy']}, i] += w * (xb * xb)")
-        src(f"ACC[{r['sxy']}, i] += w * (xa * xb)")
-        src(f"ACC[{r['sad']}, i] += w * abs(np.float64(n{a}_{ma.voltage}) - np.float64(n{b}_{mb.voltage}))")
+        src(f"{acc(r['sx'])} += w * xa")
+        src(f"{acc(r['sy'])} += w * xb")
+        src(f"{acc(r['sxx'])} += w * (xa * xa)")
+        src(f"{acc(r['syy'])} += w * (xb * xb)")
+        src(f"{acc(r['sxy'])} += w * (xa * xb)")
+        src(f"{acc(r['sad'])} += w * abs(np.float64(n{a}_{ma.voltage}) - np.float64(n{b}_{mb.voltage}))")
     src.dedent()  # lane loop
     if rec:
         src("if rec_every > 0 and (s + 1) % rec_every == 0:")
         src.indent()
         src("r = (s + 1) // rec_every")
-        src("for i in range(lo, hi):")
+        src("for j in range(TILE):")
         src.indent()
         for rr, (k, var) in enumerate(key.record):
-            src(f"REC[{rr}, r, i] = X[{lay.state_row(k, var)}, i]")
+            src(f"REC[{rr}, r, t0 + j] = W[{lay.state_row(k, var) * tile} + j]")
         src.dedent()
         src.dedent()
     src.dedent()  # steps
+    src("for j in range(TILE):")
+    src.indent()
+    src(f"for r in range({n_x}):")
+    src("    X[r, t0 + j] = W[r * TILE + j]")
+    src(f"for r in range({lay.n_acc}):")
+    src("    ACC[r, t0 + j] = A[r * TILE + j]")
+    src.dedent()
     src.dedent()  # tiles
     src.dedent()
     return "\n".join(src.lines) + "\n"
