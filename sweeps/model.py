@@ -33,6 +33,14 @@ class Axis:
     long_name: str
     kind: str  # 'values', 'linspace', 'logspace' or 'random'
 
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, with ``values`` compared element-wise (the generated __eq__ cannot compare arrays)."""
+        if not isinstance(other, Axis):
+            return NotImplemented
+        return ((self.name, self.targets, self.units, self.long_name, self.kind)
+                == (other.name, other.targets, other.units, other.long_name, other.kind)
+                and np.array_equal(self.values, other.values))
+
 
 @dataclass(frozen=True)
 class Dim:
