@@ -4,26 +4,14 @@
     ds = run_sweep(load_spec("sweep.yaml"), "out.zarr")
 """
 
-from __future__ import annotations
-
-from typing import Any
-
 from .chunks import ChunkPlan, plan_chunks
 from .errors import SpecError
 from .model import Axis, Dim, RecordSpec, SweepSpec
 from .runner import RunReport, SweepIncomplete, execute, run_sweep
+from .spec import load_spec
 from .store import StoreError, open_result
 
 __all__ = [
     "load_spec", "SpecError", "run_sweep", "execute", "open_result", "plan_chunks", "ChunkPlan",
     "StoreError", "SweepIncomplete", "RunReport", "SweepSpec", "Dim", "Axis", "RecordSpec",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # sweeps/spec.py is imported on first use (it pulls in the YAML parser)
-    if name == "load_spec":
-        from .spec import load_spec
-
-        return load_spec
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

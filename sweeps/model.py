@@ -96,6 +96,7 @@ class SweepSpec:
     def spec_hash(self) -> str:
         """sha256 of the scientific content (everything but the ``execution`` section)."""
         doc = {k: v for k, v in self.document.items() if k != "execution"}
+        doc["neuron_order"] = list(self.document.get("circuit", {}).get("neurons", {}))  # sort_keys hides it
         return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def point_values(self, index: tuple[slice, ...]) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from synsweep.engine import STATUS_DIVERGED, STATUS_OK, Circuit, Neuron, Simulation, Synapse, simulate
 
 PAIR = Circuit(

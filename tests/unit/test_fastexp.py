@@ -2,6 +2,7 @@
 
 import numpy as np
 from numba import njit
+
 from synsweep.engine.fastexp import exp32, exp64
 
 

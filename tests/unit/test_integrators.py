@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from synsweep.engine import INTEGRATORS, Circuit, Neuron, Simulation, Synapse, simulate
 
 # Two tonically spiking HH neurons with asymmetric diffusive coupling: nonlinear, coupled, 20 ms.

@@ -1,6 +1,7 @@
 """Online metrics against an independent post-hoc computation on the full recorded traces."""
 
 import numpy as np
+
 from synsweep.engine import Circuit, Neuron, Simulation, Synapse, simulate
 
 PAIR = Circuit(

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from synsweep.engine import Circuit, Neuron, Simulation, Synapse, simulate
 
 

@@ -1,0 +1,99 @@
+"""Cutting the sweep grid into tasks: hyper-rectangular blocks aligned with the zarr chunks.
+
+One task computes one block and writes it as whole zarr chunks (a block *is* a zarr chunk of every
+variable along the sweep dims), so no two tasks ever touch the same chunk: writes need no locks and a
+task that runs twice (a worker lost mid-run) rewrites identical bytes.
+
+Shape rule (``plan_chunks``): walk the dims from the last (fastest-varying) to the first, keeping each
+dim whole while the product stays within the target number of points; the first dim that does not fit
+is split into the fewest near-equal pieces that fit, and every dim before it gets chunk length 1. So the
+trailing dims stay whole and the leading dims are split, and ``prod(chunk_shape) <= target`` unless a
+single point already exceeds it (the target is at least 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import product
+from math import ceil, prod
+
+from .model import SweepSpec
+
+DEFAULT_CHUNK_POINTS = 4096
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """The grid ``shape`` cut into blocks of ``chunk_shape`` (the last block along a dim may be shorter).
+
+    Chunk ids number the blocks in C order of the chunk grid (the last dim's block index fastest).
+    """
+
+    shape: tuple[int, ...]
+    chunk_shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.shape) != len(self.chunk_shape):
+            raise ValueError(f"chunk_shape {self.chunk_shape} does not match shape {self.shape}")
+        if any(c < 1 or (c > s and s > 0) for c, s in zip(self.chunk_shape, self.shape, strict=True)):
+            raise ValueError(f"chunk_shape {self.chunk_shape} invalid for shape {self.shape}")
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """Number of blocks along each dim."""
+        return tuple(ceil(s / c) for s, c in zip(self.shape, self.chunk_shape, strict=True))
+
+    @property
+    def n_chunks(self) -> int:
+        return prod(self.grid)
+
+    @property
+    def n_points(self) -> int:
+        return prod(self.shape)
+
+    def block(self, chunk_id: int) -> tuple[slice, ...]:
+        """The index (one slice per dim, step 1) of block ``chunk_id``."""
+        if not 0 <= chunk_id < self.n_chunks:
+            raise IndexError(f"chunk {chunk_id} out of range 0..{self.n_chunks - 1}")
+        index: list[slice] = []
+        rest = chunk_id
+        for g, s, c in reversed(list(zip(self.grid, self.shape, self.chunk_shape, strict=True))):
+            rest, b = divmod(rest, g)
+            index.append(slice(b * c, min((b + 1) * c, s)))
+        return tuple(reversed(index))
+
+    def blocks(self) -> Iterator[tuple[int, tuple[slice, ...]]]:
+        """``(chunk_id, index)`` for every block, in C order of the chunk grid."""
+        for chunk_id, pos in enumerate(product(*(range(g) for g in self.grid))):
+            yield chunk_id, tuple(slice(b * c, min((b + 1) * c, s))
+                                  for b, c, s in zip(pos, self.chunk_shape, self.shape, strict=True))
+
+    def block_shape(self, index: tuple[slice, ...]) -> tuple[int, ...]:
+        return tuple(s.stop - s.start for s in index)
+
+
+def chunk_shape_for(shape: tuple[int, ...], target: int) -> tuple[int, ...]:
+    """Chunk lengths for ``shape`` with at most ``max(target, 1)`` points, trailing dims kept whole first."""
+    room = max(int(target), 1)
+    out = [1] * len(shape)
+    for i in range(len(shape) - 1, -1, -1):
+        size = max(shape[i], 1)
+        if size <= room:
+            out[i] = size
+            room //= size
+        else:
+            pieces = ceil(size / room)
+            out[i] = ceil(size / pieces)  # <= room, pieces of near-equal length
+            break
+    return tuple(out)
+
+
+def plan_chunks(spec: SweepSpec, chunk_points: int | None = None) -> ChunkPlan:
+    """The chunk plan of ``spec`` for at most ``chunk_points`` points per chunk.
+
+    ``chunk_points`` defaults to ``spec.chunk_points`` (the spec's ``execution.chunk_points``), then to
+    4096. Deterministic: the same shape and target always give the same plan.
+    """
+    target = chunk_points or spec.chunk_points or DEFAULT_CHUNK_POINTS
+    return ChunkPlan(spec.shape, chunk_shape_for(spec.shape, target))

@@ -1,0 +1,180 @@
+"""W1 benchmark: synsweep's engine against its peers, interleaved, in one run on one machine.
+
+    python tests/benchmarks/bench_engine.py [--B 1000 10000] [--reps 3] [--service] [--peers c numpy pyloop]
+
+W1 (../shared/bench/w1/README.md): B independent gap-junction-coupled HH pairs, g over [0, 0.01], I_ext over
+[0.05, 0.15] uA (neuron 2 at 0.8 I_ext), RK4 over the coupled system, dt 0.01 ms, 100 ms. Throughput is
+neuron-steps per second (2 B steps / s), single thread. Peers: the hand-written vectorised C (`hh_vec`), the
+same with shared exponentials (`hh_vec_sharedexp`), NumPy, and the seed-style Python loop (extrapolated from a
+few pairs); Brian2 when a venv with it is given (--brian2-venv, made by ../shared/bench/w1/setup_peers.sh).
+Each implementation's spike totals and sum of Pearson r are printed beside its speed, so a fast wrong
+answer shows. --service also runs W1 through the whole dask path (run_sweep on a LocalCluster of 2
+single-threaded workers, zarr writes included) and reports it against 2x the single-core engine.
+
+Not part of the test suite: speed is reported as ratios measured in the same run, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("SYNSWEEP_SHARED", ROOT.parent / "shared"))
+W1 = SHARED / "bench" / "w1"
+
+
+def build_c_peers(build: Path) -> dict[str, Path]:
+    """Compile the C peers with the flags of w1/build_c.sh into ``build`` (shared/ stays untouched)."""
+    src = build / "c"
+    shutil.copytree(W1 / "c", src, dirs_exist_ok=True)
+    fast = ["-O3", "-march=native", "-ffast-math", "-fopenmp"]
+    out = {"c_vec": build / "hh_vec", "c_vec_sharedexp": build / "hh_vec_sharedexp"}
+    subprocess.run(["gcc", *fast, "-o", str(out["c_vec"]), str(src / "hh.c"), "-lmvec", "-lm"], check=True)
+    subprocess.run(["gcc", *fast, "-DSHARED_EXP=1", "-o", str(out["c_vec_sharedexp"]), str(src / "hh.c"),
+                    "-lmvec", "-lm"], check=True)
+    return out
+
+
+def run_c(binary: Path, B: int, prec: str) -> dict:
+    flag = "d" if prec == "float64" else "f"
+    proc = subprocess.run([str(binary), "--B", str(B), "--prec", flag, "--threads", "1"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def run_python_peer(impl: str, B: int, python: str = sys.executable) -> dict:
+    proc = subprocess.run([python, str(W1 / "py" / "bench_one.py"), "--impl", impl, "--B", str(B)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_brian2(venv: Path, B: int) -> dict:
+    proc = subprocess.run([str(venv / "bin" / "python"), str(W1 / "py" / "w1_brian2.py"), "--target",
+                           "cpp_standalone", "--variant", "pairunit", "--B", str(B)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def w1_problem(B: int):
+    sys.path.insert(0, str(W1 / "py"))
+    import w1common
+
+    from synsweep.engine import Circuit, Neuron, Synapse
+
+    g, i1, i2 = w1common.grid(B)
+    circuit = Circuit(neurons=(Neuron("n1", "hh", init={"v": w1common.V10}),
+                               Neuron("n2", "hh", init={"v": w1common.V20})),
+                      synapses=(Synapse("gap", "electrical", "n1", "n2"),))
+    values = {"synapses.gap.params.g1": g, "synapses.gap.params.g2": g, "inputs.n1": i1, "inputs.n2": i2}
+    return circuit, values
+
+
+def run_engine(B: int, prec: str) -> dict:
+    from synsweep.engine import Simulation, simulate
+
+    circuit, values = w1_problem(B)
+    sim = Simulation(dt=0.01, duration=100.0, integrator="rk4", precision=prec, scheme="coupled")
+    res = simulate(circuit, sim, values)
+    counts = res.metrics["spike_count"]
+    return {"impl": "synsweep", "prec": prec, "B": B, "time_s": res.seconds,
+            "neuron_steps_per_s": 2.0 * B * sim.n_steps / res.seconds, "spikes1_total": int(counts[:, 0].sum()),
+            "spikes2_total": int(counts[:, 1].sum()), "r_sum": float(np.nansum(res.metrics["pearson"])),
+            "compile_s": res.compile_seconds}
+
+
+def service_run(B: int, workers: int = 2) -> dict:
+    """W1 through run_sweep on a LocalCluster (warm kernel cache), timed from submit to the last write."""
+    from synsweep.sweeps import load_spec, run_sweep
+
+    ng = int(np.sqrt(B))
+    spec = load_spec({
+        "name": "w1-service",
+        "circuit": {"neurons": {"n1": {"model": "hh", "init": {"v": -75.0}},
+                                "n2": {"model": "hh", "init": {"v": -65.0}}},
+                    "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}}},
+        "simulation": {"dt": 0.01, "duration": 100.0, "integrator": "rk4", "precision": "float64", "scheme": "coupled"},
+        "sweep": [{"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"],
+                   "linspace": {"start": 0.0, "stop": 0.01, "num": ng}},
+                  {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
+                   "linspace": {"start": 0.05, "stop": 0.15, "num": B // ng}}],
+        "execution": {"chunk_points": 2048},
+    })
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run_sweep(spec, Path(tmp) / "w1.zarr", workers=workers, progress=False)
+        elapsed = time.perf_counter() - start
+    return {"impl": f"service ({workers} workers, incl. cluster start)", "prec": "float64", "B": spec.n_points,
+            "time_s": elapsed, "neuron_steps_per_s": spec.neuron_steps / elapsed}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--B", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--precisions", nargs="+", default=["float64", "float32"])
+    ap.add_argument("--peers", nargs="*", default=["c", "numpy", "pyloop"])
+    ap.add_argument("--brian2-venv", type=Path, default=None)
+    ap.add_argument("--service", action="store_true")
+    ap.add_argument("--service-B", type=int, default=100_000)
+    a = ap.parse_args()
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as build:
+        c_bins = build_c_peers(Path(build)) if "c" in a.peers else {}
+        for B in a.B:
+            for prec in a.precisions:
+                run_engine(min(B, 256), prec)  # compile / load the kernel outside the timings
+                for _ in range(a.reps):  # interleaved repetitions
+                    rows.append(run_engine(B, prec))
+                    for name, binary in c_bins.items():
+                        rows.append(run_c(binary, B, prec) | {"impl": name})
+            if "numpy" in a.peers and B <= 1000:
+                rows.append(run_python_peer("numpy", B))
+            if "pyloop" in a.peers and B <= 1000:
+                rows.append(run_python_peer("pyloop", B))
+            if a.brian2_venv and B <= 10000:
+                rows.append(run_brian2(a.brian2_venv, B))
+    if a.service:
+        engine = run_engine(10_000, "float64")
+        rows.append(engine)
+        rows.append(service_run(a.service_B))
+
+    print(f"\nW1 on {os.cpu_count()} cores, 1 thread per implementation; neuron-steps/s (min, median of reps)\n")
+    header = (f"{'impl':<42} {'prec':<8} {'B':>7} {'median':>10} {'min':>10} {'engine/this':>11}"
+              "  spikes (n1, n2)   r_sum")
+    print(header)
+    print("-" * len(header))
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["impl"], r.get("prec", "float64"), r["B"]), []).append(r)
+    engine_speed = {(p, B): statistics.median(x["neuron_steps_per_s"] for x in rs)
+                    for (impl, p, B), rs in groups.items() if impl == "synsweep"}
+    for (impl, prec, B), rs in groups.items():
+        speeds = [x["neuron_steps_per_s"] for x in rs]
+        med = statistics.median(speeds)
+        ref = engine_speed.get((prec, B)) or engine_speed.get((prec, min(a.B)))
+        ratio = f"{ref / med:10.2f}x" if ref and impl != "synsweep" else ""
+        spikes = f"({rs[0].get('spikes1_total', '-')}, {rs[0].get('spikes2_total', '-')})"
+        r_sum = rs[0].get("r_sum")
+        print(f"{impl:<42} {prec:<8} {B:>7} {med:10.3e} {min(speeds):10.3e} {ratio:>11}  {spikes:<17} "
+              f"{'' if r_sum is None else f'{r_sum:.9f}'}")
+    if a.service:
+        svc = groups[next(k for k in groups if k[0].startswith("service"))][0]
+        single = engine_speed[("float64", 10_000)]
+        print(f"\nservice / (2 x single-core engine) = {svc['neuron_steps_per_s'] / (2 * single):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""The sweep service end to end: real LocalCluster worker processes on 127.0.0.1, real zarr stores on disk.
+
+Tiny HH-pair grids (3 x 10 points, 10 ms at dt 0.02) so the whole file runs in seconds once the kernels are
+in the cache (each distinct kernel costs a few seconds to compile the first time).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from distributed import Client, LocalCluster
+
+from synsweep.engine import METRICS
+from synsweep.sweeps import StoreError, SweepIncomplete, execute, load_spec, open_result, run_sweep
+from synsweep.sweeps.store import META_GROUP, done_chunks
+
+G = [0.0, 0.004, 0.008]
+DOC = {
+    "name": "hh-pair-test",
+    "circuit": {
+        "neurons": {"n1": {"model": "hh", "init": {"v": -75}}, "n2": {"model": "hh", "init": {"v": -65}}},
+        "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}},
+        "inputs": {"n1": 0.1, "n2": 0.1},
+    },
+    "simulation": {"dt": 0.02, "duration": 10, "transient": 2, "integrator": "rk4", "precision": "float64",
+                   "scheme": "coupled"},
+    "sweep": [
+        {"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"], "values": G},
+        {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
+         "linspace": {"start": 0.05, "stop": 0.15, "num": 10}},
+    ],
+    "record": {"variables": ["v"], "every": 10, "points": "all"},
+    "execution": {"chunk_points": 64},
+}
+CHUNKS_OF_7 = 6  # (3, 10) with chunk_points 7: blocks of (1, 5)
+
+
+def make_spec(chunk_points: int = 64, **changes):
+    doc = copy.deepcopy(DOC)
+    doc["execution"]["chunk_points"] = chunk_points
+    for key, value in changes.items():
+        if value is None:
+            doc.pop(key, None)
+        else:
+            doc[key] = value
+    return load_spec(doc)
+
+
+def data_only(ds: xr.Dataset) -> xr.Dataset:
+    """The dataset without its global attributes (``created`` and the execution section differ)."""
+    return ds.drop_attrs(deep=False)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        # the scheduler's HTTP endpoint moves elsewhere when another cluster holds port 8787
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+    with cluster, Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def reference_path(client, tmp_path_factory) -> Path:
+    """The sweep in one chunk on two workers, traces of every point."""
+    out = tmp_path_factory.mktemp("ref") / "ref.zarr"
+    run_sweep(make_spec(64), out, client=client, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(reference_path) -> xr.Dataset:
+    return open_result(reference_path).load()
+
+
+def test_chunk_size_does_not_change_results(client, reference, tmp_path):
+    report = execute(make_spec(7), tmp_path / "c7.zarr", client=client, progress=True)
+    assert sorted(report.computed) == list(range(CHUNKS_OF_7)) and not report.failed
+    assert report.n_points == 30
+    ds = open_result(tmp_path / "c7.zarr")
+    assert ds.status.encoding["chunks"] == (1, 5)
+    xr.testing.assert_identical(data_only(ds.load()), data_only(reference))
+    assert ds.attrs["spec_hash"] == reference.attrs["spec_hash"]  # chunk_points is not part of the hash
+
+
+def test_worker_count_does_not_change_results(reference, tmp_path):
+    # an embedded LocalCluster with one worker process (the run_sweep default path)
+    ds = run_sweep(make_spec(7), tmp_path / "w1.zarr", workers=1, progress=False)
+    xr.testing.assert_identical(data_only(ds.load()), data_only(reference))
+
+
+def test_layout_units_and_clean_open(reference, reference_path):
+    ds = reference
+    assert ds.sizes == {"g": 3, "I_ext": 10, "neuron": 2, "pair": 1, "time": 51}
+    np.testing.assert_array_equal(ds.g.values, G)
+    assert ds.g.attrs["units"] == "mS" and ds.I_ext.attrs["units"] == "uA"
+    assert list(ds.neuron.values) == ["n1", "n2"]
+    assert list(ds.pair.values) == ["n1-n2"]
+    assert (ds.pair_a.values[0], ds.pair_b.values[0]) == ("n1", "n2")
+    assert ds.spike_count.dtype == np.int32 and ds.spike_count.encoding["fill_value"] == -1
+    assert ds.status.dtype == np.int8 and ds.status.encoding["fill_value"] == 0
+    assert ds.status.attrs["flag_meanings"] == "not_computed ok diverged"
+    assert list(ds.status.attrs["flag_values"]) == [0, 1, 2]
+    assert ds.diverged_step.dtype == np.int64
+    assert set(METRICS) <= set(ds.data_vars)
+    for name, var in ds.data_vars.items():
+        assert var.attrs.get("units") and var.attrs.get("long_name"), name
+        if name in METRICS:
+            assert var.attrs["units"] == METRICS[name].units
+            assert var.dims == ("g", "I_ext", METRICS[name].dim)
+    assert (ds.status == 1).all()
+    assert (ds.diverged_step == -1).all()
+    assert (ds.spike_count >= 0).all()
+    # reopening and reading everything raises no warning at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = open_result(reference_path)
+        assert again.spike_count.chunks is not None  # lazy
+        again.load()
+    xr.testing.assert_identical(again, reference)
+
+
+def test_provenance_attrs(reference):
+    attrs = reference.attrs
+    spec = make_spec(64)
+    assert attrs["spec_hash"] == spec.spec_hash
+    assert json.loads(attrs["spec"]) == json.loads(json.dumps(spec.document))
+    assert load_spec(json.loads(attrs["spec"])).spec_hash == spec.spec_hash  # the spec can be rerun
+    for package in ("synsweep", "numba", "numpy", "dask", "distributed", "xarray", "zarr"):
+        assert attrs[f"version_{package}"] not in ("", None), package
+    assert "git_commit" in attrs
+    assert datetime.fromisoformat(attrs["created"]).tzinfo is not None
+    engine = json.loads(attrs["synsweep_engine"])
+    assert (engine["integrator"], engine["precision"], engine["scheme"]) == ("rk4", "float64", "coupled")
+    assert attrs["Conventions"]
+
+
+def test_traces_of_every_point(reference):
+    tr = reference.trace_v
+    assert tr.dims == ("g", "I_ext", "neuron", "time")
+    assert tr.attrs["units"] == "mV"
+    np.testing.assert_allclose(reference.time.values, np.arange(51) * 0.2)
+    assert reference.time.attrs["units"] == "ms"
+    # sample 0 is the initial state
+    assert (tr.isel(time=0).sel(neuron="n1") == -75).all() and (tr.isel(time=0).sel(neuron="n2") == -65).all()
+    assert np.isfinite(tr.values).all()
+
+
+def test_traces_of_listed_points_equal_in_sweep_traces(client, reference, tmp_path):
+    current = make_spec().dims[1].axes[0].values
+    points = [{"g": 0.004, "I_ext": 0.15}, {"g": 0.0, "I_ext": 0.05},
+              {"g": 0.008, "I_ext": float(current[4])}]
+    record = {"variables": ["v", "n2.m"], "every": 10, "points": points}
+    report = execute(make_spec(7, record=record), tmp_path / "sub.zarr", client=client, progress=False)
+    assert "traces" in report.computed and not report.failed
+    ds = open_result(tmp_path / "sub.zarr").load()
+    assert ds.trace_v.dims == ("traced_point", "neuron", "time")
+    assert ds.sizes["traced_point"] == 3
+    np.testing.assert_array_equal(ds.traced_g.values, [0.004, 0.0, 0.008])
+    np.testing.assert_array_equal(ds.traced_I_ext.values, current[[9, 0, 4]])
+    for k in range(3):
+        at = {"g": ds.traced_g.values[k], "I_ext": ds.traced_I_ext.values[k]}
+        # the small traced batch gives bit for bit the traces the points have inside the sweep
+        np.testing.assert_array_equal(ds.trace_v.isel(traced_point=k).values,
+                                      reference.trace_v.sel(at).values)
+    assert np.isnan(ds.trace_m.sel(neuron="n1")).all()  # n1.m was not recorded
+    assert np.isfinite(ds.trace_m.sel(neuron="n2")).all()
+    # metrics from the kernel without recording equal those with recording
+    for name in METRICS:
+        xr.testing.assert_identical(ds[name], reference[name])
+
+
+def test_resume_computes_only_missing_chunks(client, reference, tmp_path):
+    out = tmp_path / "resume.zarr"
+    spec = make_spec(7)
+    first = execute(spec, out, client=client, progress=False, only_chunks={0, 3})  # an interrupted run
+    assert sorted(first.computed) == [0, 3]
+    partial = open_result(out).load()
+    assert int((partial.status == 1).sum()) == 10 and int((partial.status == 0).sum()) == 20
+    assert int((partial.spike_count == -1).sum()) == 40  # not computed: the fill value, not "0 spikes"
+    assert done_chunks(out) == {0, 3}
+    stamps = {k: (out / META_GROUP / "done" / str(k)).stat().st_mtime_ns for k in (0, 3)}
+
+    second = execute(spec, out, client=client, progress=False, resume=True)
+    assert sorted(second.computed) == [1, 2, 4, 5] and sorted(second.skipped) == [0, 3]
+    assert second.n_points == 20
+    assert {k: (out / META_GROUP / "done" / str(k)).stat().st_mtime_ns for k in (0, 3)} == stamps
+    assert done_chunks(out) == set(range(CHUNKS_OF_7))
+    xr.testing.assert_identical(data_only(open_result(out).load()), data_only(reference))
+
+    nothing = execute(spec, out, client=client, progress=False, resume=True)  # all done: no task at all
+    assert nothing.computed == [] and len(nothing.skipped) == CHUNKS_OF_7
+
+
+def test_failed_chunk_then_resume_recomputes_it(client, reference, tmp_path):
+    out = tmp_path / "fail.zarr"
+    spec = make_spec(7)
+    execute(spec, out, progress=False, only_chunks=())  # the template only
+    # block the zarr chunk file of status for chunk 2 (block (1, 0)): that task's region write fails
+    blocker = out / "status" / "c" / "1" / "0"
+    blocker.mkdir(parents=True)
+    with pytest.raises(SweepIncomplete) as info:
+        run_sweep(spec, out, client=client, progress=False, resume=True)
+    message = str(info.value)
+    assert "1 of 6 chunks failed" in message and "--resume" in message and "chunk 2" in message
+    assert [c for c, _ in info.value.failures] == [2]
+    assert done_chunks(out) == set(range(CHUNKS_OF_7)) - {2}
+
+    blocker.rmdir()  # fixed; resume through a scheduler address this time
+    report = execute(spec, out, scheduler=client.scheduler.address, progress=False, resume=True)
+    assert report.computed == [2] and not report.failed
+    xr.testing.assert_identical(data_only(open_result(out).load()), data_only(reference))
+
+
+def test_refuses_existing_store_without_resume_or_overwrite(tmp_path):
+    out = tmp_path / "exists.zarr"
+    spec = make_spec(7)
+    execute(spec, out, progress=False, only_chunks=())
+    (out / META_GROUP / "done" / "0").write_text("{}")
+    with pytest.raises(StoreError, match="--resume") as info:
+        run_sweep(spec, out, progress=False)
+    assert "--overwrite" in str(info.value)
+    execute(spec, out, progress=False, overwrite=True, only_chunks=())  # deleted and recreated
+    assert done_chunks(out) == set()
+    # overwrite never deletes a directory that is not a zarr store
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "thesis.tex").write_text("...")
+    with pytest.raises(StoreError, match="not a zarr store"):
+        execute(spec, other, progress=False, overwrite=True, only_chunks=())
+    assert (other / "thesis.tex").exists()
+
+
+def test_refuses_resume_into_store_of_another_spec(tmp_path):
+    out = tmp_path / "other.zarr"
+    a = make_spec(7)
+    b = make_spec(7, simulation={**DOC["simulation"], "duration": 12})
+    execute(a, out, progress=False, only_chunks=())
+    with pytest.raises(StoreError) as info:
+        run_sweep(b, out, progress=False, resume=True)
+    assert a.spec_hash in str(info.value) and b.spec_hash in str(info.value)
+
+
+def test_diverged_points_are_flagged(client, tmp_path):
+    sweep = copy.deepcopy(DOC["sweep"])
+    sweep[0]["values"] = [-0.01, 0.0, 0.002]  # anti-diffusive coupling blows the pair up
+    sweep[1]["linspace"]["num"] = 3
+    ds = run_sweep(make_spec(4, sweep=sweep, record=None), tmp_path / "div.zarr", client=client,
+                   progress=False).load()
+    assert "trace_v" not in ds
+    assert (ds.status.sel(g=-0.01) == 2).all()
+    assert (ds.status.sel(g=[0.0, 0.002]) == 1).all()
+    assert (ds.diverged_step.sel(g=-0.01) > 0).all() and (ds.diverged_step.sel(g=[0.0, 0.002]) == -1).all()
+    assert (ds.spike_count.sel(g=-0.01) == -1).all() and ds.pearson.sel(g=-0.01).isnull().all()
+    assert ds.pearson.sel(g=[0.0, 0.002]).notnull().all()
