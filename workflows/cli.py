@@ -1,0 +1,480 @@
+"""The ``synsweep`` command line.
+
+    synsweep run SPEC.yaml --out RESULT.zarr [--scheduler ADDRESS] [--workers N] [--resume] [--overwrite]
+                 [--chunk-points N] [--no-progress] [--plot PNG]
+    synsweep validate SPEC.yaml [--out PATH]     what a run would do, without running it
+    synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
+    synsweep demo [--out DIR] [--workers N]       the packaged coupling scan (seed 000, positive g)
+
+Exit codes: 0 done; 2 the user's input is wrong (spec, store, file, options): one paragraph on stderr
+starting ``synsweep: error:``, nothing computed, nothing overwritten; 3 the sweep ran but some chunks
+failed (what was computed is kept; ``--resume`` computes the rest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import textwrap
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import numpy as np
+import yaml
+
+PROG = "synsweep"
+EXIT_USER_ERROR = 2
+EXIT_INCOMPLETE = 3
+PACKAGED_SPECS = "specs"
+DEMO_SPEC = "coupling_scan.yaml"
+DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
+
+
+class UserError(click.ClickException):
+    """A mistake in the user's input: reported as one paragraph, exit code 2."""
+
+    exit_code = EXIT_USER_ERROR
+
+
+class Incomplete(click.ClickException):
+    """The sweep ran, but some chunks failed: exit code 3."""
+
+    exit_code = EXIT_INCOMPLETE
+
+
+def _paragraph(message: object) -> str:
+    """One paragraph: the message's lines joined, runs of whitespace collapsed."""
+    return " ".join(str(message).split())
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from synsweep.sweeps.errors import SpecError
+
+    errors: list[type[BaseException]] = [SpecError, yaml.YAMLError]
+    try:
+        from synsweep.sweeps import StoreError
+    except ImportError:  # the store module is not there: nothing of it to catch
+        pass
+    else:
+        errors.append(StoreError)
+    return tuple(errors)
+
+
+def _fail(message: object) -> NoReturn:
+    raise UserError(_paragraph(message))
+
+
+def _yaml_message(exc: yaml.YAMLError, source: str) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return (f"{source} is not valid YAML{where}: {problem}. Fix the syntax there (indentation, a missing "
+            "colon or an unclosed bracket or quote are the usual causes) and run again.")
+
+
+# -- loading -----------------------------------------------------------------------------------------------
+def packaged_spec(name: str) -> Path:
+    """Path of a spec shipped with the package (``synsweep/workflows/specs/<name>``)."""
+    ref = resources.files("synsweep.workflows").joinpath(PACKAGED_SPECS, name)
+    if not ref.is_file():
+        _fail(f"the packaged spec {name!r} is missing from the installation; reinstall synsweep "
+              "(pip install -e .) so that its package data (workflows/specs/*.yaml) is installed.")
+    return Path(str(ref))
+
+
+def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
+    """Load and validate a spec file, reporting every user mistake as a ``UserError``."""
+    from synsweep.sweeps.spec import load_spec
+
+    path = Path(spec_path)
+    if not path.exists():
+        _fail(f"spec file {str(path)!r} does not exist; check the path (packaged specs are in "
+              f"{packaged_spec(DEMO_SPEC).parent}).")
+    if not path.is_file():
+        _fail(f"spec path {str(path)!r} is not a file; give the path of a YAML sweep spec.")
+    try:
+        spec = load_spec(path)
+    except yaml.YAMLError as exc:
+        _fail(_yaml_message(exc, repr(str(path))))
+    except _user_errors() as exc:
+        _fail(exc)
+    if chunk_points is not None:
+        document = dict(spec.document)
+        document["execution"] = {**dict(document.get("execution") or {}), "chunk_points": chunk_points}
+        spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document)
+    return spec
+
+
+def _check_resources(spec: Any, out: Path) -> None:
+    from synsweep.sweeps.spec import check_resources
+
+    try:
+        check_resources(spec, out)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+def _check_plottable(spec: Any, plot: Path) -> None:
+    """Refuse ``--plot`` before computing anything when the result could not be drawn."""
+    if plot.suffix.lower() != ".png":
+        _fail(f"--plot {str(plot)!r}: the figure is written as PNG; give a file name ending in .png.")
+    if "pearson" not in spec.metrics:
+        _fail("--plot draws the Pearson r of the neuron pair, but the spec's metrics do not include "
+              "'pearson'; add it to metrics or leave out --plot.")
+    if not spec.circuit.pair_list:
+        _fail("--plot draws the Pearson r of a neuron pair, but the circuit has no pair; leave out --plot.")
+    if len(spec.dims) not in (1, 2):
+        _fail(f"--plot draws a heatmap over two sweep dims (or a line over one); the spec has "
+              f"{len(spec.dims)} ({', '.join(d.name for d in spec.dims) or 'none'}); leave out --plot and "
+              "use synsweep.workflows.plots with a selection instead.")
+
+
+def write_plot(ds: Any, plot: Path) -> list[Path]:
+    """The spec's standard figure: a heatmap over two sweep dims, or a line over one."""
+    from synsweep.workflows.plots import sweep_dims, sync_heatmap, sync_vs_coupling
+
+    if len(sweep_dims(ds)) >= 2:
+        return [sync_heatmap(ds, plot)]
+    return [sync_vs_coupling(ds, plot)]
+
+
+# -- formatting --------------------------------------------------------------------------------------------
+def _num(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    raise AssertionError("unreachable")
+
+
+def _rows(rows: Sequence[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    out = []
+    for key, value in rows:
+        lines = str(value).splitlines() or [""]
+        out.append(f"{key:<{width}}  {lines[0]}")
+        out.extend(f"{'':<{width}}  {line}" for line in lines[1:])
+    return "\n".join(out)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
+    """Rows of cells as aligned columns (two spaces apart)."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _describe_axis(axis: Any) -> str:
+    v = np.asarray(axis.values, dtype=np.float64)
+    units = f" {axis.units}" if axis.units not in ("", "1", None) else ""
+    rng = _num(v[0]) if v.size == 1 else f"{_num(v.min())} .. {_num(v.max())}"
+    targets = ", ".join(p if f == 1.0 else f"{p} (x{_num(f)})" for p, f in axis.targets.items())
+    return f"{axis.kind} {rng}{units} -> {targets}"
+
+
+def describe_spec(spec: Any, out: Path | None = None) -> str:
+    """What a run of ``spec`` would do: grid, chunks, work, output size, numerics."""
+    from synsweep.sweeps.chunks import plan_chunks
+    from synsweep.sweeps.spec import estimate
+
+    est = estimate(spec)
+    plan = plan_chunks(spec)
+    sim = spec.simulation
+    circuit = spec.circuit
+    neurons = ", ".join(f"{n.name} ({n.model})" for n in circuit.neurons)
+    synapses = ", ".join(f"{s.name} ({s.model} {s.pre}->{s.post})" for s in circuit.synapses) or "none"
+    dim_lines = []
+    name_w = max((len(d.name) for d in spec.dims), default=0)
+    size_w = max((len(str(d.size)) for d in spec.dims), default=0)
+    for d in spec.dims:
+        for i, axis in enumerate(d.axes):
+            label = f"{d.name:<{name_w}}  {d.size:>{size_w}}" if i == 0 else " " * (name_w + size_w + 2)
+            prefix = f"{axis.name}: " if d.zipped else ""
+            dim_lines.append(f"{label}  {prefix}{_describe_axis(axis)}")
+    shape = " x ".join(str(s) for s in est.get("shape", spec.shape)) or "1"
+    chunk_shape = " x ".join(str(s) for s in plan.chunk_shape) or "1"
+    rows: list[tuple[str, str]] = [
+        ("spec", f"{spec.name}  (hash {spec.spec_hash[:12]})"),
+    ]
+    if spec.description:
+        rows.append(("description", textwrap.fill(_paragraph(spec.description), 90)))
+    rows += [
+        ("neurons", neurons),
+        ("synapses", synapses),
+        ("dims", "\n".join(dim_lines) or "none (a single point)"),
+        ("points", f"{est['points']:,}  ({shape})"),
+        ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  (target {spec.chunk_points:,} points each)"),
+        ("simulation", f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
+                       f"transient {_num(sim.transient)} ms"),
+        ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
+        ("neuron-steps", f"{est['neuron_steps']:,}"),
+        ("output", f"about {_bytes(est['output_bytes'])}"),
+        ("metrics", ", ".join(spec.metrics)),
+    ]
+    if spec.record is not None:
+        rec = spec.record
+        where = "all points" if rec.points is None else f"{len(rec.points)} points"
+        rows.append(("traces", f"{', '.join(rec.variables)} every {rec.every} steps at {where}"))
+    if out is not None:
+        state = "exists: a run needs --resume or --overwrite" if out.exists() else "new"
+        rows.append(("store", f"{out}  ({state})"))
+    return _rows(rows)
+
+
+def describe_result(ds: Any, path: Path) -> str:
+    """Dims, variables with units, completion and provenance of a stored result."""
+    from synsweep.workflows.plots import sweep_dims
+
+    rows: list[tuple[str, str]] = [("result", str(path))]
+    if ds.attrs.get("title") or ds.attrs.get("name"):
+        rows.append(("name", str(ds.attrs.get("title") or ds.attrs["name"])))
+    dim_rows = []
+    for d in ds.sizes:
+        desc = ""
+        if d in ds.coords:
+            c = ds[d]
+            if np.issubdtype(c.dtype, np.number) and c.size:
+                units = c.attrs.get("units", "")
+                desc = f"{_num(float(c.min()))} .. {_num(float(c.max()))}"
+                desc += f" {units}" if units not in ("", "1") else ""
+            else:
+                desc = ", ".join(str(v) for v in c.values[:6]) + (" ..." if c.size > 6 else "")
+            if c.attrs.get("long_name"):
+                desc += f"  ({c.attrs['long_name']})"
+        dim_rows.append((d, str(ds.sizes[d]), desc))
+    rows.append(("dims", _table(dim_rows)))
+    var_rows = []
+    for name, var in ds.data_vars.items():
+        units = var.attrs.get("units", "")
+        var_rows.append((f"{name}({', '.join(var.dims)})", f"[{units or '-'}]", var.attrs.get("long_name", "")))
+    rows.append(("variables", _table(var_rows)))
+    if "status" in ds:
+        status = np.asarray(ds["status"].values)
+        total = status.size
+        ok, div, nc = (int((status == s).sum()) for s in (1, 2, 0))
+
+        def pct(k: int) -> str:
+            return f"{k:,} ({100.0 * k / total:.1f}%)" if total else str(k)
+
+        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, not computed {pct(nc)}"))
+        if nc:
+            rows.append(("", "incomplete: run again with --resume to compute the rest"))
+        if "pearson" in ds and ok and len(sweep_dims(ds)) >= 1:
+            r = np.asarray(ds["pearson"].values, dtype=np.float64)
+            r = r[np.isfinite(r)]
+            if r.size:
+                rows.append(("pearson", f"{_num(r.min())} .. {_num(r.max())} over ok points"))
+    attrs = ds.attrs
+    prov = []
+    for key in ("spec_hash", "created", "git_commit"):
+        if key in attrs:
+            prov.append((key, str(attrs[key])))
+    numerics = [f"{k} {attrs[f'synsweep_{k}']}" for k in ("integrator", "precision", "scheme")
+                if f"synsweep_{k}" in attrs]
+    if numerics:
+        prov.append(("numerics", ", ".join(numerics)))
+    versions = attrs.get("versions")
+    if isinstance(versions, dict):
+        prov.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    elif isinstance(versions, str):
+        prov.append(("versions", versions))
+    else:
+        found = [f"{k.removeprefix('version_')} {v}" for k, v in attrs.items() if k.startswith("version_")]
+        if found:
+            prov.append(("versions", ", ".join(found)))
+    if "spec" in attrs:
+        prov.append(("spec", "stored (ds.attrs['spec'])"))
+    rows += prov or [("provenance", "none recorded")]
+    return _rows(rows)
+
+
+# -- running -----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _scheduler_client(scheduler: str | None) -> Iterator[Any]:
+    """A client of the scheduler at ``scheduler`` (None: the runner starts a local cluster), connected
+    before anything is written, so an unreachable address leaves no store behind."""
+    if scheduler is None:
+        yield None
+        return
+    from distributed import Client
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    try:  # a malformed address: say so before a half-built Client hangs on closing
+        if parse_address(scheduler)[0] in ("tcp", "tls"):
+            get_address_host_port(scheduler)
+    except ValueError as exc:
+        _fail(f"--scheduler {scheduler!r} is not a scheduler address: {exc}. Give it as tcp://host:port, "
+              "e.g. tcp://10.0.0.5:8786 (what 'dask scheduler' prints).")
+    try:
+        client = Client(scheduler, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        _fail(f"could not connect to the dask scheduler at {scheduler!r}: {exc}. Check that the scheduler is "
+              "running and reachable (e.g. tcp://host:8786), or leave out --scheduler to start a local "
+              "cluster.")
+    with client:
+        yield client
+
+
+def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None, resume: bool,
+            overwrite: bool, progress: bool, plots: Sequence[tuple[str, Path]] = ()) -> Any:
+    """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception."""
+    from synsweep.sweeps import SweepIncomplete, open_result, run_sweep
+
+    if resume and overwrite:
+        _fail("--resume and --overwrite contradict each other: --resume keeps the store and computes what "
+              "is missing, --overwrite deletes it and starts again; give one of them.")
+    _check_resources(spec, out)
+    with _scheduler_client(scheduler) as client:
+        try:
+            ds = run_sweep(spec, out, client=client, workers=workers, resume=resume, overwrite=overwrite,
+                           progress=progress)
+        except SweepIncomplete as exc:
+            raise Incomplete(_paragraph(exc)) from None
+        except _user_errors() as exc:
+            _fail(exc)
+    if ds is None:
+        ds = open_result(out)
+    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
+
+    for kind, path in plots:
+        if kind == "standard":
+            written = write_plot(ds, path)
+        elif kind == "heatmap":
+            written = [sync_heatmap(ds, path)]
+        else:
+            written = [sync_vs_coupling(ds, path)]
+        for p in written:
+            click.echo(f"wrote {p}")
+    return ds
+
+
+def _summary_line(ds: Any, out: Path) -> str:
+    status = np.asarray(ds["status"].values) if "status" in ds else np.array([])
+    ok, div = int((status == 1).sum()), int((status == 2).sum())
+    return f"wrote {out}: {status.size:,} points, {ok:,} ok, {div:,} diverged"
+
+
+# -- commands ----------------------------------------------------------------------------------------------
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="synsweep", prog_name=PROG)
+def cli() -> None:
+    """Distributed parameter sweeps of small circuits of coupled neurons."""
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), metavar="RESULT.zarr",
+              help="Zarr store to write (a directory).")
+@click.option("--scheduler", metavar="ADDRESS", help="Address of a running dask scheduler (tcp://host:8786); "
+              "default: start a local cluster.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Worker processes of the local cluster (default: one per core).")
+@click.option("--resume", is_flag=True,
+              help="Keep an existing store of the same spec; compute what is missing.")
+@click.option("--overwrite", is_flag=True, help="Delete an existing store and start again.")
+@click.option("--chunk-points", type=click.IntRange(min=1), metavar="N",
+              help="Points per task (overrides the spec's execution.chunk_points).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
+              help="Also write a figure of the pair's Pearson r over the sweep dims.")
+def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resume: bool, overwrite: bool,
+        chunk_points: int | None, no_progress: bool, plot: Path | None) -> None:
+    """Run the sweep SPEC.yaml and write the result to RESULT.zarr."""
+    if scheduler is not None and workers is not None:
+        _fail("--workers sizes the local cluster that synsweep starts; with --scheduler the workers are "
+              "those of the running cluster. Give one of the two.")
+    sweep = load(spec, chunk_points)
+    if plot is not None:
+        _check_plottable(sweep, plot)
+    ds = execute(sweep, out, scheduler=scheduler, workers=workers, resume=resume, overwrite=overwrite,
+                 progress=not no_progress, plots=[("standard", plot)] if plot is not None else [])
+    click.echo(_summary_line(ds, out))
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), metavar="PATH",
+              help="Where the result would go: also checks disk space and whether the store exists.")
+def validate(spec: Path, out: Path | None) -> None:
+    """Check SPEC.yaml and print what a run would do, without running it."""
+    sweep = load(spec)
+    if out is not None:
+        _check_resources(sweep, out)
+    click.echo(describe_spec(sweep, out))
+    click.echo("spec is valid")
+
+
+@cli.command()
+@click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+def inspect(result: Path) -> None:
+    """Print the summary and provenance of a stored result."""
+    from synsweep.sweeps import open_result
+
+    if not result.exists():
+        _fail(f"result store {str(result)!r} does not exist; give the path passed to 'synsweep run --out'.")
+    try:
+        ds = open_result(result)
+    except _user_errors() as exc:
+        _fail(exc)
+    click.echo(describe_result(ds, result))
+
+
+@cli.command()
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, metavar="DIR", help="Folder for the result store and the figures.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Worker processes of the local cluster (default: one per core).")
+@click.option("--small", is_flag=True, help="The same scan on a small grid (seconds, for a quick check).")
+@click.option("--overwrite", is_flag=True, help="Recompute from scratch even if DIR holds a finished result.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def demo(out: Path, workers: int | None, small: bool, overwrite: bool, no_progress: bool) -> None:
+    """Run the packaged coupling scan: seed 000's HH pair with a positive (diffusive) gap junction.
+
+    Sweeps the conductance g (0 .. 0.01 mS, 41 values) against the external current of neuron 1
+    (0.05 .. 0.15 uA, 21 values; neuron 2 gets 0.8 times it) and writes DIR/coupling_scan.zarr,
+    DIR/coupling_scan.png (heatmap of the pair's Pearson r) and DIR/coupling_scan_vs_g.png.
+    Running it again finishes an interrupted run and redraws the figures.
+    """
+    sweep = load(packaged_spec(DEMO_SPEC_SMALL if small else DEMO_SPEC))
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / f"{sweep.name}.zarr"
+    plots = [("heatmap", out / f"{sweep.name}.png"), ("lines", out / f"{sweep.name}_vs_g.png")]
+    ds = execute(sweep, store, scheduler=None, workers=workers, resume=store.exists() and not overwrite,
+                 overwrite=overwrite, progress=not no_progress, plots=plots)
+    click.echo(_summary_line(ds, store))
+
+
+# -- entry point -------------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: runs the command line and exits with its code (see the module docstring)."""
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as exc:
+        message = _paragraph(exc.format_message())
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            message += f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"{PROG}: error: {message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo(f"{PROG}: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo(f"{PROG}: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
