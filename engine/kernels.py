@@ -105,3 +105,9 @@ def kernel_assembly(key: KernelKey) -> str:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return "\n".join(module.run.inspect_asm().values())
+
+
+def is_cached(key: KernelKey) -> bool:
+    """Whether the kernel for ``key`` is compiled in this machine's cache (so a worker loads it in < 1 s)."""
+    name, _ = kernel_source(key)
+    return any((cache_dir() / "__pycache__").glob(f"{name}.*.nbi"))

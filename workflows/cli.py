@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import sys
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -224,10 +225,24 @@ def describe_spec(spec: Any, out: Path | None = None) -> str:
         rec = spec.record
         where = "all points" if rec.points is None else f"{len(rec.points)} points"
         rows.append(("traces", f"{', '.join(rec.variables)} every {rec.every} steps at {where}"))
+    rows.append(("kernel", _kernel_state(spec)))
     if out is not None:
         state = "exists: a run needs --resume or --overwrite" if out.exists() else "new"
         rows.append(("store", f"{out}  ({state})"))
     return _rows(rows)
+
+
+def _kernel_state(spec: Any) -> str:
+    """Whether the sweep's kernel is compiled on this machine (``validate --compile`` compiles it)."""
+    from synsweep.engine.codegen import KernelKey
+    from synsweep.engine.kernels import cache_dir, is_cached
+
+    sim = spec.simulation
+    key = KernelKey.for_circuit(spec.circuit, sim.integrator, sim.precision, sim.scheme)
+    if is_cached(key):
+        return f"compiled, in {cache_dir()} (a worker loads it in under a second)"
+    return ("not compiled on this machine yet: the first task compiles it once for all workers (about 3 s for "
+            "an HH pair; 'synsweep validate --compile' compiles it now and reports the time)")
 
 
 def describe_result(ds: Any, path: Path) -> str:
@@ -407,12 +422,22 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "-o", type=click.Path(path_type=Path), metavar="PATH",
               help="Where the result would go: also checks disk space and whether the store exists.")
-def validate(spec: Path, out: Path | None) -> None:
+@click.option("--compile", "compile_kernel", is_flag=True,
+              help="Compile the sweep's kernel into this machine's cache now and report how long it took.")
+def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
     sweep = load(spec)
     if out is not None:
         _check_resources(sweep, out)
     click.echo(describe_spec(sweep, out))
+    if compile_kernel:
+        from synsweep.engine.codegen import KernelKey
+        from synsweep.engine.kernels import get_kernel
+
+        sim = sweep.simulation
+        start = time.perf_counter()
+        get_kernel(KernelKey.for_circuit(sweep.circuit, sim.integrator, sim.precision, sim.scheme))
+        click.echo(f"kernel ready in {time.perf_counter() - start:.1f} s (compiled, or loaded if it was cached)")
     click.echo("spec is valid")
 
 
