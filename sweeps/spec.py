@@ -224,6 +224,21 @@ def _object_name(name: str, field: str, what: str) -> None:
 
 
 # -- circuit ---------------------------------------------------------------------------------------------
+def _model_params(raw: Any, field: str, what: str, definition: Any) -> dict[str, float]:
+    """Every parameter of a neuron or synapse model: the given ones, validated, and defaults for the rest."""
+    first = definition.params[0]
+    given = _mapping(raw, f"{field}.params",
+                     f"give parameters as a mapping, e.g. params: {{{first.name}: {first.default:g}}}", optional=True)
+    params: dict[str, float] = {}
+    for p, value in given.items():
+        if p not in definition.param_names:
+            _fail(f"{field}.params.{p}", f"{what} has no parameter {show(p)}", suggestion(p, definition.param_names))
+        info = definition.param(p)
+        params[p] = _number(value, f"{field}.params.{p}",
+                            f"give {p} ({info.long_name}) in {info.units}, e.g. {p}: {info.default:g}")
+    return {p.name: params.get(p.name, float(p.default)) for p in definition.params}
+
+
 def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
     m = _mapping(raw, "circuit", "describe the circuit, e.g. circuit: {neurons: {n1: {model: hh}}}")
     _check_keys(m, "circuit", CIRCUIT_KEYS, ("neurons",),
@@ -243,18 +258,7 @@ def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
                               f"{listing(NEURON_MODELS)}"})
         model = _choice(nm["model"], f"{field}.model", list(NEURON_MODELS), "neuron model")
         definition = NEURON_MODELS[model]
-        params: dict[str, float] = {}
-        given = _mapping(nm.get("params"), f"{field}.params",
-                         f"give parameters as a mapping, e.g. params: {{{definition.params[0].name}: "
-                         f"{definition.params[0].default}}}", optional=True)
-        for p, value in given.items():
-            if p not in definition.param_names:
-                _fail(f"{field}.params.{p}", f"neuron model '{model}' has no parameter {show(p)}",
-                      suggestion(p, definition.param_names))
-            info = definition.param(p)
-            params[p] = _number(value, f"{field}.params.{p}",
-                                f"give {p} ({info.long_name}) in {info.units}, e.g. {p}: {info.default:g}")
-        params = {p.name: params.get(p.name, float(p.default)) for p in definition.params}
+        params = _model_params(nm.get("params"), field, f"neuron model '{model}'", definition)
         init_raw = _mapping(nm.get("init"), f"{field}.init",
                             "give initial values as a mapping, e.g. init: {v: -65}", optional=True)
         init: dict[str, float | None] = {}
@@ -298,17 +302,7 @@ def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
         if ends["pre"] == ends["post"] and model == "electrical":
             _fail(f"{field}.post", f"an electrical synapse joins neuron '{ends['pre']}' to itself",
                   "connect two different neurons")
-        given = _mapping(sm.get("params"), f"{field}.params", "give parameters as a mapping, e.g. "
-                                                              "params: {g1: 0.002}", optional=True)
-        params = {}
-        for p, value in given.items():
-            if p not in definition.param_names:
-                _fail(f"{field}.params.{p}", f"synapse model '{model}' has no parameter {show(p)}",
-                      suggestion(p, definition.param_names))
-            info = definition.param(p)
-            params[p] = _number(value, f"{field}.params.{p}",
-                                f"give {p} ({info.long_name}) in {info.units}, e.g. {p}: {info.default:g}")
-        params = {p.name: params.get(p.name, float(p.default)) for p in definition.params}
+        params = _model_params(sm.get("params"), field, f"synapse model '{model}'", definition)
         synapses.append(Synapse(name, model, ends["pre"], ends["post"], params))
         synapses_doc[name] = {"model": model, "pre": ends["pre"], "post": ends["post"], "params": dict(params)}
 
