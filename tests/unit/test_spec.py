@@ -314,29 +314,24 @@ def test_spec_error_is_one_paragraph_and_pickles():
     assert str(back) == str(err) and back.field == "simulation.dt"
 
 
-def test_yaml_errors(tmp_path):
+def test_missing_file(tmp_path):
     with pytest.raises(SpecError, match="no such file"):
         load_spec(tmp_path / "missing.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ncircuit: {neurons: [\n")
-    with pytest.raises(SpecError, match=r"line \d+.*not valid YAML.*Fix"):
-        load_spec(bad)
-    dup = tmp_path / "dup.yaml"
-    dup.write_text(SEED_YAML.replace("  dt: 0.01\n", "  dt: 0.01\n  dt: 0.02\n"))
-    with pytest.raises(SpecError, match=r"line 13.*'dt' is given twice.*first on line 12"):
-        load_spec(dup)
-    text = tmp_path / "text.yaml"
-    text.write_text(SEED_YAML.replace("dt: 0.01", "dt: 1e-2"))
-    with pytest.raises(SpecError, match=r"'simulation.dt'.*text '1e-2'.*Fix: .*1.0e-3"):
-        load_spec(text)
-    boolean = tmp_path / "bool.yaml"
-    boolean.write_text(SEED_YAML.replace("    n1: {model: hh, init: {v: -75}}", "    on: {model: hh}"))
-    with pytest.raises(SpecError, match=r"'circuit.neurons.True'.*boolean true.*Fix: quote"):
-        load_spec(boolean)
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("")
-    with pytest.raises(SpecError, match="empty"):
-        load_spec(empty)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\ncircuit: {neurons: [\n", r"line \d+.*not valid YAML.*Fix"),
+    (SEED_YAML.replace("  dt: 0.01\n", "  dt: 0.01\n  dt: 0.02\n"), r"line 13.*'dt' is given twice.*first on line 12"),
+    (SEED_YAML.replace("dt: 0.01", "dt: 1e-2"), r"'simulation.dt'.*text '1e-2'.*Fix: .*1.0e-3"),
+    (SEED_YAML.replace("    n1: {model: hh, init: {v: -75}}", "    on: {model: hh}"),
+     r"'circuit.neurons.True'.*boolean true.*Fix: quote"),
+    ("", "empty"),
+], ids=["syntax", "duplicate-key", "exponent-as-text", "yaml-boolean-key", "empty"])
+def test_yaml_errors(tmp_path, text, message):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
 
 
 # -- draws ----------------------------------------------------------------------------------------------------
