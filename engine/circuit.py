@@ -5,9 +5,11 @@ Paths mirror the spec document, so a sweep axis names exactly the value it repla
     neurons.<neuron>.params.<parameter>     a neuron model parameter        e.g. neurons.n1.params.gna
     neurons.<neuron>.init.<variable>        an initial value                e.g. neurons.n2.init.v
     synapses.<synapse>.params.<parameter>   a synapse model parameter       e.g. synapses.gap.params.g1
+    synapses.<synapse>.init.<variable>      a synapse's initial state       e.g. synapses.ex.init.s
     inputs.<neuron>                         constant external current       e.g. inputs.n1
 
-An ``init`` value of None means "the model's rule" (HH: gates at steady state of v0).
+An ``init`` value of None means "the model's rule" (HH: gates at steady state of v0). A synapse
+parameter whose units are "conductance" or "current" is in the post neuron model's units.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from .models import NEURON_MODELS, NeuronModel
+from .models import NEURON_MODELS, NeuronModel, Param
 from .synapses import SYNAPSE_MODELS, SynapseModel
 
 
@@ -33,15 +35,27 @@ class Neuron:
 
 @dataclass(frozen=True)
 class Synapse:
+    """A synapse from ``pre`` to ``post``; ``output`` chooses the model's output form (None: its default)."""
+
     name: str
     model: str
     pre: str
     post: str
     params: dict[str, float] = field(default_factory=dict)
+    output: str | None = None
+    init: dict[str, float] = field(default_factory=dict)
 
     @property
     def definition(self) -> SynapseModel:
         return SYNAPSE_MODELS[self.model]
+
+    @property
+    def output_form(self) -> str | None:
+        return self.output or self.definition.default_output
+
+    @property
+    def all_params(self) -> tuple[Param, ...]:
+        return self.definition.all_params(self.output)
 
 
 @dataclass(frozen=True)
@@ -73,10 +87,12 @@ class Circuit:
         for n in self.neurons:
             model = n.definition
             for p in model.params:
-                rows[f"neurons.{n.name}.params.{p.name}"] = float(n.params.get(p.name, p.default))
+                default = n.params.get(p.default_from, model.param(p.default_from).default) \
+                    if p.default_from else p.default
+                rows[f"neurons.{n.name}.params.{p.name}"] = float(n.params.get(p.name, default))
             rows[f"inputs.{n.name}"] = float(self.inputs.get(n.name, 0.0))
         for s in self.synapses:
-            for p in s.definition.params:
+            for p in s.all_params:
                 rows[f"synapses.{s.name}.params.{p.name}"] = float(s.params.get(p.name, p.default))
         return rows
 
@@ -87,6 +103,9 @@ class Circuit:
             for v in n.definition.state:
                 given = n.init.get(v.name)
                 rows[f"neurons.{n.name}.init.{v.name}"] = None if given is None else float(given)
+        for s in self.synapses:
+            for v in s.definition.state:
+                rows[f"synapses.{s.name}.init.{v.name}"] = float(s.init.get(v.name, v.default))
         return rows
 
     def paths(self) -> dict[str, float | None]:
@@ -101,17 +120,24 @@ class Circuit:
         if parts[0] == "neurons":
             model = self._neuron(parts[1]).definition
             return model.param(parts[3]).units if parts[2] == "params" else model.state_var(parts[3]).units
-        syn = next(s for s in self.synapses if s.name == parts[1])
-        return syn.definition.param(parts[3]).units
+        syn = self.synapse(parts[1])
+        post = self._neuron(syn.post).definition
+        units = syn.definition.param(parts[3], syn.output).units if parts[2] == "params" \
+            else syn.definition.state_var(parts[3]).units
+        return {"conductance": post.conductance_units, "current": post.current_units}.get(units, units)
 
     def _neuron(self, name: str) -> Neuron:
         return self.neurons[self.neuron_index(name)]
 
+    def synapse(self, name: str) -> Synapse:
+        return next(s for s in self.synapses if s.name == name)
+
     def structure(self) -> tuple:
-        """What a compiled kernel depends on: models, synapse endpoints and pairs, not parameter values."""
+        """What a compiled kernel depends on: models, synapse endpoints, output forms and pairs, not
+        parameter values."""
         idx = {name: i for i, name in enumerate(self.neuron_names)}
         return (
             tuple(n.model for n in self.neurons),
-            tuple((s.model, idx[s.pre], idx[s.post]) for s in self.synapses),
+            tuple((s.model, idx[s.pre], idx[s.post], s.output_form) for s in self.synapses),
             tuple((idx[a], idx[b]) for a, b in self.pair_list),
         )

@@ -55,45 +55,74 @@ PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad")
 
 @dataclass(frozen=True)
 class KernelKey:
-    """Everything a compiled kernel depends on; parameter values are data, not part of the key."""
+    """Everything a compiled kernel depends on; parameter values are data, not part of the key.
+
+    synapses: (model, pre index, post index, output form, ring) per synapse; ``ring`` is the length of
+    the delay ring buffer of a spike-triggered synapse (a power of two above the largest delay in steps
+    of the batch), 1 without delay.
+    record: (unit, state variable) recorded as traces; units are the neurons 0..N-1, then the synapses.
+    """
 
     neuron_models: tuple[str, ...]
-    synapses: tuple[tuple[str, int, int], ...]  # (model, pre index, post index)
+    synapses: tuple[tuple[str, int, int, str | None, int], ...]
     pairs: tuple[tuple[int, int], ...]
     integrator: str
     precision: str
     scheme: str
-    record: tuple[tuple[int, str], ...] = ()  # (neuron index, state variable) recorded as traces
+    record: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def for_circuit(cls, circuit: Circuit, integrator: str, precision: str, scheme: str,
-                    record: tuple[tuple[int, str], ...] = ()) -> KernelKey:
+                    record: tuple[tuple[int, str], ...] = (), rings: tuple[int, ...] | None = None
+                    ) -> KernelKey:
         models, synapses, pairs = circuit.structure()
+        rings = rings or (1,) * len(synapses)
+        synapses = tuple((*syn, ring) for syn, ring in zip(synapses, rings, strict=True))
         return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record))
 
 
 class KernelLayout:
-    """Row indices of the X, P and ACC arrays for one kernel key."""
+    """Row indices of the X, P and ACC arrays and of the per-tile buffer W for one kernel key.
+
+    W holds, per tile, rows of TILE lanes: the state rows (as X), the parameter rows (as P), three rows
+    per neuron for the metrics and event loops (voltage before the step, voltage after the integrator's
+    step before any reset, spike flag 0/1), then the delay ring buffers.
+    """
 
     def __init__(self, key: KernelKey):
         self.key = key
-        self.state_rows: list[tuple[int, str]] = []  # (neuron, variable)
-        for k, name in enumerate(key.neuron_models):
-            self.state_rows += [(k, v) for v in NEURON_MODELS[name].state_names]
+        self.neurons = [NEURON_MODELS[m] for m in key.neuron_models]
+        self.synapse_models = [SYNAPSE_MODELS[s[0]] for s in key.synapses]
+        n = len(self.neurons)
+        self.state_rows: list[tuple[int, str]] = []  # (unit, variable); synapse j is unit n + j
+        for k, model in enumerate(self.neurons):
+            self.state_rows += [(k, v) for v in model.state_names]
+        for j, sm in enumerate(self.synapse_models):
+            self.state_rows += [(n + j, v) for v in sm.state_names]
         self.param_rows: list[tuple[str, int, str]] = []  # ('neuron'|'input'|'synapse', index, name)
-        for k, name in enumerate(key.neuron_models):
-            self.param_rows += [("neuron", k, p) for p in NEURON_MODELS[name].param_names]
+        for k, model in enumerate(self.neurons):
+            self.param_rows += [("neuron", k, p) for p in model.param_names]
             self.param_rows.append(("input", k, "i_ext"))
-        for j, (name, _, _) in enumerate(key.synapses):
-            self.param_rows += [("synapse", j, p) for p in SYNAPSE_MODELS[name].param_names]
-        n, q = len(key.neuron_models), len(key.pairs)
-        self.n_acc = len(NEURON_ACC) * n + len(PAIR_ACC) * q + 1
+        for j, (sm, syn) in enumerate(zip(self.synapse_models, key.synapses, strict=True)):
+            self.param_rows += [("synapse", j, p) for p in sm.param_names(syn[3])]
+        self.n_state, self.n_param = len(self.state_rows), len(self.param_rows)
+        self.ring_rows: list[int] = []  # first W row of each synapse's ring buffer (-1: none)
+        row = self.n_state + self.n_param + 3 * n
+        for syn in key.synapses:
+            self.ring_rows.append(row if syn[4] > 1 else -1)
+            row += syn[4] if syn[4] > 1 else 0
+        self.n_work = row
+        self.n_acc = len(NEURON_ACC) * n + len(PAIR_ACC) * len(key.pairs) + 1
 
-    def state_row(self, neuron: int, var: str) -> int:
-        return self.state_rows.index((neuron, var))
+    def state_row(self, unit: int, var: str) -> int:
+        return self.state_rows.index((unit, var))
 
     def param_row(self, kind: str, index: int, name: str) -> int:
         return self.param_rows.index((kind, index, name))
+
+    def neuron_row(self, neuron: int, what: str) -> int:
+        """W row of a neuron's 'v_before', 'v_after' or 'spiked'."""
+        return self.n_state + self.n_param + 3 * neuron + ("v_before", "v_after", "spiked").index(what)
 
     def neuron_acc(self, neuron: int, what: str) -> int:
         return len(NEURON_ACC) * neuron + NEURON_ACC.index(what)
@@ -107,9 +136,14 @@ class KernelLayout:
 
 
 class _CastLiterals(ast.NodeTransformer):
-    """Cast numeric literals to the working precision ``F`` and rename calls to copied helpers."""
+    """Cast numeric literals to the working precision ``F`` and rename the copied functions.
 
-    def __init__(self, rename: dict[str, str]):
+    ``rename`` maps the names a function's body may call (its module's globals) to the unique names of
+    the copied functions; the function itself is renamed to ``own``.
+    """
+
+    def __init__(self, own: str, rename: dict[str, str]):
+        self.own = own
         self.rename = rename
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
@@ -129,7 +163,7 @@ class _CastLiterals(ast.NodeTransformer):
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        node.name = self.rename.get(node.name, node.name)
+        node.name = self.own
         node.decorator_list = []
         node.body = [self.visit(s) for s in node.body]
         return node
@@ -140,12 +174,12 @@ def _qualname(func: Callable) -> str:
 
 
 def _copy_functions(funcs: list[Callable]) -> str:
-    """Source of ``funcs`` as numba functions of the working precision, helpers renamed uniquely."""
-    rename = {f.__name__: _qualname(f) for f in funcs}
+    """Source of ``funcs`` as numba functions of the working precision, each renamed uniquely."""
     out = []
     for f in funcs:
+        calls = {name: _qualname(g) for name, g in f.__globals__.items() if any(g is h for h in funcs)}
         tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
-        tree = _CastLiterals(rename).visit(tree)
+        tree = _CastLiterals(_qualname(f), calls).visit(tree)
         out.append(f"@njit(fastmath={FASTMATH}, error_model='numpy')\n{ast.unparse(tree)}\n")
     return "\n\n".join(out)
 
@@ -169,8 +203,32 @@ class _Source:
         self.depth -= 1
 
 
+def _model_functions(lay: KernelLayout) -> list[Callable]:
+    """Every model function the kernel calls, helpers first, each once."""
+    funcs: list[Callable] = []
+    owners: list = [*lay.neurons, *lay.synapse_models]
+    for model in owners:
+        candidates = [*getattr(model, "helpers", ())]
+        candidates += [getattr(model, name, None) for name in
+                       ("derivatives", "spike", "after_step", "refractory", "post_jump", "trigger")]
+        if hasattr(model, "outputs"):
+            candidates += [out.currents for out in model.outputs.values()]
+        for f in candidates:
+            if f is not None and f not in funcs:
+                funcs.append(f)
+    return funcs
+
+
 def generate(key: KernelKey, engine_hash: str) -> str:
-    """The complete source of the kernel module for ``key``."""
+    """The complete source of the kernel module for ``key``.
+
+    Per step and tile the kernel runs up to three loops over the tile's lanes, each a vector loop:
+      1. the ODE loop (working precision): the integrator's stages over every neuron and synapse state,
+         then each neuron's spike rule and reset;
+      2. the event loop (only with spike-triggered synapses): delay ring buffers, spike-triggered state
+         updates of the synapses (increments, transmitter pulses) and jumps of post voltages;
+      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums.
+    """
     if key.integrator not in INTEGRATORS:
         raise ValueError(f"unknown integrator {key.integrator!r}")
     if key.precision not in PRECISIONS or key.scheme not in SCHEMES:
@@ -178,22 +236,17 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     tab: Tableau = INTEGRATORS[key.integrator]
     lay = KernelLayout(key)
     tile = TILE[key.precision]
-    n_x, n_p = len(lay.state_rows), len(lay.param_rows)
-    neurons = [NEURON_MODELS[m] for m in key.neuron_models]
-    syn_models = [SYNAPSE_MODELS[s[0]] for s in key.synapses]
-
-    funcs: list[Callable] = []
-    for model in [*neurons, *syn_models]:
-        for f in [*getattr(model, "helpers", ()), getattr(model, "derivatives", None),
-                  getattr(model, "currents", None)]:
-            if f is not None and f not in funcs:
-                funcs.append(f)
+    neurons, syn_models = lay.neurons, lay.synapse_models
+    n_neurons = len(neurons)
+    outputs = [sm.output(syn[3]) for sm, syn in zip(syn_models, key.synapses, strict=True)]
 
     src = _Source()
     src('"""synsweep kernel: generated by synsweep.engine.codegen; do not edit.')
     src()
     src(f"neurons:    {', '.join(key.neuron_models)}")
-    src(f"synapses:   {', '.join(f'{m}({a}->{b})' for m, a, b in key.synapses) or 'none'}")
+    syn_text = ", ".join(f"{m}({a}->{b}{', ' + o if o else ''}{f', ring {r}' if r > 1 else ''})"
+                         for m, a, b, o, r in key.synapses)
+    src(f"synapses:   {syn_text or 'none'}")
     src(f"integrator: {tab.name} ({tab.description}); precision: {key.precision}; scheme: {key.scheme}")
     src(f"engine:     {engine_hash}")
     src('"""')
@@ -203,11 +256,11 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src(f"from synsweep.engine.fastexp import {exp_name} as exp")
     src()
     src(f"F = {PRECISIONS[key.precision]}")
-    src(f"TILE = {TILE[key.precision]}")
+    src(f"TILE = {tile}")
     src("U = np.uint64")
     src()
     src()
-    src.lines += _copy_functions(funcs).splitlines()
+    src.lines += _copy_functions(_model_functions(lay)).splitlines()
     src()
     src()
 
@@ -230,120 +283,197 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         if b != 0:
             src(f"b{j} = dt * F({_frac(b)})")
     src("dt64 = np.float64(dt)")
-    src(f"W = np.empty({(n_x + n_p + len(neurons)) * tile}, dtype=F)")
+    src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
     src(f"A = np.empty({lay.n_acc * tile}, dtype=np.float64)")
     src("for t0 in range(0, n_lanes, TILE):")
     src.indent()
     src("for j in range(TILE):")
     src.indent()
-    src(f"for r in range({n_x}):")
+    src(f"for r in range({lay.n_state}):")
     src("    W[r * TILE + j] = X[r, t0 + j]")
-    src(f"for r in range({n_p}):")
-    src(f"    W[({n_x} + r) * TILE + j] = P[r, t0 + j]")
+    src(f"for r in range({lay.n_param}):")
+    src(f"    W[({lay.n_state} + r) * TILE + j] = P[r, t0 + j]")
+    src(f"for r in range({lay.n_state + lay.n_param}, {lay.n_work}):")
+    src("    W[r * TILE + j] = F(0.0)")
     src(f"for r in range({lay.n_acc}):")
     src("    A[r * TILE + j] = ACC[r, t0 + j]")
-    for r, (k, var) in enumerate(key.record):
-        src(f"REC[{r}, 0, t0 + j] = X[{lay.state_row(k, var)}, t0 + j]")
+    for r, (unit, var) in enumerate(key.record):
+        src(f"REC[{r}, 0, t0 + j] = X[{lay.state_row(unit, var)}, t0 + j]")
     src.dedent()
     src("for s in range(n_steps):")
     src.indent()
     src("w = np.float64(1.0) if s >= n_transient else np.float64(0.0)")
     src("counting = s >= n_transient")
     src("s64 = np.float64(s)")
-    src("for i in range(U(TILE)):")
-    src.indent()
+    src("t_end = F(s + 1) * dt")
 
-    # --- load state and parameters
-    def y(k: int, v: str) -> str:
-        return f"y{k}_{v}"
-
-    def xs(row: int) -> str:  # state row of the tile buffer
+    def w_row(row: int) -> str:  # a row of the tile buffer, for lane i
         return f"W[i + U({row * tile})]"
-
-    def ps(row: int) -> str:  # parameter row of the tile buffer
-        return f"W[i + U({(n_x + row) * tile})]"
-
-    def vprev(k: int) -> str:  # voltage of neuron k before the step
-        return f"W[i + U({(n_x + n_p + k) * tile})]"
 
     def acc(row: int) -> str:  # accumulator row of the tile buffer
         return f"A[i + U({row * tile})]"
 
-    for k, model in enumerate(neurons):
-        for v in model.state_names:
-            src(f"{y(k, v)} = {xs(lay.state_row(k, v))}")
-    for k, model in enumerate(neurons):
-        for p in model.param_names:
-            src(f"p{k}_{p} = {ps(lay.param_row('neuron', k, p))}")
-        src(f"iext{k} = {ps(lay.param_row('input', k, 'i_ext'))}")
-    for j, sm in enumerate(syn_models):
-        for p in sm.param_names:
-            src(f"q{j}_{p} = {ps(lay.param_row('synapse', j, p))}")
+    def y(unit: int, v: str) -> str:  # state at the start of the step
+        return f"y{unit}_{v}"
 
-    def emit_currents(stage: str, vname: Callable[[int, str], str]) -> None:
-        for k in range(len(neurons)):
-            src(f"i{k}_{stage} = iext{k}")
-        for j, (sm, (_, a, b)) in enumerate(zip(syn_models, key.synapses, strict=True)):
-            call = _call(sm.currents, {
+    def unit_states(unit: int) -> tuple[str, ...]:
+        return neurons[unit].state_names if unit < n_neurons else syn_models[unit - n_neurons].state_names
+
+    def param_names(kind: str, index: int) -> tuple[str, ...]:
+        if kind == "neuron":
+            return neurons[index].param_names
+        return syn_models[index].param_names(key.synapses[index][3])
+
+    def params_of(kind: str, index: int) -> dict[str, str]:
+        prefix = "p" if kind == "neuron" else "q"
+        return {p: f"{prefix}{index}_{p}" for p in param_names(kind, index)}
+
+    def load_params(kind: str, index: int) -> None:
+        for p, name in params_of(kind, index).items():
+            src(f"{name} = {w_row(lay.n_state + lay.param_row(kind, index, p))}")
+
+    # --- 1. the ODE loop ---------------------------------------------------------------------------------
+    src("for i in range(U(TILE)):")
+    src.indent()
+    units = list(range(n_neurons + len(syn_models)))
+    for unit in units:
+        for v in unit_states(unit):
+            src(f"{y(unit, v)} = {w_row(lay.state_row(unit, v))}")
+    for k in range(n_neurons):
+        load_params("neuron", k)
+        src(f"iext{k} = {w_row(lay.n_state + lay.param_row('input', k, 'i_ext'))}")
+    for j in range(len(syn_models)):
+        load_params("synapse", j)
+
+    def emit_currents(vname: Callable[[int, str], str]) -> None:
+        for k in range(n_neurons):
+            src(f"i{k}_c = iext{k}")
+        for j, (sm, out, (_, a, b, _, _)) in enumerate(zip(syn_models, outputs, key.synapses, strict=True)):
+            if out is None:
+                continue
+            call = _call(out.currents, {
                 "v_pre": vname(a, neurons[a].voltage), "v_post": vname(b, neurons[b].voltage),
-                **{p: f"q{j}_{p}" for p in sm.param_names}})
+                **{v: vname(n_neurons + j, v) for v in sm.state_names}, **params_of("synapse", j)})
             src(f"ipre, ipost = {call}")
-            src(f"i{a}_{stage} += ipre")
-            src(f"i{b}_{stage} += ipost")
+            for target, current in ((a, "ipre"), (b, "ipost")):
+                factor = neurons[target].conductance_factor
+                src(f"i{target}_c += {current}" if factor == 1.0 else f"i{target}_c += F({factor!r}) * {current}")
 
-    # --- stages
     for j in range(tab.stages):
-        def stage_var(k: int, v: str, j: int = j) -> str:
-            return y(k, v) if j == 0 else f"z{j}_{k}_{v}"
+        def stage_var(unit: int, v: str, j: int = j) -> str:
+            return y(unit, v) if j == 0 else f"z{j}_{unit}_{v}"
 
+        held = stage_var if key.scheme == "coupled" else y  # the voltages synapses see in this stage
         if j > 0:
-            for k, model in enumerate(neurons):
-                for v in model.state_names:
-                    terms = [f"a{j}{l_} * k{l_}_{k}_{v}" for l_, a in enumerate(tab.a[j]) if a != 0]
-                    src(f"{stage_var(k, v)} = {y(k, v)}" + "".join(f" + {t}" for t in terms))
+            for unit in units:
+                for v in unit_states(unit):
+                    terms = [f"a{j}{l_} * k{l_}_{unit}_{v}" for l_, a in enumerate(tab.a[j]) if a != 0]
+                    src(f"{stage_var(unit, v)} = {y(unit, v)}" + "".join(f" + {t}" for t in terms))
         if key.scheme == "coupled" or j == 0:
-            emit_currents("c", stage_var if key.scheme == "coupled" else (lambda k, v: y(k, v)))
+            emit_currents(held)
         for k, model in enumerate(neurons):
             call = _call(model.derivatives, {
-                **{v: stage_var(k, v) for v in model.state_names}, "i_in": f"i{k}_c",
-                **{p: f"p{k}_{p}" for p in model.param_names}})
+                **{v: stage_var(k, v) for v in model.state_names}, "i_in": f"i{k}_c", **params_of("neuron", k)})
             src(", ".join(f"k{j}_{k}_{v}" for v in model.state_names) + f" = {call}")
+        for js, (sm, (_, a, b, _, _)) in enumerate(zip(syn_models, key.synapses, strict=True)):
+            if sm.derivatives is None:
+                continue
+            unit = n_neurons + js
+            call = _call(sm.derivatives, {
+                **{v: stage_var(unit, v) for v in sm.state_names}, **params_of("synapse", js),
+                "v_pre": held(a, neurons[a].voltage), "v_post": held(b, neurons[b].voltage)})
+            src(", ".join(f"k{j}_{unit}_{v}" for v in sm.state_names) + f" = {call}")
 
-    # --- combine
-    for k, model in enumerate(neurons):
-        for v in model.state_names:
-            terms = [f"b{j} * k{j}_{k}_{v}" for j, b in enumerate(tab.b) if b != 0]
-            src(f"n{k}_{v} = {y(k, v)}" + "".join(f" + {t}" for t in terms))
-            src(f"{xs(lay.state_row(k, v))} = n{k}_{v}")
+    # --- combine: y_{n+1} = y_n + dt sum_j b_j k_j
+    for unit in units:
+        for v in unit_states(unit):
+            terms = [f"b{j} * k{j}_{unit}_{v}" for j, b in enumerate(tab.b) if b != 0]
+            src(f"n{unit}_{v} = {y(unit, v)}" + "".join(f" + {t}" for t in terms))
 
-    # --- keep each neuron's voltage before the step, for the metrics loop
+    # --- spikes and resets of the neurons
     for k, model in enumerate(neurons):
-        src(f"{vprev(k)} = {y(k, model.voltage)}")
+        vb, va = y(k, model.voltage), f"n{k}_{model.voltage}"
+        src(f"{w_row(lay.neuron_row(k, 'v_before'))} = {vb}")
+        src(f"{w_row(lay.neuron_row(k, 'v_after'))} = {va}")
+        if model.spike is None:
+            thr = params_of("neuron", k)[model.spike_threshold]
+            src(f"spiked = ({vb} < {thr}) & ({va} >= {thr})")
+        else:
+            names = {**{v: f"n{k}_{v}" for v in model.state_names}, **params_of("neuron", k),
+                     "v_before": vb, "t": "t_end", "dt": "dt"}
+            src(f"spiked = {_call(model.spike, names)}")
+            names["spiked"] = "spiked"
+            src(", ".join(f"n{k}_{v}" for v in model.state_names) + f" = {_call(model.after_step, names)}")
+        src(f"{w_row(lay.neuron_row(k, 'spiked'))} = F(1.0) if spiked else F(0.0)")
+    for unit in units:
+        for v in unit_states(unit):
+            src(f"{w_row(lay.state_row(unit, v))} = n{unit}_{v}")
     src.dedent()  # ODE lane loop
 
-    # --- the metrics loop: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
+    # --- 2. the event loop -------------------------------------------------------------------------------
+    triggered = [j for j, sm in enumerate(syn_models) if sm.spike_triggered]
+    if triggered:
+        src("for i in range(U(TILE)):")
+        src.indent()
+        for j in triggered:
+            sm, (_, a, b, _, ring) = syn_models[j], key.synapses[j]
+            unit = n_neurons + j
+            load_params("synapse", j)
+            if sm.trigger is not None:
+                src(f"spike = {_call(sm.trigger, {'v_pre_before': w_row(lay.neuron_row(a, 'v_before')), 'v_pre': w_row(lay.neuron_row(a, 'v_after')), **params_of('synapse', j)})}")  # noqa: E501
+            else:
+                src(f"spike = {w_row(lay.neuron_row(a, 'spiked'))} > F(0.0)")
+            if ring > 1:  # write this step's spike into the ring, read the one sent delay steps ago
+                base = lay.ring_rows[j]
+                src(f"W[i + U({base * tile}) + U((s & {ring - 1}) * TILE)] = F(1.0) if spike else F(0.0)")
+                src(f"lag = np.int64(np.floor(q{j}_delay / dt + F(0.5)))")
+                src(f"spike = W[i + U({base * tile}) + U(((s - lag) & {ring - 1}) * TILE)] > F(0.0)")
+            if sm.after_step is not None:
+                for v in sm.state_names:
+                    src(f"{y(unit, v)} = {w_row(lay.state_row(unit, v))}")
+                call = _call(sm.after_step, {"spike": "spike", **{v: y(unit, v) for v in sm.state_names},
+                                             **params_of("synapse", j), "dt": "dt"})
+                src(", ".join(f"n{unit}_{v}" for v in sm.state_names) + f" = {call}")
+                for v in sm.state_names:
+                    src(f"{w_row(lay.state_row(unit, v))} = n{unit}_{v}")
+            if sm.post_jump is not None:
+                post = neurons[b]
+                names = {"spike": "spike", **params_of("synapse", j), "post_refractory": "False"}
+                if post.refractory is not None:
+                    pnames = {v: w_row(lay.state_row(b, v)) for v in post.state_names}
+                    pnames.update(params_of("neuron", b))
+                    load_params("neuron", b)
+                    names["post_refractory"] = _call(post.refractory, pnames)
+                vrow = w_row(lay.state_row(b, post.voltage))
+                src(f"{vrow} = {vrow} + {_call(sm.post_jump, names)}")
+        src.dedent()
+
+    # --- 3. the metrics loop: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
     # full SIMD width of the working precision (8 float32 lanes on AVX2, not 4)
     src("for i in range(U(TILE)):")
     src.indent()
     for k, model in enumerate(neurons):
-        src(f"{y(k, model.voltage)} = {vprev(k)}")
-        src(f"n{k}_{model.voltage} = {xs(lay.state_row(k, model.voltage))}")
-        src(f"p{k}_{model.spike_threshold} = {ps(lay.param_row('neuron', k, model.spike_threshold))}")
+        src(f"v{k} = np.float64({w_row(lay.state_row(k, model.voltage))})")
 
-    # --- divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is
-    # arithmetic on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
-    oks = " & ".join(f"(abs(n{k}_{m.voltage}) <= v_bound)" for k, m in enumerate(neurons))
+    # divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is arithmetic
+    # on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
+    oks = " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(n_neurons))
     d = lay.diverged_row
     src(f"bad = np.float64(not ({oks})) * np.float64({acc(d)} < 0.0)")
     src(f"{acc(d)} += bad * (s64 - {acc(d)})")
 
-    # --- spikes: upward crossing of the threshold, time by linear interpolation within the step
+    # spikes: time by linear interpolation of the crossing of the threshold within the step
     for k, model in enumerate(neurons):
-        v0, v1, thr = y(k, model.voltage), f"n{k}_{model.voltage}", f"p{k}_{model.spike_threshold}"
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
-        src(f"up = np.float64(({v0} < {thr}) & ({v1} >= {thr}) & counting)")
-        src(f"frac = np.float64({thr} - {v0}) / max(np.float64({v1} - {v0}), 1e-300)")
-        src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
+        src(f"up = np.float64(({w_row(lay.neuron_row(k, 'spiked'))} > 0.0) & counting)")
+        if model.spike_threshold:
+            thr = f"np.float64({w_row(lay.n_state + lay.param_row('neuron', k, model.spike_threshold))})"
+            vb = f"np.float64({w_row(lay.neuron_row(k, 'v_before'))})"
+            va = f"np.float64({w_row(lay.neuron_row(k, 'v_after'))})"
+            src(f"frac = ({thr} - {vb}) / max({va} - {vb}, 1e-300)")
+            src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
+        else:
+            src("tc = (s64 + 1.0) * dt64")
         src(f"cnt = {acc(r['count'])}")
         src("seen = min(cnt, 1.0)")
         src(f"isi = up * seen * (tc - {acc(r['last'])})")
@@ -353,35 +483,35 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         src(f"{acc(r['last'])} += up * (tc - {acc(r['last'])})")
         src(f"{acc(r['count'])} = cnt + up")
 
-    # --- pairwise running sums (voltages shifted by each model's resting value against cancellation)
+    # pairwise running sums (voltages shifted by each model's resting value against cancellation)
     for q, (a, b) in enumerate(key.pairs):
         ma, mb = neurons[a], neurons[b]
         sa = ma.state_var(ma.voltage).default or 0.0
         sb = mb.state_var(mb.voltage).default or 0.0
         r = {w: lay.pair_acc(q, w) for w in PAIR_ACC}
-        src(f"xa = np.float64(n{a}_{ma.voltage}) + {-sa!r}")
-        src(f"xb = np.float64(n{b}_{mb.voltage}) + {-sb!r}")
+        src(f"xa = v{a} + {-sa!r}")
+        src(f"xb = v{b} + {-sb!r}")
         src(f"{acc(r['sx'])} += w * xa")
         src(f"{acc(r['sy'])} += w * xb")
         src(f"{acc(r['sxx'])} += w * (xa * xa)")
         src(f"{acc(r['syy'])} += w * (xb * xb)")
         src(f"{acc(r['sxy'])} += w * (xa * xb)")
-        src(f"{acc(r['sad'])} += w * abs(np.float64(n{a}_{ma.voltage}) - np.float64(n{b}_{mb.voltage}))")
-    src.dedent()  # lane loop
+        src(f"{acc(r['sad'])} += w * abs(v{a} - v{b})")
+    src.dedent()  # metrics lane loop
     if rec:
         src("if rec_every > 0 and (s + 1) % rec_every == 0:")
         src.indent()
         src("r = (s + 1) // rec_every")
         src("for j in range(TILE):")
         src.indent()
-        for rr, (k, var) in enumerate(key.record):
-            src(f"REC[{rr}, r, t0 + j] = W[{lay.state_row(k, var) * tile} + j]")
+        for rr, (unit, var) in enumerate(key.record):
+            src(f"REC[{rr}, r, t0 + j] = W[{lay.state_row(unit, var) * tile} + j]")
         src.dedent()
         src.dedent()
     src.dedent()  # steps
     src("for j in range(TILE):")
     src.indent()
-    src(f"for r in range({n_x}):")
+    src(f"for r in range({lay.n_state}):")
     src("    X[r, t0 + j] = W[r * TILE + j]")
     src(f"for r in range({lay.n_acc}):")
     src("    ACC[r, t0 + j] = A[r * TILE + j]")

@@ -62,14 +62,39 @@ class SimResult:
 
 
 def resolve_record(circuit: Circuit, record: Sequence[str]) -> tuple[tuple[int, str], ...]:
-    """Trace rows for ``record`` entries 'var' (every neuron that has it) or 'neuron.var'."""
+    """Trace rows (unit, var) for ``record`` entries 'var' (every neuron that has it) or 'name.var' (a
+    neuron's or a synapse's state variable). Units: neurons 0..N-1 in order, then synapses."""
+    units = [(n.name, n.definition.state_names) for n in circuit.neurons]
+    units += [(s.name, s.definition.state_names) for s in circuit.synapses]
     rows: list[tuple[int, str]] = []
     for item in record:
-        neuron, _, var = item.rpartition(".")
-        for k, n in enumerate(circuit.neurons):
-            if (not neuron or n.name == neuron) and var in n.definition.state_names and (k, var) not in rows:
-                rows.append((k, var))
+        name, _, var = item.rpartition(".")
+        for u, (unit, states) in enumerate(units):
+            wanted = unit == name if name else u < len(circuit.neurons)
+            if wanted and var in states and (u, var) not in rows:
+                rows.append((u, var))
     return tuple(rows)
+
+
+def delay_rings(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray]) -> tuple[int, ...]:
+    """Ring buffer length per synapse: the smallest power of two above its largest delay in steps (1: none)."""
+    rings = []
+    for syn in circuit.synapses:
+        if not syn.definition.spike_triggered:
+            rings.append(1)
+            continue
+        path = f"synapses.{syn.name}.params.delay"
+        delay = np.asarray(values.get(path, syn.params.get("delay", 0.0)), dtype=np.float64)
+        steps = int(np.max(np.floor(delay / simulation.dt + 0.5)))
+        rings.append(1 if steps <= 0 else 1 << steps.bit_length())
+    return tuple(rings)
+
+
+def kernel_key(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray] | None = None,
+               record: Sequence[str] = ()) -> KernelKey:
+    """The compiled kernel that ``simulate`` uses for these arguments."""
+    return KernelKey.for_circuit(circuit, simulation.integrator, simulation.precision, simulation.scheme,
+                                 resolve_record(circuit, record), delay_rings(circuit, simulation, values or {}))
 
 
 def simulate(
@@ -98,14 +123,18 @@ def simulate(
     if simulation.integrator not in INTEGRATORS:
         raise ValueError(f"unknown integrator {simulation.integrator!r}")
 
+    for path, v in values.items():
+        if path.endswith(".params.delay") and np.any(~(v >= 0.0)):
+            raise ValueError(f"{path}: a delay must be >= 0 ms")
     rec_rows = resolve_record(circuit, record)
-    key = KernelKey.for_circuit(circuit, simulation.integrator, simulation.precision, simulation.scheme,
-                                rec_rows)
+    key = kernel_key(circuit, simulation, values, record)
     layout = KernelLayout(key)
     module = get_kernel(key)
     dtype = simulation.dtype
     tile = TILE[simulation.precision]
     lanes = max(tile, math.ceil(n / tile) * tile)
+
+    params_init = circuit.init_paths()
 
     def per_lane(path: str, default: float | None) -> np.ndarray | None:
         v = values.get(path)
@@ -118,18 +147,27 @@ def simulate(
         return np.concatenate([a, np.full(lanes - n, a[-1])]) if lanes > n else a
 
     params = circuit.param_paths()
+    lane_params = {path: per_lane(path, base) for path, base in params.items()}
+    for neuron in circuit.neurons:  # a default taken from another parameter follows that parameter per point
+        for p in neuron.definition.params:
+            path = f"neurons.{neuron.name}.params.{p.name}"
+            if p.default_from and p.name not in neuron.params and path not in values:
+                lane_params[path] = lane_params[f"neurons.{neuron.name}.params.{p.default_from}"]
     P = np.empty((len(params), lanes), dtype=dtype)
-    for r, (path, base) in enumerate(params.items()):
-        P[r] = padded(per_lane(path, base))
+    for r, path in enumerate(params):
+        P[r] = padded(lane_params[path])
     X = np.empty((len(layout.state_rows), lanes), dtype=dtype)
     for k, neuron in enumerate(circuit.neurons):
         model = neuron.definition
         given = {v: per_lane(f"neurons.{neuron.name}.init.{v}", neuron.init.get(v)) for v in model.state_names}
-        par = {p: per_lane(f"neurons.{neuron.name}.params.{p}", params[f"neurons.{neuron.name}.params.{p}"])
-               for p in model.param_names}
+        par = {p: lane_params[f"neurons.{neuron.name}.params.{p}"] for p in model.param_names}
         init = model.fill_initial_state(given, par)
         for v in model.state_names:
             X[layout.state_row(k, v)] = padded(np.broadcast_to(np.asarray(init[v], np.float64), (n,)))
+    for j, syn in enumerate(circuit.synapses):
+        for v in syn.definition.state:
+            path = f"synapses.{syn.name}.init.{v.name}"
+            X[layout.state_row(len(circuit.neurons) + j, v.name)] = padded(per_lane(path, params_init[path]))
 
     ACC = np.zeros((layout.n_acc, lanes), dtype=np.float64)
     ACC[layout.diverged_row] = -1.0
@@ -151,10 +189,11 @@ def simulate(
         seconds=seconds,
         compile_seconds=COMPILE_SECONDS.get(key, 0.0),
     )
-    for (k, var) in layout.state_rows:
-        result.final_state[(circuit.neurons[k].name, var)] = X[layout.state_row(k, var), :n].copy()
+    unit_names = circuit.neuron_names + tuple(s.name for s in circuit.synapses)
+    for (u, var) in layout.state_rows:
+        result.final_state[(unit_names[u], var)] = X[layout.state_row(u, var), :n].copy()
     if rec_rows:
-        for r, (k, var) in enumerate(rec_rows):
-            result.traces[(circuit.neurons[k].name, var)] = REC[r, :, :n].T.copy()
+        for r, (u, var) in enumerate(rec_rows):
+            result.traces[(unit_names[u], var)] = REC[r, :, :n].T.copy()
         result.trace_times = np.arange(n_samples) * record_every * simulation.dt
     return result

@@ -76,6 +76,7 @@ from synsweep.engine import (
     Simulation,
     Synapse,
 )
+from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 
 from .draws import DISTRIBUTIONS, MAX_SEED, draws, round_significant
@@ -88,7 +89,7 @@ __all__ = ["load_spec", "check_resources", "estimate", "traced_indices", "SpecEr
 TOP_KEYS = ("name", "description", "circuit", "simulation", "sweep", "metrics", "record", "execution")
 CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
-SYNAPSE_KEYS = ("model", "pre", "post", "params")
+SYNAPSE_KEYS = ("model", "pre", "post", "output", "params")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound")
 AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
@@ -224,19 +225,22 @@ def _object_name(name: str, field: str, what: str) -> None:
 
 
 # -- circuit ---------------------------------------------------------------------------------------------
-def _model_params(raw: Any, field: str, what: str, definition: Any) -> dict[str, float]:
-    """Every parameter of a neuron or synapse model: the given ones, validated, and defaults for the rest."""
-    first = definition.params[0]
-    given = _mapping(raw, f"{field}.params",
-                     f"give parameters as a mapping, e.g. params: {{{first.name}: {first.default:g}}}", optional=True)
+def _model_params(raw: Any, field: str, what: str, definition: tuple[Param, ...]) -> dict[str, float]:
+    """The parameters of a neuron or synapse model: the given ones, validated, and defaults for the rest
+    (a parameter whose default follows another one, such as cif's v_reset = E_m, only when given)."""
+    fix = f"give parameters as a mapping, e.g. params: {{{definition[0].name}: {definition[0].default:g}}}" \
+        if definition else "this model has no parameters: leave params out"
+    given = _mapping(raw, f"{field}.params", fix, optional=True)
+    by_name = {p.name: p for p in definition}
     params: dict[str, float] = {}
     for p, value in given.items():
-        if p not in definition.param_names:
-            _fail(f"{field}.params.{p}", f"{what} has no parameter {show(p)}", suggestion(p, definition.param_names))
-        info = definition.param(p)
+        if p not in by_name:
+            _fail(f"{field}.params.{p}", f"{what} has no parameter {show(p)}", suggestion(p, list(by_name)))
+        info = by_name[p]
         params[p] = _number(value, f"{field}.params.{p}",
                             f"give {p} ({info.long_name}) in {info.units}, e.g. {p}: {info.default:g}")
-    return {p.name: params.get(p.name, float(p.default)) for p in definition.params}
+    return {p.name: params.get(p.name, float(p.default)) for p in definition
+            if p.name in params or not p.default_from}
 
 
 def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
@@ -258,7 +262,7 @@ def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
                               f"{listing(NEURON_MODELS)}"})
         model = _choice(nm["model"], f"{field}.model", list(NEURON_MODELS), "neuron model")
         definition = NEURON_MODELS[model]
-        params = _model_params(nm.get("params"), field, f"neuron model '{model}'", definition)
+        params = _model_params(nm.get("params"), field, f"neuron model '{model}'", definition.params)
         init_raw = _mapping(nm.get("init"), f"{field}.init",
                             "give initial values as a mapping, e.g. init: {v: -65}", optional=True)
         init: dict[str, float | None] = {}
@@ -302,9 +306,21 @@ def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
         if ends["pre"] == ends["post"] and model == "electrical":
             _fail(f"{field}.post", f"an electrical synapse joins neuron '{ends['pre']}' to itself",
                   "connect two different neurons")
-        params = _model_params(sm.get("params"), field, f"synapse model '{model}'", definition)
-        synapses.append(Synapse(name, model, ends["pre"], ends["post"], params))
+        output = sm.get("output")
+        if output is not None or len(definition.outputs) > 1:
+            forms = list(definition.outputs)
+            if not forms:
+                _fail(f"{field}.output", f"synapse model '{model}' carries no current, so it has no output form",
+                      "leave output out")
+            output = _choice(output if output is not None else definition.default_output, f"{field}.output",
+                             forms, "output form")
+        params = _model_params(sm.get("params"), field, f"synapse model '{model}'", definition.all_params(output))
+        if params.get("delay", 0.0) < 0:
+            _fail(f"{field}.params.delay", f"is negative ({params['delay']:g} ms)", "give a delay >= 0 ms")
+        synapses.append(Synapse(name, model, ends["pre"], ends["post"], params, output))
         synapses_doc[name] = {"model": model, "pre": ends["pre"], "post": ends["post"], "params": dict(params)}
+        if output is not None:
+            synapses_doc[name]["output"] = output
 
     inputs_raw = _mapping(m.get("inputs"), "circuit.inputs",
                           f"give inputs as a mapping neuron -> current, e.g. inputs: {{{names[0]}: 0.1}}",
@@ -529,8 +545,10 @@ def _axis_long_name(circuit: Circuit, targets: Mapping[str, float]) -> str:
                 if parts[2] == "params":
                     return f"{model.param(parts[3]).long_name} of {parts[1]}"
                 return f"initial {model.state_var(parts[3]).long_name} of {parts[1]}"
-            syn = next(s for s in circuit.synapses if s.name == parts[1])
-            return f"{SYNAPSE_MODELS[syn.model].param(parts[3]).long_name} of synapse {parts[1]}"
+            syn = circuit.synapse(parts[1])
+            if parts[2] == "params":
+                return f"{syn.definition.param(parts[3], syn.output).long_name} of synapse {parts[1]}"
+            return f"initial {syn.definition.state_var(parts[3]).long_name} of synapse {parts[1]}"
     return ", ".join(path if factor == 1.0 else f"{factor:g} x {path}" for path, factor in targets.items())
 
 

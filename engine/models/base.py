@@ -9,24 +9,44 @@ bound to the engine's vectorisable exponential, and calls them once per lane, pe
 parameter of the model, or ``i_in`` (the total input current: external plus synaptic, added to the
 numerator of the voltage equation, see MODELS.md section 1). It returns d/dt of every state variable,
 in the order of ``state``.
+
+Spikes and resets. By default a spike is an upward crossing of the parameter ``spike_threshold`` by the
+voltage-like variable between two consecutive steps (HH, HR). A model with a threshold-and-reset rule
+(integrate-and-fire, Izhikevich) gives two more functions, also called per lane, once per step, after
+the integrator's step:
+
+    spike(...) -> bool            whether the neuron fires in this step; arguments by name: state
+                                  variables (after the step), parameters, ``v_before`` (the voltage-like
+                                  variable before the step) and ``t`` (time at the end of the step, ms)
+    after_step(...) -> state      the state after the step's discrete updates (reset, refractory count),
+                                  in the order of ``state``; arguments by name: ``spiked``, state
+                                  variables, parameters, ``dt`` and ``t``
+
+Both are written with conditional expressions (``a if c else b``), which compile to vector selects.
+A state variable that only ``after_step`` changes (a refractory counter) has derivative 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Param:
-    """A model parameter: its default value, units and a readable description."""
+    """A model parameter: its default value, units and a readable description.
+
+    default_from: the name of another parameter of the same model whose value is the default of this one
+    (cif: the reset potential defaults to the resting potential E_m, whatever E_m is in each point).
+    """
 
     name: str
     default: float
     units: str
     long_name: str
+    default_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,9 +66,16 @@ class NeuronModel:
     voltage: the state variable that electrical synapses couple and spike detection watches.
     current_units: units of an input current into this model (external currents and synaptic currents).
     spike_threshold: the parameter holding the threshold of an upward crossing of ``voltage`` (a spike).
+    conductance_units: units of a conductance into this model (synapse and electrical conductances).
+    conductance_factor: current = conductance_factor x conductance x voltage, in this model's units
+        (HH: mS x mV = uA, factor 1; cif: nS x mV = pA = 1e-3 nA, factor 1e-3). Synaptic and electrical
+        currents into the neuron are multiplied by it.
     initial_state: numpy function ``(given, params) -> dict`` that fills every state variable whose value
         the spec did not give (``given`` maps state names to arrays or None; ``params`` maps parameter
         names to arrays). Runs once per point before the kernel, in float64.
+    spike, after_step: the threshold-and-reset rule (see the module docstring); None: upward crossing.
+    refractory: function of state variables and parameters by name, True while the neuron ignores input
+        jumps (lif); None: never refractory.
     """
 
     name: str
@@ -61,8 +88,12 @@ class NeuronModel:
     voltage: str = "v"
     spike_threshold: str = "v_spike"
     current_units: str = "uA"
+    conductance_units: str = "mS"
+    conductance_factor: float = 1.0
     initial_state: Callable[[Mapping, Mapping], dict] | None = None
-    extra: dict = field(default_factory=dict)
+    spike: Callable | None = None
+    after_step: Callable | None = None
+    refractory: Callable | None = None
 
     @property
     def state_names(self) -> tuple[str, ...]:

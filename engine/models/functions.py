@@ -1,5 +1,7 @@
 """Scalar helper functions shared by model equations (copied into generated kernels with the models)."""
 
+import numpy as np
+
 
 def exprel_inv(x, ex):
     """x / (exp(x) - 1) given ex = exp(x), continuous through its removable singularity at x = 0 (value 1).
@@ -11,3 +13,8 @@ def exprel_inv(x, ex):
     series = 1.0 - 0.5 * x + x2 * (1.0 / 12.0 - x2 * (1.0 / 720.0 - x2 * (1.0 / 30240.0 - x2 / 1209600.0)))
     direct = x / (ex - 1.0)
     return series if abs(x) < 0.1 else direct
+
+
+def whole_steps(duration, dt):
+    """The number of whole steps of ``dt`` nearest to ``duration`` (refractory periods, transmitter pulses)."""
+    return np.floor(duration / dt + 0.5)

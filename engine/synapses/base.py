@@ -1,18 +1,47 @@
 """What a synapse model is, as data.
 
-``currents`` is a plain Python function of scalars, copied into generated kernels like a neuron model's
-equations. It receives by name: ``v_pre`` and ``v_post`` (the voltage-like variables of its two neurons),
-its own state variables and its parameters, and returns ``(i_pre, i_post)``: the currents it adds to the
-input of the pre and the post neuron (MODELS.md section 1: a current is added to the numerator of dV/dt).
-A one-way synapse returns 0.0 for ``i_pre``.
+A synapse joins a ``pre`` and a ``post`` neuron. Its functions are plain Python functions of scalars,
+copied into generated kernels like a neuron model's equations, and receive their arguments by name:
+
+    derivatives(...) -> d/dt of every state variable, in the order of ``state``
+        arguments: state variables, parameters, ``v_pre``, ``v_post`` (the voltage-like variables)
+    output currents(...) -> (i_pre, i_post)
+        the currents the synapse adds to the input of its pre and post neuron (MODELS.md section 1: added
+        to the numerator of dV/dt, so a current that should hyperpolarise is negative); arguments: state
+        variables, parameters (the model's and the output's), ``v_pre``, ``v_post``. A one-way synapse
+        returns 0.0 for ``i_pre``. Conductance x voltage is multiplied by the receiving neuron model's
+        ``conductance_factor`` (units).
+    after_step(...) -> state           spike-triggered updates, once per step after the integrator's step
+        arguments: ``spike`` (the transmitted presynaptic spike of this step, after the delay), state
+        variables, parameters, ``dt``. Increments are applied after the step in which the spike arrives.
+    post_jump(...) -> dV               an instantaneous change of the post neuron's voltage on a spike
+        arguments: ``spike``, parameters, ``post_refractory`` (True while the post neuron is refractory)
+    trigger(...) -> bool               what counts as a presynaptic spike, when not the pre neuron's spike
+        arguments: ``v_pre_before``, ``v_pre`` (before and after the step), parameters
+
+A model with ``after_step`` or ``post_jump`` is spike-triggered and gets a ``delay`` parameter (ms,
+rounded to whole steps): the spike reaches the synapse that many steps after the pre neuron fired.
+``outputs`` maps an output form (``coba``: conductance-based, ``cuba``: current-based, ``gap``: electrical)
+to its parameters and currents function; the spec's ``output:`` key chooses one, ``default_output`` when
+not given. Gating variables are probabilities: models keep them in [0, 1].
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..models.base import Param, StateVar
+
+DELAY = Param("delay", 0.0, "ms", "transmission delay of presynaptic spikes (rounded to whole steps)")
+
+
+@dataclass(frozen=True)
+class Output:
+    """An output form: its own parameters and the function giving the currents into pre and post."""
+
+    params: tuple[Param, ...]
+    currents: Callable
 
 
 @dataclass(frozen=True)
@@ -21,20 +50,44 @@ class SynapseModel:
     description: str
     source: str
     params: tuple[Param, ...]
-    currents: Callable
+    outputs: dict[str, Output] = field(default_factory=dict)
+    default_output: str | None = None
     state: tuple[StateVar, ...] = ()
+    derivatives: Callable | None = None
+    after_step: Callable | None = None
+    post_jump: Callable | None = None
+    trigger: Callable | None = None
     helpers: tuple[Callable, ...] = ()
 
     @property
-    def param_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params)
+    def spike_triggered(self) -> bool:
+        return self.after_step is not None or self.post_jump is not None
 
     @property
     def state_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.state)
 
-    def param(self, name: str) -> Param:
-        for p in self.params:
+    def output(self, name: str | None) -> Output | None:
+        """The output form ``name`` (None: the default); None for a model that carries no current."""
+        name = name or self.default_output
+        return None if name is None else self.outputs[name]
+
+    def all_params(self, output: str | None = None) -> tuple[Param, ...]:
+        """The model's parameters, the output form's, and ``delay`` for a spike-triggered model."""
+        out = self.output(output)
+        return self.params + (out.params if out else ()) + ((DELAY,) if self.spike_triggered else ())
+
+    def param_names(self, output: str | None = None) -> tuple[str, ...]:
+        return tuple(p.name for p in self.all_params(output))
+
+    def param(self, name: str, output: str | None = None) -> Param:
+        for p in self.all_params(output):
             if p.name == name:
                 return p
+        raise KeyError(name)
+
+    def state_var(self, name: str) -> StateVar:
+        for s in self.state:
+            if s.name == name:
+                return s
         raise KeyError(name)

@@ -5,11 +5,12 @@
 
 g1 is the conductance seen by the pre neuron, g2 the one seen by the post neuron. Positive g is the
 physical, diffusive coupling that pulls the voltages together; the seed's examples pass negative values,
-which push them apart (anti-diffusive) and blow the pair up from about g = -0.005 on.
+which push them apart (anti-diffusive) and blow the pair up from about g = -0.005 on. It joins any two
+neuron models through their voltage-like variables (HH's v, HR's x, ...).
 """
 
 from ..models.base import Param
-from .base import SynapseModel
+from .base import Output, SynapseModel
 
 
 def currents(v_pre, v_post, g1, g2):
@@ -21,8 +22,9 @@ ELECTRICAL = SynapseModel(
     description="gap junction with asymmetric conductances g1 (into pre) and g2 (into post)",
     source="seed 000 (Neun ESyn); MODELS.md section 1",
     params=(
-        Param("g1", 0.002, "mS", "conductance seen by the pre neuron (neuron 1)"),
-        Param("g2", 0.002, "mS", "conductance seen by the post neuron (neuron 2)"),
+        Param("g1", 0.002, "conductance", "conductance seen by the pre neuron (neuron 1)"),
+        Param("g2", 0.002, "conductance", "conductance seen by the post neuron (neuron 2)"),
     ),
-    currents=currents,
+    outputs={"gap": Output((), currents)},
+    default_output="gap",
 )

@@ -1,0 +1,75 @@
+"""Integrate-and-fire neuron with conductance synapses (seed 002; MODELS.md section 2).
+
+    tau_m dV/dt = -V + E_m - R_m I_bg + R_m (I_e + i_syn)
+    I_bg        = g_exc (V - E_exc) + g_inh (V - E_inh)        constant background conductances (shunting)
+    V >= thr:   spike, V <- V_reset                             (V_reset = E_m unless given)
+
+Units: ms, mV, MOhm, nA, nS (R_m x nA = mV; nS x mV = pA = 1e-3 nA, hence ``conductance_factor`` 1e-3).
+``i_syn`` is the sum of the currents of the neuron's synapses, inward positive (MODELS.md section 1): a
+two_stage synapse contributes -g (V - E_syn), which is the seed's -R_m I_syn. ``I_e`` is the spec's input.
+
+Firing rate under constant I_e (no synapses): f = 1 / (tau_m ln((R_m I_e + E_m - V_reset) /
+(R_m I_e + E_m - thr))) when R_m I_e + E_m > thr, else 0 (``analytic_rate``).
+"""
+
+import numpy as np
+
+from .base import NeuronModel, Param, StateVar
+
+
+def derivatives(v, i_in, tau_m, R_m, E_m, g_exc, g_inh, E_exc, E_inh):
+    i_bg = 0.001 * (g_exc * (v - E_exc) + g_inh * (v - E_inh))
+    return (-v + E_m - R_m * i_bg + R_m * i_in) / tau_m
+
+
+def spike(v, thr):
+    return v >= thr
+
+
+def after_step(spiked, v, v_reset):
+    return v_reset if spiked else v
+
+
+def initial_state(given, params):
+    """V starts at the resting potential E_m unless given."""
+    values = dict(given)
+    values.setdefault("v", params["E_m"])
+    return values
+
+
+def analytic_rate(i_e, tau_m=10.0, R_m=10.0, E_m=-80.0, thr=-54.0, v_reset=None):
+    """The seed's closed-form firing rate (Hz) for constant current ``i_e`` (nA); 0 below rheobase (numpy)."""
+    v_reset = E_m if v_reset is None else v_reset
+    drive = R_m * np.asarray(i_e, dtype=np.float64) + E_m
+    above = drive > thr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        period = tau_m * np.log((drive - v_reset) / np.where(above, drive - thr, 1.0))
+    return np.where(above, 1000.0 / np.where(above, period, 1.0), 0.0)
+
+
+CIF = NeuronModel(
+    name="cif",
+    description="integrate-and-fire neuron with threshold, reset and conductance-based synapses",
+    source="seed 002; MODELS.md section 2",
+    state=(StateVar("v", "mV", "membrane potential", None),),
+    params=(
+        Param("tau_m", 10.0, "ms", "membrane time constant"),
+        Param("R_m", 10.0, "MOhm", "membrane resistance"),
+        Param("E_m", -80.0, "mV", "resting potential"),
+        Param("v_reset", -80.0, "mV", "reset potential (default: E_m)", default_from="E_m"),
+        Param("thr", -54.0, "mV", "firing threshold"),
+        Param("g_exc", 0.0, "nS", "constant excitatory background conductance"),
+        Param("g_inh", 0.0, "nS", "constant inhibitory background conductance"),
+        Param("E_exc", 0.0, "mV", "reversal potential of the excitatory background"),
+        Param("E_inh", -100.0, "mV", "reversal potential of the inhibitory background"),
+    ),
+    derivatives=derivatives,
+    voltage="v",
+    spike_threshold="thr",
+    current_units="nA",
+    conductance_units="nS",
+    conductance_factor=1e-3,
+    initial_state=initial_state,
+    spike=spike,
+    after_step=after_step,
+)
