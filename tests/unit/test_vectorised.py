@@ -73,3 +73,36 @@ def test_lane_loop_is_vectorised(precision, integrator, scheme):
     targets = set(re.findall(r"movabsq\s+\$([A-Za-z_]\w*), %\w+", kernel))
     assert re.search(r"\bcallq?\s", kernel)  # sanity: the pattern sees the allocation calls
     assert targets <= {"NRT_MemInfo_alloc_aligned", "NRT_incref", "NRT_decref", "memset"}, targets
+
+
+ZOO = r"""
+import sys
+import llvmlite.binding as llvm
+llvm.set_option("probe", "-pass-remarks=loop-vectorize")
+llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
+from synsweep.engine import SYNAPSE_MODELS, Circuit, Neuron, Synapse
+from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernels import kernel_assembly
+neurons = tuple(Neuron(m, m) for m in ("hh", "hr", "cif", "lif", "izh", "spike_source")) + (Neuron("hh2", "hh"),)
+targets = {"electrical": ("hh", "hr"), "diffusion": ("hh", "hh2"), "two_stage": ("spike_source", "cif"),
+           "nmda": ("spike_source", "izh")}
+synapses = [Synapse(m, m, *targets.get(m, ("spike_source", "lif"))) for m in SYNAPSE_MODELS]
+synapses.append(Synapse("ampa_cuba", "ampa", "spike_source", "lif", output="cuba"))
+circuit = Circuit(neurons=neurons, synapses=tuple(synapses), pairs=(("hh", "hh2"),))
+key = KernelKey.for_circuit(circuit, "rk4", sys.argv[1], "coupled")
+kernel_assembly(key)
+"""
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_every_model_keeps_the_loops_vectorised(precision):
+    """One kernel holding every neuron model and every synapse model (no delays): the ODE loop and the
+    event loop (spike-triggered updates, resets) both run at the full SIMD width of the working
+    precision. The tile's zeroing loop is the third loop of that width (the metrics loop is float64)."""
+    proc = subprocess.run([sys.executable, "-c", ZOO, precision], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    widths = [int(w) for w in re.findall(r"vectorized loop \(vectorization width: (\d+)", proc.stderr)]
+    full = simd_bits() // (64 if precision == "float64" else 32)
+    expected = 4 if precision == "float64" else 3  # float64: the metrics loop has the full width too
+    assert sum(w >= full for w in widths) >= expected, (widths, proc.stderr[-2000:])
