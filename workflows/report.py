@@ -13,7 +13,8 @@ only one.
 
 Everything is computed lazily, one dask graph per pass: min, max and counts stream over the chunks; the
 median is exact for up to ``EXACT_MEDIAN_VALUES`` values per row and otherwise read from a streamed histogram
-of ``HISTOGRAM_BINS`` bins (marked "≈", good to a bin width).
+of ``HISTOGRAM_BINS`` bins between min and max (marked "≈"; a median to within one bin width: at most half the
+values lie below it minus a bin width, and at most half above it plus a bin width).
 """
 
 from __future__ import annotations
