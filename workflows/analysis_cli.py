@@ -117,7 +117,7 @@ def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, .
 def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path | None, every: int) -> None:
     """Simulate one stored point again from the stored spec and check its values bit for bit."""
     from .cli import _table
-    from .replay import comparison_table, replay_point, trace_figure, write_traces
+    from .replay import comparison_table, format_value, replay_point, trace_figure, write_traces
     from .selection import parse_assignments
 
     fig = fig or Path(f"{_stem(result)}_replay.png")
@@ -138,7 +138,7 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
     if not rep.ok:
         bad = rep.mismatches
         first = (f"the first: {bad[0].var}{'[' + bad[0].entity + ']' if bad[0].entity else ''} stored "
-                 f"{bad[0].stored!r}, replayed {bad[0].replayed!r}. ") if bad else ""
+                 f"{format_value(bad[0].stored)}, replayed {format_value(bad[0].replayed)}. ") if bad else ""
         raise ReplayMismatch(
             f"the replay of {rep.label} differs from the store in {len(bad)} of {len(rep.checks)} values"
             f"{' and in the traces' if any(not eq for _, _, eq in rep.trace_checks) else ''}; {first}"

@@ -214,7 +214,8 @@ def _check_traces(ds: xr.Dataset, replay: Replay) -> None:
         replay.trace_checks.append((var, want.shape[-1], equal))
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A stored or replayed value in full precision (the shortest text that reads back to the same float)."""
     v = np.asarray(value)
     return repr(float(v)) if v.dtype.kind == "f" else str(v.item())
 
@@ -223,7 +224,7 @@ def comparison_table(replay: Replay) -> list[tuple[str, str, str, str, str]]:
     """Rows (variable, entity, stored, replayed, 'equal' | 'DIFFERENT') with values in full precision."""
     rows = []
     for c in replay.checks:
-        stored, replayed = _fmt(c.stored), _fmt(c.replayed)
+        stored, replayed = format_value(c.stored), format_value(c.replayed)
         if c.var == "status":
             stored += f" ({STATUS_NAMES.get(int(c.stored), '?')})"
             replayed += f" ({STATUS_NAMES.get(int(c.replayed), '?')})"
