@@ -137,11 +137,13 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
         click.echo(f"wrote {write_traces(rep, traces, ds)}")
     if not rep.ok:
         bad = rep.mismatches
+        traces = [f"trace_{var}" for var, _, equal in rep.trace_checks if not equal]
+        what = [f"{len(bad)} of {len(rep.checks)} values"] if bad else []
+        what += [f"the stored traces ({', '.join(traces)})"] if traces else []
         first = (f"the first: {bad[0].var}{'[' + bad[0].entity + ']' if bad[0].entity else ''} stored "
                  f"{format_value(bad[0].stored)}, replayed {format_value(bad[0].replayed)}. ") if bad else ""
         raise ReplayMismatch(
-            f"the replay of {rep.label} differs from the store in {len(bad)} of {len(rep.checks)} values"
-            f"{' and in the traces' if any(not eq for _, _, eq in rep.trace_checks) else ''}; {first}"
+            f"the replay of {rep.label} differs from the store in {' and in '.join(what)}; {first}"
             f"The store was written by synsweep {ds.attrs.get('version_synsweep')} (git "
             f"{ds.attrs.get('git_commit')}, numba {ds.attrs.get('version_numba')}); a different version or CPU "
             "can change the last bits, otherwise the store was modified after it was written.")

@@ -18,7 +18,7 @@ the 1-D or 2-D result (and the status counts behind it), so a dataset larger tha
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -187,7 +187,6 @@ class PlotData:
     selected: str = ""  # 'I_ext = 0.1 uA, neuron = n1'
     reduced: tuple[str, ...] = ()
     reduce: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _reduce(da: xr.DataArray, dims: list[str], how: str) -> xr.DataArray:
@@ -245,8 +244,11 @@ def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None =
     for dim in (x_dim, y_dim):
         if dim is not None and dim in chosen:
             raise AnalysisError(f"{dim!r} is plotted on an axis and also selected with --sel; drop one of them")
-    ignored = [d for d in chosen if d not in da.dims]
-    chosen = {d: k for d, k in chosen.items() if d in da.dims}
+    for name in sel or {}:
+        dim = resolve_dim(ds, name, "--sel")
+        if dim not in da.dims:
+            raise AnalysisError(f"--sel {name}: {var!r} does not vary along {dim!r} (its dims are "
+                                f"{', '.join(da.dims)}); leave it out")
     plotted = [d for d in (x_dim, y_dim) if d is not None]
     rest = [d for d in da.dims if d not in plotted and d not in chosen]
     hue = None
@@ -293,6 +295,4 @@ def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None =
         data.status = np.asarray(loaded["status"].broadcast_like(out_values).transpose(*keep).values)
     if "n_ok" in loaded:
         data.n_ok = np.asarray(loaded["n_ok"].broadcast_like(out_values).transpose(*keep).values)
-    if ignored:
-        data.notes.append(f"--sel of {', '.join(ignored)} ignored: {var!r} does not vary along it")
     return data

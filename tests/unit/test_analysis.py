@@ -151,6 +151,11 @@ def test_leftover_dim_is_an_error_that_says_how_to_choose() -> None:
     assert "'z'" in text and "--sel z=VALUE" in text and "--reduce" in text
 
 
+def test_selecting_a_dim_the_variable_does_not_have_is_an_error() -> None:
+    with pytest.raises(AnalysisError, match="'pearson' does not vary along 'neuron'"):
+        plot_data(synthetic(), "pearson", sel={"z": "0", "neuron": "n1"})
+
+
 def test_unknown_variable_lists_the_variables() -> None:
     with pytest.raises(AnalysisError, match="rate_count, spike_count, pearson, status"):
         plot_data(synthetic(), "rate")
@@ -172,15 +177,15 @@ def test_selection_loads_only_the_chunks_it_needs_of_a_dataset_larger_than_memor
 
 
 def test_reduction_streams_chunk_by_chunk() -> None:
-    """Mean over a dim of a 512 MiB (virtual) variable: no task ever holds more than a few chunks."""
-    values = da.random.default_rng(1).random((256, 256, 1024), chunks=(256, 256, 16))
-    status = da.ones((256, 256, 1024), dtype=np.int8, chunks=(256, 256, 16))
+    """Mean over a dim of a 128 MiB (virtual) variable: no task ever holds more than a few chunks."""
+    values = da.random.default_rng(1).random((128, 128, 1024), chunks=(128, 128, 16))
+    status = da.ones((128, 128, 1024), dtype=np.int8, chunks=(128, 128, 16))
     ds = xr.Dataset({"x": (("a", "b", "c"), values), "status": (("a", "b", "c"), status)})
     seen = _ResultSizes()
     with seen:
         data = plot_data(ds, "x", x="a", y="b", reduce="mean")
-    assert data.values.shape == (256, 256) and abs(float(data.values.mean()) - 0.5) < 0.01
-    assert seen.largest <= 4 * 256 * 256 * 16 * 8 < ds["x"].nbytes // 8
+    assert data.values.shape == (128, 128) and abs(float(data.values.mean()) - 0.5) < 0.01
+    assert seen.largest <= 4 * 128 * 128 * 16 * 8 < ds["x"].nbytes // 8
 
 
 class _ResultSizes(Callback):
@@ -197,12 +202,11 @@ class _ResultSizes(Callback):
 
 
 # -- figures ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs", [
-    {"var": "pearson", "sel": {"z": "2"}},                                 # heatmap with status layers
-    {"var": "rate_count", "x": "a", "y": "neuron", "reduce": "mean"},      # categorical y, reduced
-    {"var": "rate_count", "x": "I2", "sel": {"a": "0", "b": "10"}},        # lines per neuron with gaps
+@pytest.mark.parametrize("kwargs, suffix, magic", [
+    ({"var": "pearson", "sel": {"z": "2"}}, ".png", PNG_MAGIC),                            # status layers
+    ({"var": "rate_count", "x": "a", "y": "neuron", "reduce": "mean"}, ".pdf", b"%PDF"),   # categorical y
+    ({"var": "rate_count", "x": "I2", "sel": {"a": "0", "b": "10"}}, ".png", PNG_MAGIC),   # lines, gaps
 ])
-@pytest.mark.parametrize("suffix, magic", [(".png", PNG_MAGIC), (".pdf", b"%PDF")])
 def test_plot_variable_writes_the_file(tmp_path, kwargs: dict, suffix: str, magic: bytes) -> None:
     path = plot_variable(synthetic(chunked=True), path=tmp_path / f"fig{suffix}", **kwargs)
     assert path.read_bytes().startswith(magic)
