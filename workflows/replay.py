@@ -304,6 +304,8 @@ def trace_figure(replay: Replay, path: str | PathLike[str], dpi: int = 120) -> P
     fig = _new_figure((8.0, 4.5))
     ax = fig.add_subplot()
     units = ""
+    step = int(result.metrics["diverged_step"][0])
+    before: list[np.ndarray] = []  # samples before the divergence, to scale the axis on
     for neuron in spec.circuit.neurons:
         model = neuron.definition
         trace = result.traces.get((neuron.name, model.voltage))
@@ -311,11 +313,18 @@ def trace_figure(replay: Replay, path: str | PathLike[str], dpi: int = 120) -> P
             continue
         units = model.state_var(model.voltage).units
         ax.plot(result.trace_times, trace[0], linewidth=1.0, label=f"{neuron.name} ({model.name})")
+        before.append(trace[0][result.trace_times < step * sim.dt] if step >= 0 else trace[0])
     if sim.transient > 0:
         ax.axvspan(0.0, sim.transient, color="#eeeeee", zorder=0, label="transient (not analysed)")
-    step = int(result.metrics["diverged_step"][0])
     if step >= 0:
-        ax.axvline(step * sim.dt, color="#6e6e6e", linestyle="--", label="diverged")
+        ax.axvline(step * sim.dt, color="#6e6e6e", linestyle="--",
+                   label=f"diverged at {step * sim.dt:.6g} ms (later values off the scale)")
+        shown = np.concatenate(before) if before else np.zeros(0)
+        shown = shown[np.isfinite(shown)]
+        if shown.size:
+            lo, hi = float(shown.min()), float(shown.max())
+            pad = 0.1 * (hi - lo) or 1.0
+            ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel("simulated time (ms)")
     ax.set_ylabel(f"membrane voltage ({units})" if units else "membrane voltage")
     ax.set_xlim(0.0, sim.duration)
