@@ -5,10 +5,12 @@
     synsweep validate SPEC.yaml [--out PATH]     what a run would do, without running it
     synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
     synsweep demo [--out DIR] [--workers N]       the packaged coupling scan (seed 000, positive g)
+    synsweep plot | replay | report | export RESULT.zarr ...   analysis of a stored result (analysis_cli.py)
 
 Exit codes: 0 done; 2 the user's input is wrong (spec, store, file, options): one paragraph on stderr
 starting ``synsweep: error:``, nothing computed, nothing overwritten; 3 the sweep ran but some chunks
-failed (what was computed is kept; ``--resume`` computes the rest).
+failed (what was computed is kept; ``--resume`` computes the rest); 4 ``replay`` found values that differ
+from the stored ones.
 """
 
 from __future__ import annotations
@@ -479,6 +481,13 @@ def demo(out: Path, workers: int | None, small: bool, overwrite: bool, no_progre
     ds = execute(sweep, store, scheduler=None, workers=workers, resume=store.exists() and not overwrite,
                  overwrite=overwrite, progress=not no_progress, plots=plots)
     click.echo(_summary_line(ds, store))
+
+
+# plot, replay, report, export: the analysis of stored results (synsweep.workflows.analysis_cli)
+from synsweep.workflows.analysis_cli import ANALYSIS_COMMANDS  # noqa: E402
+
+for _command in ANALYSIS_COMMANDS:
+    cli.add_command(_command)
 
 
 # -- entry point -------------------------------------------------------------------------------------------

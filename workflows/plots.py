@@ -1,8 +1,9 @@
-"""Figures of stored sweep results: dataset in, PNG file out.
+"""Figures of stored sweep results: dataset in, PNG (or PDF) file out.
 
-    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
+    from synsweep.workflows.plots import plot_variable, sync_heatmap, sync_vs_coupling
     sync_heatmap(ds, "scan.png")             # Pearson r of the pair over the two sweep dims
     sync_vs_coupling(ds, "scan_vs_g.png")    # r against the first dim, a line per few values of the other
+    plot_variable(ds, "rate_count", "rate.pdf", x="g", sel={"I_ext": 0.1})   # any variable, any axes
 
 The functions are pure: they read the dataset, write one file and return its path; they touch no global
 matplotlib state (each builds its own ``Figure`` on an Agg canvas, so no display is needed).
@@ -23,6 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from .selection import PlotData, plot_data
 
 STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
 ENTITY_DIMS = ("neuron", "pair")
@@ -107,11 +110,38 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
 
 
 def _save(fig: Figure, path: str | PathLike[str], dpi: int) -> Path:
+    """Write ``fig`` as PNG, or as PDF when ``path`` ends in .pdf."""
     path = Path(path)
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
+    fig.savefig(path, dpi=dpi, format="pdf" if path.suffix.lower() == ".pdf" else "png")
     return path
+
+
+def _status_layers(ax, xe: np.ndarray, ye: np.ndarray, values: np.ndarray, status: np.ndarray) -> list[Patch]:
+    """Paint the cells that are not ok over a heatmap: not computed light grey, diverged dark grey, NaN at
+    an ok point hatched. Returns the legend handles of the layers present."""
+    ok = status == STATUS_OK
+    # Status layer: 0 -> not computed, 1 -> diverged, masked where the point is ok.
+    layer = np.ma.masked_where(ok, np.where(status == STATUS_DIVERGED, 1, 0))
+    ax.pcolormesh(xe, ye, layer, cmap=ListedColormap([NOT_COMPUTED_COLOR, DIVERGED_COLOR]), vmin=0, vmax=1,
+                  shading="flat")
+    undefined = np.ma.masked_where(~(ok & ~np.isfinite(values)), np.ones_like(values))
+    handles = []
+    if undefined.count():
+        ax.pcolor(xe, ye, undefined, hatch="///", facecolor="none", edgecolor="#9a9a9a", linewidth=0.0)
+        handles.append(Patch(facecolor="white", edgecolor="#9a9a9a", hatch="///", label="undefined (NaN)"))
+    if (status == STATUS_DIVERGED).any():
+        handles.append(Patch(color=DIVERGED_COLOR, label="diverged"))
+    if (status == STATUS_NOT_COMPUTED).any():
+        handles.append(Patch(color=NOT_COMPUTED_COLOR, label="not computed"))
+    return handles
+
+
+def _legend_below(ax, handles: list[Patch]) -> None:
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncols=len(handles),
+                  frameon=False, fontsize="small")
 
 
 def sync_heatmap(
@@ -154,22 +184,7 @@ def sync_heatmap(
     cmap = "RdBu_r" if is_r else "viridis"
     vlim = {"vmin": -1.0, "vmax": 1.0} if is_r else {}
     mesh = ax.pcolormesh(xe, ye, shown, cmap=cmap, shading="flat", **vlim)
-    # Status layer: 0 -> not computed, 1 -> diverged, masked where the point is ok.
-    layer = np.ma.masked_where(ok, np.where(status == STATUS_DIVERGED, 1, 0))
-    ax.pcolormesh(xe, ye, layer, cmap=ListedColormap([NOT_COMPUTED_COLOR, DIVERGED_COLOR]), vmin=0, vmax=1,
-                  shading="flat")
-    undefined = np.ma.masked_where(~(ok & ~np.isfinite(values)), np.ones_like(values))
-    handles = []
-    if undefined.count():
-        ax.pcolor(xe, ye, undefined, hatch="///", facecolor="none", edgecolor="#9a9a9a", linewidth=0.0)
-        handles.append(Patch(facecolor="white", edgecolor="#9a9a9a", hatch="///", label="undefined (NaN)"))
-    if (status == STATUS_DIVERGED).any():
-        handles.append(Patch(color=DIVERGED_COLOR, label="diverged"))
-    if (status == STATUS_NOT_COMPUTED).any():
-        handles.append(Patch(color=NOT_COMPUTED_COLOR, label="not computed"))
-    if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncols=len(handles),
-                  frameon=False, fontsize="small")
+    _legend_below(ax, _status_layers(ax, xe, ye, values, status))
 
     ax.set_xlabel(axis_label(ds, x))
     ax.set_ylabel(axis_label(ds, y))
@@ -261,3 +276,131 @@ def sync_vs_coupling(
         title = f"{what}{', ' + entity if entity else ''}" + (f"\n{name}" if name else "")
     ax.set_title(title)
     return _save(fig, path, dpi)
+
+
+# -- any variable over any one or two axes ------------------------------------------------------------------
+def plot_variable(
+    ds: xr.Dataset,
+    var: str,
+    path: str | PathLike[str],
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    sel: dict[str, str | float] | None = None,
+    reduce: str | None = None,
+    title: str | None = None,
+    dpi: int = 120,
+) -> Path:
+    """Write a line (one axis) or heatmap (two axes) of ``ds[var]`` as PNG, or PDF for a .pdf ``path``.
+
+    The cut is ``synsweep.workflows.selection.plot_data`` (defaults, ``sel``, ``reduce``, and how points that
+    are not ok become NaN; the dataset stays lazy and only the cut is loaded). Axes and colour bar carry the
+    coordinates' and the variable's long names and units. A heatmap paints cells without a value in grey
+    (not computed, diverged, or no ok point behind a reduced cell) and hatches NaN at ok points; a line
+    leaves gaps there and marks diverged points with a cross along the bottom.
+    """
+    data = plot_data(ds, var, x=x, y=y, sel=sel, reduce=reduce)
+    fig = _variable_lines(ds, data) if data.y is None else _variable_heatmap(ds, data)
+    fig.axes[0].set_title(title if title is not None else _variable_title(ds, data), fontsize="medium")
+    return _save(fig, path, dpi)
+
+
+def _variable_title(ds: xr.Dataset, data: PlotData) -> str:
+    lines = [str(ds[data.var].attrs.get("long_name", data.var))]
+    where = [data.selected] if data.selected else []
+    if data.reduced:
+        where.append(f"{data.reduce} over {', '.join(data.reduced)}"
+                     + (" (ok points)" if data.n_ok is not None else ""))
+    if where:
+        lines.append("; ".join(where))
+    name = ds.attrs.get("title") or ds.attrs.get("name")
+    if name:
+        lines.append(str(name))
+    return "\n".join(lines)
+
+
+def _positions(values: xr.DataArray, dim: str, coord: str) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric positions along an axis, and tick labels when its coordinate is not numeric."""
+    c = values[coord].values if coord in values.coords else np.arange(values.sizes[dim])
+    if np.asarray(c).dtype.kind in "iuf":
+        return np.asarray(c, dtype=np.float64), None
+    return np.arange(len(c), dtype=np.float64), [str(v) for v in np.asarray(c).tolist()]
+
+
+def _colour_scale(var: str) -> dict:
+    return {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0} if var == "pearson" else {"cmap": "viridis"}
+
+
+def _variable_heatmap(ds: xr.Dataset, data: PlotData) -> Figure:
+    assert data.y is not None and data.y_coord is not None
+    values = np.asarray(data.values.values, dtype=np.float64)
+    xs, xlabels = _positions(data.values, data.x, data.x_coord)
+    ys, ylabels = _positions(data.values, data.y, data.y_coord)
+    fig = _new_figure((7.0, 5.0))
+    ax = fig.add_subplot()
+    xe, ye = _edges(xs), _edges(ys)
+    shown = np.ma.masked_where(~np.isfinite(values), values)
+    mesh = ax.pcolormesh(xe, ye, shown, shading="flat", **_colour_scale(data.var))
+    if data.status is not None:
+        handles = _status_layers(ax, xe, ye, values, data.status)
+    else:
+        empty = data.n_ok == 0 if data.n_ok is not None else ~np.isfinite(values)
+        handles = []
+        if empty.any():
+            ax.pcolormesh(xe, ye, np.ma.masked_where(~empty, np.ones_like(values)),
+                          cmap=ListedColormap([NOT_COMPUTED_COLOR]), shading="flat")
+            handles.append(Patch(color=NOT_COMPUTED_COLOR, label="no ok point" if data.n_ok is not None
+                                 else "no value (NaN)"))
+        undefined = ~np.isfinite(values) & ~empty
+        if undefined.any():
+            ax.pcolor(xe, ye, np.ma.masked_where(~undefined, np.ones_like(values)), hatch="///",
+                      facecolor="none", edgecolor="#9a9a9a", linewidth=0.0)
+            handles.append(Patch(facecolor="white", edgecolor="#9a9a9a", hatch="///", label="undefined (NaN)"))
+    _legend_below(ax, handles)
+    for labels, positions, set_ticks in ((xlabels, xs, ax.set_xticks), (ylabels, ys, ax.set_yticks)):
+        if labels is not None:
+            set_ticks(positions, labels)
+    ax.set_xlabel(axis_label(ds, data.x_coord))
+    ax.set_ylabel(axis_label(ds, data.y_coord))
+    fig.colorbar(mesh, ax=ax).set_label(axis_label(ds, data.var))
+    return fig
+
+
+def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
+    values = data.values if data.hue is not None else data.values.expand_dims("_line")
+    status = data.status if data.status is None or data.hue is not None else data.status[None, :]
+    xs, xlabels = _positions(data.values, data.x, data.x_coord)
+    fig = _new_figure((7.0, 4.5))
+    ax = fig.add_subplot()
+    cmap = ListedColormap(["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"])
+    line_dim = values.dims[0]
+    labels = [str(v) for v in values[line_dim].values.tolist()] if data.hue is not None else [None]
+    diverged_any = False
+    for k, label in enumerate(labels):
+        color = cmap(k % cmap.N)
+        ys = np.asarray(values.values[k], dtype=np.float64)
+        ax.plot(xs, ys, "o-", color=color, markersize=3, linewidth=1.5,
+                label=f"{data.hue} {label}" if label is not None else None)
+        if status is not None and (status[k] == STATUS_DIVERGED).any():
+            diverged_any = True
+            div = status[k] == STATUS_DIVERGED
+            ax.plot(xs[div], np.full(int(div.sum()), 0.03), "x", color=color, markersize=6,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+    if xlabels is not None:
+        ax.set_xticks(xs, xlabels)
+    ax.set_xlabel(axis_label(ds, data.x_coord))
+    ax.set_ylabel(axis_label(ds, data.var))
+    if data.var == "pearson":
+        ax.set_ylim(-1.05, 1.05)
+    ax.grid(True, alpha=0.3)
+    if data.hue is not None:
+        ax.legend(fontsize="small")
+    notes = []
+    if diverged_any:
+        notes.append("x: diverged")
+    if not np.isfinite(np.asarray(values.values, dtype=np.float64)).all():
+        notes.append("gaps: no value (not computed, diverged or NaN)")
+    if notes:
+        ax.annotate("; ".join(notes), xy=(0.99, 0.06), xycoords="axes fraction", ha="right", va="bottom",
+                    fontsize="small")
+    return fig

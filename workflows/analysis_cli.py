@@ -1,0 +1,198 @@
+"""The analysis commands of ``synsweep``: plot, replay, report and export a stored result.
+
+    synsweep plot RESULT.zarr VAR [--x AXIS] [--y AXIS] [--sel AXIS=VALUE ...] [--reduce mean|max|min|median]
+                  [--out FILE.png|FILE.pdf]
+    synsweep replay RESULT.zarr --point AXIS=VALUE,... [--fig FILE.png|.pdf] [--traces FILE.nc|.npz] [--every N]
+    synsweep report RESULT.zarr [--out report.html]
+    synsweep export RESULT.zarr --format netcdf|csv [--out FILE|-]
+
+Registered on the ``synsweep`` group by ``synsweep.workflows.cli``. Mistakes in the request (unknown variable,
+axis or value, a store that is not one, a bad file name) are user errors: one paragraph, exit 2, checked
+before anything is computed. ``replay`` exits 4 when the replayed values differ from the stored ones.
+Heavy imports (xarray, the engine) happen inside the commands, so ``synsweep --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_REPLAY_MISMATCH = 4
+REDUCE_CHOICES = ("mean", "max", "min", "median")  # synsweep.workflows.selection.REDUCTIONS
+FIGURE_SUFFIXES = (".png", ".pdf")
+
+
+class ReplayMismatch(click.ClickException):
+    """The replayed point differs from the stored one: exit code 4."""
+
+    exit_code = EXIT_REPLAY_MISMATCH
+
+
+def _user_error(message: object) -> click.ClickException:
+    from .cli import UserError, _paragraph
+
+    return UserError(_paragraph(message))
+
+
+def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from synsweep.sweeps import StoreError
+
+        from .selection import AnalysisError
+
+        try:
+            return command(*args, **kwargs)
+        except (AnalysisError, StoreError) as exc:
+            raise _user_error(exc) from None
+
+    return wrapper
+
+
+def _open(result: Path) -> Any:
+    """The result at ``result``, opened lazily; a user error when there is none."""
+    from synsweep.sweeps import open_result
+
+    if not result.exists():
+        raise _user_error(f"result store {str(result)!r} does not exist; give the path passed to "
+                          "'synsweep run --out'.")
+    return open_result(result)
+
+
+def _stem(result: Path) -> str:
+    return result.name.removesuffix(".zarr") or "result"
+
+
+def _check_suffix(path: Path, option: str, allowed: tuple[str, ...]) -> None:
+    if path.suffix.lower() not in allowed:
+        raise _user_error(f"{option} {str(path)!r}: give a file name ending in {' or '.join(allowed)}.")
+
+
+RESULT = click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+
+
+@click.command()
+@RESULT
+@click.argument("var")
+@click.option("--x", "x", metavar="AXIS", help="Axis along x (default: the first sweep dim of VAR).")
+@click.option("--y", "y", metavar="AXIS", help="Axis along y: a heatmap (default: the second sweep dim when "
+              "neither --x nor --y is given).")
+@click.option("--sel", multiple=True, metavar="AXIS=VALUE",
+              help="Fix an axis at its nearest grid value (a label for neuron/pair); repeat for several.")
+@click.option("--reduce", type=click.Choice(REDUCE_CHOICES), help="Reduce every axis neither plotted nor "
+              "selected, over the ok points.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|FILE.pdf",
+              help="Figure to write (default: RESULT_VAR.png in the current directory).")
+@reports_user_errors
+def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, ...], reduce: str | None,
+         out: Path | None) -> None:
+    """Draw VAR of RESULT.zarr as a line over one axis or a heatmap over two."""
+    from .plots import plot_variable
+    from .selection import parse_assignments
+
+    out = out or Path(f"{_stem(result)}_{var}.png")
+    _check_suffix(out, "--out", FIGURE_SUFFIXES)
+    chosen = parse_assignments(sel, "--sel")
+    ds = _open(result)
+    click.echo(f"wrote {plot_variable(ds, var, out, x=x, y=y, sel=chosen, reduce=reduce)}")
+
+
+@click.command()
+@RESULT
+@click.option("--point", "-p", "points", required=True, multiple=True, metavar="AXIS=VALUE,...",
+              help="The point: a value for every sweep axis (nearest grid value), e.g. g=0.004,I_ext=0.1.")
+@click.option("--fig", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|FILE.pdf",
+              help="Trace figure to write (default: RESULT_replay.png in the current directory).")
+@click.option("--traces", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.nc|FILE.npz",
+              help="Also write every state variable's trace (netCDF or numpy).")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Keep every N-th integration step of the traces.")
+@reports_user_errors
+def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path | None, every: int) -> None:
+    """Simulate one stored point again from the stored spec and check its values bit for bit."""
+    from .cli import _table
+    from .replay import comparison_table, format_value, replay_point, trace_figure, write_traces
+    from .selection import parse_assignments
+
+    fig = fig or Path(f"{_stem(result)}_replay.png")
+    _check_suffix(fig, "--fig", FIGURE_SUFFIXES)
+    if traces is not None:
+        _check_suffix(traces, "--traces", (".nc", ".npz"))
+    point = parse_assignments(points, "--point")
+    ds = _open(result)
+    rep = replay_point(ds, point, every=every)
+    click.echo(f"replayed {rep.spec.name} at {rep.label} "
+               f"(index {', '.join(f'{d} {k}' for d, k in rep.index.items())})")
+    click.echo(_table([("variable", "entity", "stored", "replayed", ""), *comparison_table(rep)]))
+    for note in rep.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {trace_figure(rep, fig)}")
+    if traces is not None:
+        click.echo(f"wrote {write_traces(rep, traces, ds)}")
+    if not rep.ok:
+        bad = rep.mismatches
+        traces = [f"trace_{var}" for var, _, equal in rep.trace_checks if not equal]
+        what = [f"{len(bad)} of {len(rep.checks)} values"] if bad else []
+        what += [f"the stored traces ({', '.join(traces)})"] if traces else []
+        first = (f"the first: {bad[0].var}{'[' + bad[0].entity + ']' if bad[0].entity else ''} stored "
+                 f"{format_value(bad[0].stored)}, replayed {format_value(bad[0].replayed)}. ") if bad else ""
+        raise ReplayMismatch(
+            f"the replay of {rep.label} differs from the store in {' and in '.join(what)}; {first}"
+            f"The store was written by synsweep {ds.attrs.get('version_synsweep')} (git "
+            f"{ds.attrs.get('git_commit')}, numba {ds.attrs.get('version_numba')}); a different version or CPU "
+            "can change the last bits, otherwise the store was modified after it was written.")
+    click.echo(f"all {len(rep.checks)} stored values equal the replay bit for bit"
+               + (f", and the stored traces ({', '.join(v for v, _, _ in rep.trace_checks)})"
+                  if rep.trace_checks else ""))
+
+
+@click.command()
+@RESULT
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.html",
+              help="Page to write (default: RESULT_report.html in the current directory).")
+@reports_user_errors
+def report(result: Path, out: Path | None) -> None:
+    """Write a self-contained HTML page: provenance, spec, summaries, completion and figures."""
+    from .report import write_report
+
+    out = out or Path(f"{_stem(result)}_report.html")
+    _check_suffix(out, "--out", (".html", ".htm"))
+    ds = _open(result)
+    click.echo(f"wrote {write_report(ds, result, out)}")
+
+
+@click.command()
+@RESULT
+@click.option("--format", "fmt", required=True, type=click.Choice(["netcdf", "csv"]),
+              help="netcdf: the whole dataset; csv: a table, one row per sweep point.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="File to write (default: RESULT.nc or RESULT.csv in the current directory; '-' writes the "
+                   "CSV to standard output).")
+@reports_user_errors
+def export(result: Path, fmt: str, out: Path | None) -> None:
+    """Export RESULT.zarr as netCDF or as a CSV table."""
+    from .export import to_netcdf, write_csv
+
+    suffix = ".nc" if fmt == "netcdf" else ".csv"
+    out = out or Path(f"{_stem(result)}{suffix}")
+    if fmt == "netcdf" and str(out) == "-":
+        raise _user_error("--out - (standard output) works for --format csv only; give a file name for netCDF.")
+    ds = _open(result)
+    if fmt == "netcdf":
+        click.echo(f"wrote {to_netcdf(ds, out)}")
+        return
+    to_stdout = str(out) == "-"
+    rows, table = write_csv(ds, None if to_stdout else out)
+    if not to_stdout:
+        click.echo(f"wrote {out}: {rows:,} rows, {len(table.header)} columns")
+    if table.skipped:
+        click.echo(f"not in the table (use --format netcdf): {', '.join(table.skipped)}", err=to_stdout)
+
+
+ANALYSIS_COMMANDS = (plot, replay, report, export)

@@ -1,0 +1,323 @@
+"""A self-contained HTML report of a stored result: provenance, spec, summaries, completion, figures.
+
+    html = build_report(ds, path)           # one page, figures embedded as base64 PNG, no external assets
+    write_report(ds, path, "report.html")
+
+Sections: the dims; the provenance attributes; the spec (YAML, from the store's ``spec`` attribute); one row
+per variable and neuron or pair with units, min / median / max over the ok points, and the number of points
+that are undefined (NaN at an ok point), diverged and not computed; the completion state of the chunks (from
+the store's completion markers) with the blocks still missing; and the standard figures: every synchrony
+variable (float variables along ``pair``, and float variables along the sweep dims alone) and the firing
+rates, as a heatmap over the first two sweep dims (other sweep dims at their middle value) or a line over the
+only one.
+
+Everything is computed lazily, one dask graph per pass: min, max and counts stream over the chunks; the
+median is exact for up to ``EXACT_MEDIAN_VALUES`` values per row and otherwise read from a streamed histogram
+of ``HISTOGRAM_BINS`` bins between min and max (marked "≈"; a median to within one bin width: at most half the
+values lie below it minus a bin width, and at most half above it plus a bin width).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+import yaml
+
+from .selection import STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, sweep_dims
+
+EXACT_MEDIAN_VALUES = 1 << 22
+HISTOGRAM_BINS = 4096
+MAX_ENTITY_FIGURES = 4
+MAX_MISSING_LISTED = 20
+RATE_VARIABLES = ("rate_count", "rate_isi")
+STATUS_VARIABLES = ("status", "diverged_step")
+
+
+# -- summaries ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Summary:
+    """Statistics of one variable (and one neuron or pair) over the ok points."""
+
+    var: str
+    entity: str
+    units: str
+    long_name: str
+    points: int
+    minimum: float
+    median: float
+    maximum: float
+    median_exact: bool
+    undefined: int  # NaN at an ok point
+    diverged: int
+    not_computed: int
+
+
+def _entities(ds: xr.Dataset, var: str) -> tuple[str | None, list[str]]:
+    extra = [d for d in ds[var].dims if d not in sweep_dims(ds)]
+    if len(extra) != 1:
+        return None, [""]
+    return extra[0], [str(v) for v in ds[extra[0]].values.tolist()]
+
+
+def summaries(ds: xr.Dataset) -> list[Summary]:
+    """One ``Summary`` per numeric variable along the sweep dims (per label of its neuron or pair dim)."""
+    sweep = sweep_dims(ds)
+    status = ds["status"] if "status" in ds else None
+    rows: list[tuple[str, str, xr.DataArray]] = []
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind not in "iuf" or tuple(var.dims[: len(sweep)]) != tuple(sweep) or len(var.dims) > \
+                len(sweep) + 1:
+            continue
+        dim, labels = _entities(ds, str(name))
+        if dim is None and len(var.dims) > len(sweep):
+            continue
+        for k, label in enumerate(labels):
+            cut = var.isel({dim: k}) if dim is not None else var
+            if status is not None and name not in STATUS_VARIABLES:
+                cut = cut.astype(np.float64).where(status == STATUS_OK)
+            rows.append((str(name), label, cut.astype(np.float64)))
+    lazy: dict[str, object] = {}
+    if status is not None:
+        for key, code in (("ok", STATUS_OK), ("diverged", STATUS_DIVERGED), ("nc", STATUS_NOT_COMPUTED)):
+            lazy[key] = (status == code).sum().data
+    for i, (name, _, cut) in enumerate(rows):
+        data = cut.data if isinstance(cut.data, da.Array) else da.from_array(np.asarray(cut.data))
+        finite = da.isfinite(data)
+        lazy[f"min{i}"] = da.nanmin(da.where(finite, data, np.nan))
+        lazy[f"max{i}"] = da.nanmax(da.where(finite, data, np.nan))
+        lazy[f"nan{i}"] = (~finite).sum()
+        if status is not None and name not in STATUS_VARIABLES:
+            lazy[f"nan{i}"] = ((~finite) & (status == STATUS_OK).data).sum()
+        if data.size <= EXACT_MEDIAN_VALUES:
+            lazy[f"med{i}"] = da.nanmedian(da.where(finite, data, np.nan).ravel().rechunk(-1), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: NaN is the right answer
+        (got,) = dask.compute(lazy)
+    n_ok = int(got.get("ok", 0))
+    approx = {i for i in range(len(rows)) if f"med{i}" not in got}
+    medians = _histogram_medians({i: rows[i][2] for i in approx}, got) if approx else {}
+    out = []
+    for i, (name, label, _) in enumerate(rows):
+        attrs = ds[name].attrs
+        out.append(Summary(
+            var=name, entity=label, units=str(attrs.get("units", "")), long_name=str(attrs.get("long_name", "")),
+            points=n_ok if status is not None else int(np.prod([ds.sizes[d] for d in sweep])),
+            minimum=float(got[f"min{i}"]), median=float(got.get(f"med{i}", medians.get(i, np.nan))),
+            maximum=float(got[f"max{i}"]), median_exact=i not in approx, undefined=int(got[f"nan{i}"]),
+            diverged=int(got.get("diverged", 0)), not_computed=int(got.get("nc", 0))))
+    return out
+
+
+def _histogram_medians(cuts: dict[int, xr.DataArray], got: dict) -> dict[int, float]:
+    """Medians from streamed histograms between each variable's min and max (one dask pass for all)."""
+    lazy = {}
+    for i, cut in cuts.items():
+        lo, hi = float(got[f"min{i}"]), float(got[f"max{i}"])
+        if not np.isfinite(lo) or lo == hi:
+            continue
+        lazy[i] = da.histogram(cut.data.ravel(), bins=HISTOGRAM_BINS, range=(lo, hi))[0]
+    (hists,) = dask.compute(lazy)
+    out: dict[int, float] = {}
+    for i in cuts:
+        lo, hi = float(got[f"min{i}"]), float(got[f"max{i}"])
+        if i not in hists:
+            out[i] = lo
+            continue
+        counts = np.asarray(hists[i], dtype=np.float64)
+        cum = np.cumsum(counts)
+        half = 0.5 * cum[-1]
+        k = int(np.searchsorted(cum, half))
+        below = cum[k - 1] if k else 0.0
+        width = (hi - lo) / HISTOGRAM_BINS
+        out[i] = lo + width * (k + (half - below) / max(counts[k], 1.0))
+    return out
+
+
+# -- completion ---------------------------------------------------------------------------------------------
+def completion(path: str | PathLike[str], ds: xr.Dataset) -> dict:
+    """Chunks done and missing, from the store's bookkeeping: n_chunks, done, missing (ids), chunk_shape,
+    traces ('done', 'missing' or None when the store has no traced points), and a coordinate range per
+    listed missing chunk."""
+    import zarr
+
+    from synsweep.sweeps.chunks import ChunkPlan
+    from synsweep.sweeps.store import META_GROUP, TRACES_ID, done_chunks
+
+    meta = dict(zarr.open_group(Path(path) / META_GROUP, mode="r").attrs)
+    sweep = sweep_dims(ds)
+    shape = tuple(ds.sizes[d] for d in sweep)
+    chunk_shape = tuple(int(c) for c in meta.get("chunk_shape", shape))
+    plan = ChunkPlan(shape, chunk_shape)
+    done = done_chunks(path)
+    missing = [i for i in range(plan.n_chunks) if i not in done]
+    where = {}
+    for i in missing[:MAX_MISSING_LISTED]:
+        block = plan.block(i)
+        parts = []
+        for dim, s in zip(sweep, block, strict=True):
+            values = ds[dim].values
+            parts.append(f"{dim} {values[s.start]:.6g} .. {values[s.stop - 1]:.6g}")
+        where[i] = ", ".join(parts)
+    traces = None
+    if "traced_point" in ds.sizes:
+        traces = "done" if TRACES_ID in done else "missing"
+    return {"n_chunks": plan.n_chunks, "done": plan.n_chunks - len(missing), "missing": missing,
+            "chunk_shape": chunk_shape, "traces": traces, "where": where}
+
+
+# -- figures ------------------------------------------------------------------------------------------------
+def standard_figures(ds: xr.Dataset) -> list[tuple[str, dict]]:
+    """``(caption, plot_variable keyword arguments)`` of the standard figures of ``ds``."""
+    sweep = sweep_dims(ds)
+    if not sweep:
+        return []
+    sync = [str(n) for n, v in ds.data_vars.items() if v.dtype.kind == "f" and str(n) not in STATUS_VARIABLES
+            and (set(v.dims) == set(sweep) | {"pair"} or set(v.dims) == set(sweep))
+            and str(n) not in RATE_VARIABLES]
+    rates = [v for v in RATE_VARIABLES if v in ds]
+    fixed = {d: str(float(ds[d].values[ds.sizes[d] // 2])) for d in sweep[2:] if d in ds.coords}
+    fixed |= {d: str(ds.sizes[d] // 2) for d in sweep[2:] if d not in ds.coords}
+    figures: list[tuple[str, dict]] = []
+    for var in sync + rates:
+        dim, labels = _entities(ds, var)
+        if len(sweep) == 1:
+            figures.append((f"{var} over {sweep[0]}", {"var": var, "x": sweep[0]}))
+            continue
+        for label in labels[:MAX_ENTITY_FIGURES]:
+            sel = dict(fixed)
+            if dim is not None:
+                sel[dim] = label
+            what = f"{var}" + (f" of {label}" if label else "")
+            note = "; " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) if fixed else ""
+            figures.append((f"{what} over ({sweep[0]}, {sweep[1]}){note}",
+                            {"var": var, "x": sweep[0], "y": sweep[1], "sel": sel}))
+    return figures
+
+
+def _figure_png(ds: xr.Dataset, kwargs: dict, tmp: Path, k: int) -> str:
+    from .plots import plot_variable
+
+    path = plot_variable(ds, path=tmp / f"fig{k}.png", dpi=90, **kwargs)
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+# -- the page -----------------------------------------------------------------------------------------------
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+figure { display: inline-block; margin: 0 1em 1em 0; } figcaption { font-size: 0.85em; color: #555; }
+img { max-width: 520px; }
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _num(x: float) -> str:
+    return "NaN" if not np.isfinite(x) else f"{x:.6g}"
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td{' class=n' if i in numeric else ''}>{_e(c)}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _spec_yaml(ds: xr.Dataset) -> str:
+    text = ds.attrs.get("spec")
+    if not isinstance(text, str):
+        return "(no spec stored)"
+    try:
+        return yaml.safe_dump(json.loads(text), sort_keys=False, default_flow_style=None, width=100)
+    except ValueError:
+        return text
+
+
+def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
+    """The HTML page of the result ``ds`` stored at ``path`` (see the module docstring)."""
+    title = str(ds.attrs.get("title") or Path(path).name)
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+             f"<style>{CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
+    if ds.attrs.get("description"):
+        parts.append(f"<p>{_e(ds.attrs['description'])}</p>")
+    parts.append(f"<p>Result store: <code>{_e(path)}</code></p>")
+
+    dim_rows = []
+    for d, size in ds.sizes.items():
+        c = ds[d] if d in ds.coords else None
+        rng = ""
+        if c is not None and c.dtype.kind in "iuf" and size:
+            rng = f"{_num(float(c.min()))} .. {_num(float(c.max()))}"
+        elif c is not None:
+            rng = ", ".join(str(v) for v in c.values[:8].tolist()) + (" ..." if size > 8 else "")
+        attrs = c.attrs if c is not None else {}
+        dim_rows.append([str(d), str(size), rng, str(attrs.get("units", "")), str(attrs.get("long_name", ""))])
+    parts += ["<h2>Dims</h2>", _table(["dim", "size", "values", "units", "long name"], dim_rows, {1})]
+
+    prov = [[k, str(v)] for k, v in ds.attrs.items() if k not in ("spec", "description")]
+    parts += ["<h2>Provenance</h2>", _table(["attribute", "value"], prov)]
+    parts += ["<h2>Spec</h2>", f"<pre>{_e(_spec_yaml(ds))}</pre>"]
+
+    rows = []
+    for s in summaries(ds):
+        median = _num(s.median) if s.median_exact else f"≈ {_num(s.median)}"
+        rows.append([s.var, s.entity or "-", s.units or "-", _num(s.minimum), median, _num(s.maximum),
+                     f"{s.points:,}", f"{s.undefined:,}", f"{s.diverged:,}", f"{s.not_computed:,}", s.long_name])
+    parts += ["<h2>Variables</h2>",
+              "<p>Statistics over the ok points (status 1); undefined: NaN at an ok point.</p>",
+              _table(["variable", "neuron / pair", "units", "min", "median", "max", "ok points", "undefined",
+                      "diverged", "not computed", "long name"], rows, {3, 4, 5, 6, 7, 8, 9})]
+
+    if Path(path, ".synsweep").is_dir():
+        c = completion(path, ds)
+        pct = 100.0 * c["done"] / c["n_chunks"] if c["n_chunks"] else 100.0
+        text = (f"{c['done']:,} of {c['n_chunks']:,} chunks done ({pct:.1f}%), chunks of "
+                f"{' x '.join(map(str, c['chunk_shape']))} points")
+        if c["traces"]:
+            text += f"; traced points: {c['traces']}"
+        parts += ["<h2>Completion</h2>", f"<p>{_e(text)}</p>"]
+        if c["missing"]:
+            listed = [[str(i), c["where"][i]] for i in c["missing"][:MAX_MISSING_LISTED]]
+            more = len(c["missing"]) - len(listed)
+            parts.append(_table(["missing chunk", "points"], listed))
+            parts.append(f"<p>{'and ' + str(more) + ' more; ' if more > 0 else ''}run "
+                         f"<code>synsweep run SPEC --out {_e(path)} --resume</code> to compute them.</p>")
+
+    parts.append("<h2>Figures</h2>")
+    figures = standard_figures(ds)
+    if not figures:
+        parts.append("<p>No sweep dims: nothing to draw.</p>")
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (caption, kwargs) in enumerate(figures):
+            data = _figure_png(ds, kwargs, Path(tmp), k)
+            parts.append(f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{_e(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(ds: xr.Dataset, path: str | PathLike[str], out: str | PathLike[str]) -> Path:
+    """Write the report of the result at ``path`` to ``out`` (complete or not at all); returns ``out``."""
+    from .export import atomic_target
+
+    page = build_report(ds, path)
+    out = Path(out)
+    with atomic_target(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out
