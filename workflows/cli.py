@@ -236,11 +236,10 @@ def describe_spec(spec: Any, out: Path | None = None) -> str:
 
 def _kernel_state(spec: Any) -> str:
     """Whether the sweep's kernel is compiled on this machine (``validate --compile`` compiles it)."""
-    from synsweep.engine.codegen import KernelKey
     from synsweep.engine.kernels import cache_dir, is_cached
+    from synsweep.sweeps.spec import kernel_key
 
-    sim = spec.simulation
-    key = KernelKey.for_circuit(spec.circuit, sim.integrator, sim.precision, sim.scheme)
+    key = kernel_key(spec)
     if is_cached(key):
         return f"compiled, in {cache_dir()} (a worker loads it in under a second)"
     return ("not compiled on this machine yet: the first task compiles it once for all workers (about 3 s for "
@@ -433,12 +432,11 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
         _check_resources(sweep, out)
     click.echo(describe_spec(sweep, out))
     if compile_kernel:
-        from synsweep.engine.codegen import KernelKey
         from synsweep.engine.kernels import get_kernel
+        from synsweep.sweeps.spec import kernel_key
 
-        sim = sweep.simulation
         start = time.perf_counter()
-        get_kernel(KernelKey.for_circuit(sweep.circuit, sim.integrator, sim.precision, sim.scheme))
+        get_kernel(kernel_key(sweep))
         click.echo(f"kernel ready in {time.perf_counter() - start:.1f} s (compiled, or loaded if it was cached)")
     click.echo("spec is valid")
 

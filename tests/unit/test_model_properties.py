@@ -27,7 +27,8 @@ def test_gating_variables_stay_in_the_unit_interval(model, seed):
     rng = np.random.default_rng(seed)
     n = 64
     synapse = SYNAPSE_MODELS[model]
-    values = {"neurons.pre.params.period": rng.uniform(0.3, 20.0, n), "neurons.pre.params.t_first": rng.uniform(0, 5, n)}
+    values = {"neurons.pre.params.period": rng.uniform(0.3, 20.0, n),
+              "neurons.pre.params.t_first": rng.uniform(0, 5, n)}
     for p in synapse.params:
         if p.name in ("alpha", "beta", "k1", "k2", "k3", "k4", "a"):
             values[f"synapses.syn.params.{p.name}"] = p.default * rng.uniform(0.1, 10.0, n)

@@ -114,7 +114,8 @@ def test_voltage_jump_is_skipped_while_the_post_neuron_is_refractory():
     """A LIF that has just fired ignores jumps for t_ref; after that a jump lands again."""
     lif = {"V_rest": 0.0, "V_reset": 0.0, "V_th": 0.5, "t_ref": 2.0}
     circuit = Circuit(
-        neurons=(Neuron("pre", "spike_source", params={"t_first": 1.0, "period": 1.5}), Neuron("post", "lif", params=lif)),
+        neurons=(Neuron("pre", "spike_source", params={"t_first": 1.0, "period": 1.5}),
+                 Neuron("post", "lif", params=lif)),
         synapses=(Synapse("jump", "voltage_jump", "pre", "post", params={"w": 1.0}),))
     res = simulate(circuit, Simulation(dt=0.1, duration=5.0), record=["post.v", "post.ref"])
     # t = 1.0: jump to 1 -> fires in the next step (v >= 0.5), reset, refractory 20 steps (until t = 3.1);
@@ -227,12 +228,14 @@ def test_seed002_coupled_if_neurons_synchronise_faster_with_larger_g_star_and_ta
     g_star and larger tau_syn synchronise them sooner; without coupling they keep their phase lag."""
     cell = {"E_m": -70.0, "R_m": 10.0, "tau_m": 10.0, "thr": -54.0}  # V_reset follows E_m
     circuit = Circuit(
-        neurons=(Neuron("n1", "cif", params=cell, init={"v": -60.0}), Neuron("n2", "cif", params=cell, init={"v": -70.0})),
+        neurons=(Neuron("n1", "cif", params=cell, init={"v": -60.0}),
+                 Neuron("n2", "cif", params=cell, init={"v": -70.0})),
         synapses=(Synapse("s12", "two_stage", "n1", "n2"), Synapse("s21", "two_stage", "n2", "n1")),
         inputs={"n1": 3.5, "n2": 3.5})
     g_star = np.array([30.0, 60.0, 30.0, 0.0])
     tau_syn = np.array([10.0, 10.0, 20.0, 10.0])
-    values = {f"synapses.{s}.params.{p}": v for s in ("s12", "s21") for p, v in (("g_star", g_star), ("tau_syn", tau_syn))}
+    values = {f"synapses.{s}.params.{p}": v
+              for s in ("s12", "s21") for p, v in (("g_star", g_star), ("tau_syn", tau_syn))}
     res = simulate(circuit, Simulation(dt=0.05, duration=100.0), values, record=["v"])
     sync = []
     for p in range(4):
