@@ -49,6 +49,11 @@ TILE = {"float64": 64, "float32": 128}
 # (no reassociation: a lane's arithmetic is the same in every vector lane and every chunking).
 FASTMATH = "{'nsz', 'arcp', 'contract'}"
 
+# circuits up to this size are unrolled (every state variable a register); larger ones loop over groups of
+# neurons and synapses of one model (state in the tile buffer), so that compile time grows linearly
+MAX_UNROLLED_NEURONS = 8
+MAX_UNROLLED_SYNAPSES = 16
+
 NEURON_ACC = ("count", "first", "last", "isi_sum", "isi_sq")
 PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad")
 
@@ -61,6 +66,8 @@ class KernelKey:
     the delay ring buffer of a spike-triggered synapse (a power of two above the largest delay in steps
     of the batch), 1 without delay.
     record: (unit, state variable) recorded as traces; units are the neurons 0..N-1, then the synapses.
+    varying: the parameter rows (of P) that may differ between lanes; every other parameter is uniform
+        over the batch and read once per tile as a scalar, not per lane. None: every parameter varies.
     """
 
     neuron_models: tuple[str, ...]
@@ -70,15 +77,16 @@ class KernelKey:
     precision: str
     scheme: str
     record: tuple[tuple[int, str], ...] = ()
+    varying: tuple[int, ...] | None = None
 
     @classmethod
     def for_circuit(cls, circuit: Circuit, integrator: str, precision: str, scheme: str,
-                    record: tuple[tuple[int, str], ...] = (), rings: tuple[int, ...] | None = None
-                    ) -> KernelKey:
+                    record: tuple[tuple[int, str], ...] = (), rings: tuple[int, ...] | None = None,
+                    varying: tuple[int, ...] | None = None) -> KernelKey:
         models, synapses, pairs = circuit.structure()
         rings = rings or (1,) * len(synapses)
         synapses = tuple((*syn, ring) for syn, ring in zip(synapses, rings, strict=True))
-        return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record))
+        return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record), varying)
 
 
 class KernelLayout:
@@ -106,11 +114,20 @@ class KernelLayout:
         for j, (sm, syn) in enumerate(zip(self.synapse_models, key.synapses, strict=True)):
             self.param_rows += [("synapse", j, p) for p in sm.param_names(syn[3])]
         self.n_state, self.n_param = len(self.state_rows), len(self.param_rows)
+        self.varying = list(range(self.n_param)) if key.varying is None else sorted(key.varying)
+        self._w_param = {r: self.n_state + q for q, r in enumerate(self.varying)}  # P row -> W row
         self.ring_rows: list[int] = []  # first W row of each synapse's ring buffer (-1: none)
-        row = self.n_state + self.n_param + 3 * n
+        row = self.n_state + len(self.varying) + 3 * n
         for syn in key.synapses:
             self.ring_rows.append(row if syn[4] > 1 else -1)
             row += syn[4] if syn[4] > 1 else 0
+        self.looped = n > MAX_UNROLLED_NEURONS or len(key.synapses) > MAX_UNROLLED_SYNAPSES
+        stages = INTEGRATORS[key.integrator].stages if key.integrator in INTEGRATORS else 0
+        if self.looped:  # stage states Z, stage slopes K (stage-major), input currents I, one scratch row
+            self.z_base, row = row, row + self.n_state
+            self.k_base, row = row, row + stages * self.n_state
+            self.i_base, row = row, row + n
+            self.scratch, row = row, row + 1
         self.n_work = row
         self.n_acc = len(NEURON_ACC) * n + len(PAIR_ACC) * len(key.pairs) + 1
 
@@ -120,9 +137,13 @@ class KernelLayout:
     def param_row(self, kind: str, index: int, name: str) -> int:
         return self.param_rows.index((kind, index, name))
 
+    def w_param_row(self, p_row: int) -> int | None:
+        """W row of a varying parameter (P row ``p_row``); None for a parameter uniform over the batch."""
+        return self._w_param.get(p_row)
+
     def neuron_row(self, neuron: int, what: str) -> int:
         """W row of a neuron's 'v_before', 'v_after' or 'spiked'."""
-        return self.n_state + self.n_param + 3 * neuron + ("v_before", "v_after", "spiked").index(what)
+        return self.n_state + len(self.varying) + 3 * neuron + ("v_before", "v_after", "spiked").index(what)
 
     def neuron_acc(self, neuron: int, what: str) -> int:
         return len(NEURON_ACC) * neuron + NEURON_ACC.index(what)
@@ -219,93 +240,21 @@ def _model_functions(lay: KernelLayout) -> list[Callable]:
     return funcs
 
 
-def generate(key: KernelKey, engine_hash: str) -> str:
-    """The complete source of the kernel module for ``key``.
+def _emit_uniform_params(src: _Source, lay: KernelLayout) -> None:
+    """The parameters uniform over the batch, as scalars of the tile (the names the unrolled step uses)."""
+    for r, (kind, index, name) in enumerate(lay.param_rows):
+        if lay.w_param_row(r) is None:
+            local = f"iext{index}" if kind == "input" else f"{'p' if kind == 'neuron' else 'q'}{index}_{name}"
+            src(f"{local} = P[{r}, t0]")
 
-    Per step and tile the kernel runs up to three loops over the tile's lanes, each a vector loop:
-      1. the ODE loop (working precision): the integrator's stages over every neuron and synapse state,
-         then each neuron's spike rule and reset;
-      2. the event loop (only with spike-triggered synapses): delay ring buffers, spike-triggered state
-         updates of the synapses (increments, transmitter pulses) and jumps of post voltages;
-      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums.
-    """
-    if key.integrator not in INTEGRATORS:
-        raise ValueError(f"unknown integrator {key.integrator!r}")
-    if key.precision not in PRECISIONS or key.scheme not in SCHEMES:
-        raise ValueError(f"bad precision {key.precision!r} or scheme {key.scheme!r}")
-    tab: Tableau = INTEGRATORS[key.integrator]
-    lay = KernelLayout(key)
-    tile = TILE[key.precision]
+
+def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -> None:
+    """One step of a small circuit, fully unrolled: every state variable of every neuron and synapse is a
+    local (a register) through the stages."""
+    key = lay.key
     neurons, syn_models = lay.neurons, lay.synapse_models
     n_neurons = len(neurons)
     outputs = [sm.output(syn[3]) for sm, syn in zip(syn_models, key.synapses, strict=True)]
-
-    src = _Source()
-    src('"""synsweep kernel: generated by synsweep.engine.codegen; do not edit.')
-    src()
-    src(f"neurons:    {', '.join(key.neuron_models)}")
-    syn_text = ", ".join(f"{m}({a}->{b}{', ' + o if o else ''}{f', ring {r}' if r > 1 else ''})"
-                         for m, a, b, o, r in key.synapses)
-    src(f"synapses:   {syn_text or 'none'}")
-    src(f"integrator: {tab.name} ({tab.description}); precision: {key.precision}; scheme: {key.scheme}")
-    src(f"engine:     {engine_hash}")
-    src('"""')
-    src("import numpy as np")
-    src("from numba import njit")
-    exp_name = "exp64" if key.precision == "float64" else "exp32"
-    src(f"from synsweep.engine.fastexp import {exp_name} as exp")
-    src()
-    src(f"F = {PRECISIONS[key.precision]}")
-    src(f"TILE = {tile}")
-    src("U = np.uint64")
-    src()
-    src()
-    src.lines += _copy_functions(_model_functions(lay)).splitlines()
-    src()
-    src()
-
-    rec = bool(key.record)
-    ftype = "f8" if key.precision == "float64" else "f4"
-    sig = f"void({ftype}[:, ::1], {ftype}[:, ::1], f8[:, ::1], "
-    sig += f"{ftype}[:, :, ::1], " if rec else ""
-    sig += f"i8, i8, {ftype}, i8, {ftype})"
-    args = "X, P, ACC, " + ("REC, " if rec else "") + "n_steps, n_transient, dt, rec_every, v_bound"
-    src(f'@njit("{sig}", cache=True, fastmath={FASTMATH}, error_model="numpy", boundscheck=False)')
-    src(f"def run({args}):")
-    src.indent()
-    src('"""Advance every lane of X by n_steps steps of dt; accumulate metrics from step n_transient on."""')
-    src("n_lanes = X.shape[1]")
-    for j in range(tab.stages):
-        for l_, a in enumerate(tab.a[j]):
-            if a != 0:
-                src(f"a{j}{l_} = dt * F({_frac(a)})")
-    for j, b in enumerate(tab.b):
-        if b != 0:
-            src(f"b{j} = dt * F({_frac(b)})")
-    src("dt64 = np.float64(dt)")
-    src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
-    src(f"A = np.empty({lay.n_acc * tile}, dtype=np.float64)")
-    src("for t0 in range(0, n_lanes, TILE):")
-    src.indent()
-    src("for j in range(TILE):")
-    src.indent()
-    src(f"for r in range({lay.n_state}):")
-    src("    W[r * TILE + j] = X[r, t0 + j]")
-    src(f"for r in range({lay.n_param}):")
-    src(f"    W[({lay.n_state} + r) * TILE + j] = P[r, t0 + j]")
-    src(f"for r in range({lay.n_state + lay.n_param}, {lay.n_work}):")
-    src("    W[r * TILE + j] = F(0.0)")
-    src(f"for r in range({lay.n_acc}):")
-    src("    A[r * TILE + j] = ACC[r, t0 + j]")
-    for r, (unit, var) in enumerate(key.record):
-        src(f"REC[{r}, 0, t0 + j] = X[{lay.state_row(unit, var)}, t0 + j]")
-    src.dedent()
-    src("for s in range(n_steps):")
-    src.indent()
-    src("w = np.float64(1.0) if s >= n_transient else np.float64(0.0)")
-    src("counting = s >= n_transient")
-    src("s64 = np.float64(s)")
-    src("t_end = F(s + 1) * dt")
 
     def w_row(row: int) -> str:  # a row of the tile buffer, for lane i
         return f"W[i + U({row * tile})]"
@@ -329,8 +278,11 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         return {p: f"{prefix}{index}_{p}" for p in param_names(kind, index)}
 
     def load_params(kind: str, index: int) -> None:
+        """Per-lane loads of the varying parameters (uniform ones are scalars, set once per tile)."""
         for p, name in params_of(kind, index).items():
-            src(f"{name} = {w_row(lay.n_state + lay.param_row(kind, index, p))}")
+            w = lay.w_param_row(lay.param_row(kind, index, p))
+            if w is not None:
+                src(f"{name} = {w_row(w)}")
 
     # --- 1. the ODE loop ---------------------------------------------------------------------------------
     src("for i in range(U(TILE)):")
@@ -341,7 +293,9 @@ def generate(key: KernelKey, engine_hash: str) -> str:
             src(f"{y(unit, v)} = {w_row(lay.state_row(unit, v))}")
     for k in range(n_neurons):
         load_params("neuron", k)
-        src(f"iext{k} = {w_row(lay.n_state + lay.param_row('input', k, 'i_ext'))}")
+        w = lay.w_param_row(lay.param_row("input", k, "i_ext"))
+        if w is not None:
+            src(f"iext{k} = {w_row(w)}")
     for j in range(len(syn_models)):
         load_params("synapse", j)
 
@@ -467,7 +421,10 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
         src(f"up = np.float64(({w_row(lay.neuron_row(k, 'spiked'))} > 0.0) & counting)")
         if model.spike_threshold:
-            thr = f"np.float64({w_row(lay.n_state + lay.param_row('neuron', k, model.spike_threshold))})"
+            thr = f"np.float64(p{k}_{model.spike_threshold})"
+            w = lay.w_param_row(lay.param_row("neuron", k, model.spike_threshold))
+            if w is not None:
+                thr = f"np.float64({w_row(w)})"
             vb = f"np.float64({w_row(lay.neuron_row(k, 'v_before'))})"
             va = f"np.float64({w_row(lay.neuron_row(k, 'v_after'))})"
             src(f"frac = ({thr} - {vb}) / max({va} - {vb}, 1e-300)")
@@ -498,6 +455,113 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         src(f"{acc(r['sxy'])} += w * (xa * xb)")
         src(f"{acc(r['sad'])} += w * abs(v{a} - v{b})")
     src.dedent()  # metrics lane loop
+
+
+def generate(key: KernelKey, engine_hash: str) -> str:
+    """The complete source of the kernel module for ``key``.
+
+    Per step and tile the kernel runs up to three loops over the tile's lanes, each a vector loop:
+      1. the ODE loop (working precision): the integrator's stages over every neuron and synapse state,
+         then each neuron's spike rule and reset;
+      2. the event loop (only with spike-triggered synapses): delay ring buffers, spike-triggered state
+         updates of the synapses (increments, transmitter pulses) and jumps of post voltages;
+      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums.
+    """
+    if key.integrator not in INTEGRATORS:
+        raise ValueError(f"unknown integrator {key.integrator!r}")
+    if key.precision not in PRECISIONS or key.scheme not in SCHEMES:
+        raise ValueError(f"bad precision {key.precision!r} or scheme {key.scheme!r}")
+    tab: Tableau = INTEGRATORS[key.integrator]
+    lay = KernelLayout(key)
+    tile = TILE[key.precision]
+
+    src = _Source()
+    src('"""synsweep kernel: generated by synsweep.engine.codegen; do not edit.')
+    src()
+    src(f"neurons:    {', '.join(key.neuron_models)}")
+    syn_text = ", ".join(f"{m}({a}->{b}{', ' + o if o else ''}{f', ring {r}' if r > 1 else ''})"
+                         for m, a, b, o, r in key.synapses)
+    src(f"synapses:   {syn_text or 'none'}")
+    src(f"integrator: {tab.name} ({tab.description}); precision: {key.precision}; scheme: {key.scheme}")
+    src(f"engine:     {engine_hash}")
+    src('"""')
+    src("import numpy as np")
+    src("from numba import njit")
+    exp_name = "exp64" if key.precision == "float64" else "exp32"
+    src(f"from synsweep.engine.fastexp import {exp_name} as exp")
+    src()
+    src(f"F = {PRECISIONS[key.precision]}")
+    src(f"TILE = {tile}")
+    src("U = np.uint64")
+    src()
+    src()
+    src.lines += _copy_functions(_model_functions(lay)).splitlines()
+    src()
+    src()
+    src(f"VARYING = np.array({lay.varying!r}, dtype=np.int64)  # parameter rows that differ between lanes")
+    if lay.looped:
+        from .looped import looped_tables
+
+        src.lines += looped_tables(lay)
+        src()
+        src()
+
+    rec = bool(key.record)
+    ftype = "f8" if key.precision == "float64" else "f4"
+    sig = f"void({ftype}[:, ::1], {ftype}[:, ::1], f8[:, ::1], "
+    sig += f"{ftype}[:, :, ::1], " if rec else ""
+    sig += f"i8, i8, {ftype}, i8, {ftype})"
+    args = "X, P, ACC, " + ("REC, " if rec else "") + "n_steps, n_transient, dt, rec_every, v_bound"
+    src(f'@njit("{sig}", cache=True, fastmath={FASTMATH}, error_model="numpy", boundscheck=False)')
+    src(f"def run({args}):")
+    src.indent()
+    src('"""Advance every lane of X by n_steps steps of dt; accumulate metrics from step n_transient on."""')
+    src("n_lanes = X.shape[1]")
+    for j in range(tab.stages):
+        for l_, a in enumerate(tab.a[j]):
+            if a != 0:
+                src(f"a{j}{l_} = dt * F({_frac(a)})")
+    for j, b in enumerate(tab.b):
+        if b != 0:
+            src(f"b{j} = dt * F({_frac(b)})")
+    src("dt64 = np.float64(dt)")
+    src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
+    src(f"A = np.empty({lay.n_acc * tile}, dtype=np.float64)")
+    if lay.looped:
+        src(f"C = np.empty({lay.n_param}, dtype=F)")
+    src("for t0 in range(0, n_lanes, TILE):")
+    src.indent()
+    src("for j in range(TILE):")
+    src.indent()
+    src(f"for r in range({lay.n_state}):")
+    src("    W[r * TILE + j] = X[r, t0 + j]")
+    src(f"for q in range({len(lay.varying)}):")
+    src(f"    W[({lay.n_state} + q) * TILE + j] = P[VARYING[q], t0 + j]")
+    src(f"for r in range({lay.n_state + len(lay.varying)}, {lay.n_work}):")
+    src("    W[r * TILE + j] = F(0.0)")
+    src(f"for r in range({lay.n_acc}):")
+    src("    A[r * TILE + j] = ACC[r, t0 + j]")
+    for r, (unit, var) in enumerate(key.record):
+        src(f"REC[{r}, 0, t0 + j] = X[{lay.state_row(unit, var)}, t0 + j]")
+    src.dedent()
+    if lay.looped:
+        src(f"for r in range({lay.n_param}):")
+        src("    C[r] = P[r, t0]")
+    else:
+        _emit_uniform_params(src, lay)
+    src("for s in range(n_steps):")
+    src.indent()
+    src("w = np.float64(1.0) if s >= n_transient else np.float64(0.0)")
+    src("counting = s >= n_transient")
+    src("s64 = np.float64(s)")
+    src("t_end = F(s + 1) * dt")
+
+    if lay.looped:
+        from .looped import emit_looped_step
+
+        emit_looped_step(src, lay, tab, tile)
+    else:
+        _emit_unrolled_step(src, lay, tab, tile)
     if rec:
         src("if rec_every > 0 and (s + 1) % rec_every == 0:")
         src.indent()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,11 +90,26 @@ def delay_rings(circuit: Circuit, simulation: Simulation, values: Mapping[str, n
     return tuple(rings)
 
 
+def varying_rows(circuit: Circuit, paths: Collection[str]) -> tuple[int, ...]:
+    """Rows of the parameter table given per point in ``paths`` (a default that follows a varying
+    parameter varies too); every other parameter is uniform over the batch."""
+    given = set(paths)
+    for neuron in circuit.neurons:
+        for p in neuron.definition.params:
+            source = f"neurons.{neuron.name}.params.{p.default_from}"
+            if p.default_from and p.name not in neuron.params and source in given:
+                given.add(f"neurons.{neuron.name}.params.{p.name}")
+    return tuple(r for r, path in enumerate(circuit.param_paths()) if path in given)
+
+
 def kernel_key(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray] | None = None,
                record: Sequence[str] = ()) -> KernelKey:
-    """The compiled kernel that ``simulate`` uses for these arguments."""
+    """The compiled kernel that ``simulate`` uses for these arguments: parameters that ``values`` gives
+    per point vary between lanes, the others are scalars of the kernel."""
+    values = values or {}
     return KernelKey.for_circuit(circuit, simulation.integrator, simulation.precision, simulation.scheme,
-                                 resolve_record(circuit, record), delay_rings(circuit, simulation, values or {}))
+                                 resolve_record(circuit, record), delay_rings(circuit, simulation, values),
+                                 varying_rows(circuit, values))
 
 
 def simulate(

@@ -986,15 +986,14 @@ def check_resources(spec: SweepSpec, out_path: str | os.PathLike | None,
 
 
 def kernel_key(spec: SweepSpec) -> Any:
-    """The compiled kernel the sweep's chunks use (delay ring buffers sized for the largest delay swept;
-    traces when every point is recorded)."""
+    """The compiled kernel the sweep's chunks use: the swept parameters vary per point, delay ring buffers
+    are sized for the largest delay swept, traces when every point is recorded."""
     from synsweep.engine.simulate import kernel_key as engine_kernel_key
 
-    delays: dict[str, np.ndarray] = {}
+    swept: dict[str, np.ndarray] = {}
     for dim in spec.dims:
         for axis in dim.axes:
             for path, factor in axis.targets.items():
-                if path.endswith(".params.delay"):
-                    delays[path] = np.asarray([np.max(axis.values * factor)])
+                swept[path] = np.asarray([np.max(axis.values * factor)])
     record = spec.record.variables if spec.record is not None and spec.record.points is None else ()
-    return engine_kernel_key(spec.circuit, spec.simulation, delays, record)
+    return engine_kernel_key(spec.circuit, spec.simulation, swept, record)

@@ -1,0 +1,362 @@
+"""The stepping routine for larger circuits: loops over groups of neurons and synapses of one model.
+
+The unrolled step of ``synsweep.engine.codegen`` writes every neuron's and synapse's equations out once per
+integrator stage, which is fastest for small circuits but makes the generated code (and its compile time)
+grow with the circuit: a 20-neuron all-to-all circuit takes minutes to compile. For larger circuits the
+same step is written as loops: for each group of neurons (or synapses) of one model, a loop over the
+group's members, and inside it the vector loop over the tile's lanes calling the model's functions once.
+The members' rows of the tile buffer W come from constant index tables (one row of a table per member).
+
+Per stage j of the tableau, with every state of the stage (Z = Y + dt sum_l a_jl K_l) kept in W:
+    1. Z rows of every state variable (stage 0 reads Y directly)
+    2. input currents I of every neuron: its external current plus its synapses' output currents
+       (every stage for scheme 'coupled', stage 0 only for 'split')
+    3. K_j of every synapse state and every neuron state, group by group
+then Y += dt sum_j b_j K_j, the spike rules and resets, the event loop and the metrics loop, as in the
+unrolled step and in the same order of operations within each model's functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .codegen import KernelLayout, _Source
+    from .integrators import Tableau
+
+
+def _groups(items: list[tuple[object, object]]) -> list[tuple[object, list]]:
+    """Members grouped by key, in order of first appearance."""
+    out: dict[object, list] = {}
+    for key, index in items:
+        out.setdefault(key, []).append(index)
+    return list(out.items())
+
+
+class _Table:
+    """A constant int64 table of rows, one table row per group member, named columns.
+
+    A column holds a W row, except the columns in ``uniform``: parameters uniform over the batch, whose
+    column holds the P row, read once per member into a scalar (``C[row]``) outside the lane loop.
+    """
+
+    def __init__(self, name: str, rows: list[dict[str, int]], uniform: set[str]):
+        self.name = name
+        self.columns = list(rows[0])
+        self.rows = rows
+        self.uniform = uniform
+
+    def scalar_loads(self) -> list[str]:
+        """Statements (inside the member loop) loading the uniform parameters of member e."""
+        return [f"c_{c} = C[{self.name}[e, {self.columns.index(c)}]]" for c in self.columns if c in self.uniform]
+
+    def param(self, column: str) -> str:
+        """The value of parameter ``column`` for lane i of member e."""
+        return f"c_{column}" if column in self.uniform else f"W[i + {self.offset(column)}]"
+
+    def source(self) -> str:
+        body = ", ".join("[" + ", ".join(str(r[c]) for c in self.columns) + "]" for r in self.rows)
+        return f"{self.name} = np.array([{body}], dtype=np.int64)  # columns: {', '.join(self.columns)}"
+
+    def offset(self, column: str, base: str = "0") -> str:
+        """Offset in W of this member's row ``column`` (plus ``base`` rows), for the lane loop."""
+        return f"U(({base} + {self.name}[e, {self.columns.index(column)}]) * TILE)"
+
+
+def _param_columns(lay: KernelLayout, kind: str, index: int, names: tuple[str, ...], prefix: str
+                   ) -> tuple[dict[str, int], frozenset[str]]:
+    """Columns of parameters: W row when varying, P row when uniform (and the set of uniform columns)."""
+    cols, uniform = {}, set()
+    for name in names:
+        p_row = lay.param_row(kind, index, name)
+        w_row = lay.w_param_row(p_row)
+        cols[prefix + name] = p_row if w_row is None else w_row
+        if w_row is None:
+            uniform.add(prefix + name)
+    return cols, frozenset(uniform)
+
+
+def _neuron_tables(lay: KernelLayout) -> list[tuple[object, _Table]]:
+    items = []
+    for k, model in enumerate(lay.neurons):
+        row = {f"x_{v}": lay.state_row(k, v) for v in model.state_names}
+        params, uniform = _param_columns(lay, "neuron", k, model.param_names, "p_")
+        current, uniform_current = _param_columns(lay, "input", k, ("i_ext",), "")
+        row.update(params)
+        row.update(current)
+        row["i_in"] = lay.i_base + k
+        row.update({w: lay.neuron_row(k, w) for w in ("v_before", "v_after", "spiked")})
+        items.append(((model.name, uniform | uniform_current), row))
+    tables = []
+    for g, ((name, uniform), rows) in enumerate(_groups(items)):
+        tables.append((lay.neurons[lay.key.neuron_models.index(name)], _Table(f"NEURONS{g}", rows, set(uniform))))
+    return tables
+
+
+def _synapse_tables(lay: KernelLayout) -> list[tuple[object, object, _Table]]:
+    key, n = lay.key, len(lay.neurons)
+    items = []
+    for j, (name, a, b, output, ring) in enumerate(key.synapses):
+        sm, pre, post = lay.synapse_models[j], lay.neurons[a], lay.neurons[b]
+        post_model = key.neuron_models[b] if sm.post_jump is not None and post.refractory is not None else None
+        row = {"v_pre": lay.state_row(a, pre.voltage), "v_post": lay.state_row(b, post.voltage),
+               "i_pre": lay.i_base + a, "i_post": lay.i_base + b,
+               "pre_spiked": lay.neuron_row(a, "spiked"), "pre_v_before": lay.neuron_row(a, "v_before"),
+               "pre_v_after": lay.neuron_row(a, "v_after"), "ring": lay.ring_rows[j], "ring_mask": ring - 1}
+        row.update({f"x_{v}": lay.state_row(n + j, v) for v in sm.state_names})
+        params, uniform = _param_columns(lay, "synapse", j, sm.param_names(output), "q_")
+        row.update(params)
+        if post_model is not None:
+            row.update({f"post_x_{v}": lay.state_row(b, v) for v in post.state_names})
+            post_params, post_uniform = _param_columns(lay, "neuron", b, post.param_names, "post_p_")
+            row.update(post_params)
+            uniform |= post_uniform
+        factors = (pre.conductance_factor, post.conductance_factor)
+        items.append(((name, output, post_model, uniform), (row, factors)))
+    tables = []
+    for g, ((name, output, post_model, uniform), members) in enumerate(_groups(items)):
+        sm = lay.synapse_models[[s[0] for s in key.synapses].index(name)]
+        table = _Table(f"SYNAPSES{g}", [row for row, _ in members], set(uniform))
+        tables.append((sm, (output, post_model, [f for _, f in members]), table))
+    return tables
+
+
+def looped_tables(lay: KernelLayout) -> list[str]:
+    """Module-level source of the index tables (numba freezes global arrays into the compiled code)."""
+    lines = [t.source() for _, t in _neuron_tables(lay)]
+    for _, (_, _, factors), t in _synapse_tables(lay):
+        lines.append(t.source())
+        lines.append(f"{t.name}_FACTORS = np.array({[list(f) for f in factors]!r}, dtype=np.float64)")
+    lines.append(f"VOLTAGE_ROWS = np.array({[lay.state_row(k, m.voltage) for k, m in enumerate(lay.neurons)]!r}, "
+                 "dtype=np.int64)")
+    if lay.key.pairs:
+        shifts = [[-(lay.neurons[a].state_var(lay.neurons[a].voltage).default or 0.0),
+                   -(lay.neurons[b].state_var(lay.neurons[b].voltage).default or 0.0)] for a, b in lay.key.pairs]
+        lines.append(f"PAIRS = np.array({[[a, b] for a, b in lay.key.pairs]!r}, dtype=np.int64)")
+        lines.append(f"PAIR_SHIFTS = np.array({shifts!r}, dtype=np.float64)")
+    return lines
+
+
+def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -> None:
+    """The body of one step (inside the step loop) for a circuit too large to unroll."""
+    from .codegen import _call as call
+    key = lay.key
+    neuron_tables = _neuron_tables(lay)
+    synapse_tables = _synapse_tables(lay)
+    n_state = lay.n_state
+
+    def lane_loop() -> None:
+        src("for i in range(U(TILE)):")
+        src.indent()
+
+    def members(table: _Table) -> None:
+        """The loop over the group's members, with the member's uniform parameters as scalars."""
+        src(f"for e in range({len(table.rows)}):")
+        src.indent()
+        for line in table.scalar_loads():
+            src(line)
+
+    def at(offset: str) -> str:
+        return f"W[i + {offset}]"
+
+    def k_row(j: int, table: _Table, column: str) -> str:
+        return at(table.offset(column, f"{lay.k_base + j * n_state}"))
+
+    for j in range(tab.stages):
+        stage_base = "0" if j == 0 else str(lay.z_base)
+        volt_base = stage_base if key.scheme == "coupled" else "0"
+        if j > 0:  # Z = Y + dt sum_l a_jl K_l, row by row
+            src(f"for r in range({n_state}):")
+            src.indent()
+            terms = [f"a{j}{l_} * W[i + U(({lay.k_base + l_ * n_state} + r) * TILE)]"
+                     for l_, a in enumerate(tab.a[j]) if a != 0]
+            lane_loop()
+            src(f"W[i + U(({lay.z_base} + r) * TILE)] = W[i + U(r * TILE)]" + "".join(f" + {t}" for t in terms))
+            src.dedent()
+            src.dedent()
+        if key.scheme == "coupled" or j == 0:
+            for _, table in neuron_tables:
+                members(table)
+                lane_loop()
+                src(f"{at(table.offset('i_in'))} = {table.param('i_ext')}")
+                src.dedent()
+                src.dedent()
+            for sm, (output, _, _), table in synapse_tables:
+                out = sm.output(output)
+                if out is None:
+                    continue
+                members(table)
+                src(f"f_pre = F({table.name}_FACTORS[e, 0])")
+                src(f"f_post = F({table.name}_FACTORS[e, 1])")
+                lane_loop()
+                names = {"v_pre": at(table.offset("v_pre", volt_base)), "v_post": at(table.offset("v_post", volt_base)),
+                         **{v: at(table.offset(f"x_{v}", stage_base)) for v in sm.state_names},
+                         **{p: table.param(f"q_{p}") for p in sm.param_names(output)}}
+                src(f"ipre, ipost = {call(out.currents, names)}")
+                src(f"{at(table.offset('i_pre'))} += f_pre * ipre")
+                src(f"{at(table.offset('i_post'))} += f_post * ipost")
+                src.dedent()
+                src.dedent()
+        for sm, (output, _, _), table in synapse_tables:
+            if sm.derivatives is None:
+                continue
+            members(table)
+            lane_loop()
+            names = {"v_pre": at(table.offset("v_pre", volt_base)), "v_post": at(table.offset("v_post", volt_base)),
+                     **{v: at(table.offset(f"x_{v}", stage_base)) for v in sm.state_names},
+                     **{p: table.param(f"q_{p}") for p in sm.param_names(output)}}
+            src(", ".join(f"k_{v}" for v in sm.state_names) + f" = {call(sm.derivatives, names)}")
+            for v in sm.state_names:
+                src(f"{k_row(j, table, f'x_{v}')} = k_{v}")
+            src.dedent()
+            src.dedent()
+        for model, table in neuron_tables:
+            members(table)
+            lane_loop()
+            names = {**{v: at(table.offset(f"x_{v}", stage_base)) for v in model.state_names},
+                     "i_in": at(table.offset("i_in")), **{p: table.param(f"p_{p}") for p in model.param_names}}
+            src(", ".join(f"k_{v}" for v in model.state_names) + f" = {call(model.derivatives, names)}")
+            for v in model.state_names:
+                src(f"{k_row(j, table, f'x_{v}')} = k_{v}")
+            src.dedent()
+            src.dedent()
+
+    # --- voltages before the step, then Y += dt sum_j b_j K_j
+    for model, table in neuron_tables:
+        members(table)
+        lane_loop()
+        src(f"{at(table.offset('v_before'))} = {at(table.offset(f'x_{model.voltage}'))}")
+        src.dedent()
+        src.dedent()
+    src(f"for r in range({n_state}):")
+    src.indent()
+    terms = [f"b{j} * W[i + U(({lay.k_base + j * n_state} + r) * TILE)]" for j, b in enumerate(tab.b) if b != 0]
+    lane_loop()
+    src("W[i + U(r * TILE)] = W[i + U(r * TILE)]" + "".join(f" + {t}" for t in terms))
+    src.dedent()
+    src.dedent()
+
+    # --- spikes and resets
+    for model, table in neuron_tables:
+        members(table)
+        lane_loop()
+        vb, va = at(table.offset("v_before")), at(table.offset(f"x_{model.voltage}"))
+        src(f"{at(table.offset('v_after'))} = {va}")
+        if model.spike is None:
+            thr = table.param(f"p_{model.spike_threshold}")
+            src(f"spiked = ({vb} < {thr}) & ({va} >= {thr})")
+        else:
+            names = {**{v: at(table.offset(f"x_{v}")) for v in model.state_names},
+                     **{p: table.param(f"p_{p}") for p in model.param_names},
+                     "v_before": vb, "t": "t_end", "dt": "dt"}
+            src(f"spiked = {call(model.spike, names)}")
+            names["spiked"] = "spiked"
+            src(", ".join(f"n_{v}" for v in model.state_names) + f" = {call(model.after_step, names)}")
+            for v in model.state_names:
+                src(f"{at(table.offset(f'x_{v}'))} = n_{v}")
+        src(f"{at(table.offset('spiked'))} = F(1.0) if spiked else F(0.0)")
+        src.dedent()
+        src.dedent()
+
+    # --- events of spike-triggered synapses
+    for sm, (output, post_model, _), table in synapse_tables:
+        if not sm.spike_triggered:
+            continue
+        members(table)
+        src(f"ring = {table.name}[e, {table.columns.index('ring')}]")
+        src(f"mask = {table.name}[e, {table.columns.index('ring_mask')}]")
+        src("o_write = U((ring + (s & mask)) * TILE)")
+        lane_loop()
+        params = {p: table.param(f"q_{p}") for p in sm.param_names(output)}
+        if sm.trigger is not None:
+            names = {"v_pre_before": at(table.offset("pre_v_before")), "v_pre": at(table.offset("pre_v_after")),
+                     **params}
+            src(f"spike = {call(sm.trigger, names)}")
+        else:
+            src(f"spike = {at(table.offset('pre_spiked'))} > F(0.0)")
+        src("if mask > 0:")  # a delay ring: write this step's spike, read the one sent 'lag' steps ago
+        src.indent()
+        src("W[i + o_write] = F(1.0) if spike else F(0.0)")
+        src(f"lag = np.int64(np.floor({params['delay']} / dt + F(0.5)))")
+        src("spike = W[i + U((ring + ((s - lag) & mask)) * TILE)] > F(0.0)")
+        src.dedent()
+        if sm.after_step is not None:
+            names = {"spike": "spike", **{v: at(table.offset(f"x_{v}")) for v in sm.state_names}, **params,
+                     "dt": "dt"}
+            src(", ".join(f"n_{v}" for v in sm.state_names) + f" = {call(sm.after_step, names)}")
+            for v in sm.state_names:
+                src(f"{at(table.offset(f'x_{v}'))} = n_{v}")
+        if sm.post_jump is not None:
+            names = {"spike": "spike", **params, "post_refractory": "False"}
+            if post_model is not None:
+                post = lay.neurons[key.neuron_models.index(post_model)]
+                pnames = {**{v: at(table.offset(f"post_x_{v}")) for v in post.state_names},
+                          **{p: table.param(f"post_p_{p}") for p in post.param_names}}
+                names["post_refractory"] = call(post.refractory, pnames)
+            vpost = at(table.offset("v_post"))
+            src(f"{vpost} = {vpost} + {call(sm.post_jump, names)}")
+        src.dedent()
+        src.dedent()
+
+    # --- metrics (float64): divergence, spikes, pairs
+    ok = f"W[i + U({lay.scratch * tile})]"
+    lane_loop()
+    src(f"{ok} = F(1.0)")
+    src.dedent()
+    src(f"for e in range({len(lay.neurons)}):")
+    src.indent()
+    src("o_v = U(VOLTAGE_ROWS[e] * TILE)")
+    lane_loop()
+    src(f"{ok} = F(1.0) if ({ok} > F(0.0)) & (abs(W[i + o_v]) <= v_bound) else F(0.0)")
+    src.dedent()
+    src.dedent()
+    d = lay.diverged_row
+    acc_d = f"A[i + U({d * tile})]"
+    lane_loop()
+    src(f"bad = np.float64({ok} == F(0.0)) * np.float64({acc_d} < 0.0)")
+    src(f"{acc_d} += bad * (s64 - {acc_d})")
+    src.dedent()
+    n_acc = 5  # len(NEURON_ACC): count, first, last, isi_sum, isi_sq
+    for model, table in neuron_tables:
+        members(table)
+        src(f"o_acc = U({table.name}[e, {table.columns.index('i_in')}] - {lay.i_base}) * U({n_acc * tile})")
+        lane_loop()
+
+        def acc(what: int) -> str:
+            return f"A[i + o_acc + U({what * tile})]"
+        src(f"up = np.float64(({at(table.offset('spiked'))} > 0.0) & counting)")
+        if model.spike_threshold:
+            thr = f"np.float64({table.param(f'p_{model.spike_threshold}')})"
+            vb = f"np.float64({at(table.offset('v_before'))})"
+            va = f"np.float64({at(table.offset('v_after'))})"
+            src(f"frac = ({thr} - {vb}) / max({va} - {vb}, 1e-300)")
+            src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
+        else:
+            src("tc = (s64 + 1.0) * dt64")
+        src(f"cnt = {acc(0)}")
+        src("seen = min(cnt, 1.0)")
+        src(f"isi = up * seen * (tc - {acc(2)})")
+        src(f"{acc(3)} += isi")
+        src(f"{acc(4)} += isi * isi")
+        src(f"{acc(1)} += up * (1.0 - seen) * (tc - {acc(1)})")
+        src(f"{acc(2)} += up * (tc - {acc(2)})")
+        src(f"{acc(0)} = cnt + up")
+        src.dedent()
+        src.dedent()
+    if key.pairs:
+        src(f"for e in range({len(key.pairs)}):")
+        src.indent()
+        src("o_a = U(VOLTAGE_ROWS[PAIRS[e, 0]] * TILE)")
+        src("o_b = U(VOLTAGE_ROWS[PAIRS[e, 1]] * TILE)")
+        src("sa = PAIR_SHIFTS[e, 0]")
+        src("sb = PAIR_SHIFTS[e, 1]")
+        src(f"o_acc = U({lay.pair_acc(0, 'sx')} + 6 * e) * U({tile})")
+        lane_loop()
+        src("va = np.float64(W[i + o_a])")
+        src("vb = np.float64(W[i + o_b])")
+        src("xa = va + sa")
+        src("xb = vb + sb")
+        for c, expr in enumerate(("xa", "xb", "xa * xa", "xb * xb", "xa * xb", "abs(va - vb)")):
+            src(f"A[i + o_acc + U({c * tile})] += w * ({expr})")
+        src.dedent()
+        src.dedent()
