@@ -6,7 +6,10 @@
 Order of events: the driver writes the store's template (metadata, coordinates, attributes) before any
 task runs; each task simulates its block, writes it as whole zarr chunks, then writes its completion
 marker. A task that runs twice (its worker was lost after the write) rewrites identical bytes, so every
-side effect is idempotent, and ``resume`` recomputes exactly the blocks without a marker.
+side effect is idempotent, and ``resume`` recomputes exactly the blocks without a marker. The driver
+holds the store's run lock (``synsweep.sweeps.lock``) from before it changes the store to the end, and
+records each failed block in the store (``.synsweep/failed``). With ``extend`` (``synsweep.sweeps.extend``)
+a task copies the points an older store holds and computes only the others.
 
 Determinism: the engine's lanes are independent and every lane runs through the same vector code, so a
 point's values do not depend on the chunking, the worker that ran it, or which points share its block.
@@ -297,8 +300,13 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
     try:
         if lock is None:
             plan = plan_chunks(spec)
-            create_store(spec, plan, out, extended_from=None if extend is None else {
-                "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
+            try:
+                create_store(spec, plan, out, extended_from=None if extend is None else {
+                    "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
+            except FileExistsError:
+                raise StoreError(
+                    f"The output {out} was created by another run while this one was creating it. Let that "
+                    f"run finish, then run again with --resume to compute whatever is still missing.") from None
             lock = acquire(out)
         else:
             plan = store_plan(out, spec)

@@ -124,8 +124,9 @@ class Cluster:
         env = {**os.environ, "NUMBA_NUM_THREADS": "1", "SYNSWEEP_TEST_FAULTS": str(self.control)}
         scheduler_file = tmp / "scheduler.json"
         self.procs: list[subprocess.Popen] = []
+        # the idle timeout and the workers' death timeout end the cluster if this test process dies
         self._start([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--scheduler-file", scheduler_file], env, "scheduler")
+                     "--scheduler-file", scheduler_file, "--idle-timeout", "600"], env, "scheduler")
         wait_until(scheduler_file.exists, "the scheduler file")
         for k in range(2):
             self._start([BIN / "dask", "worker", "--scheduler-file", scheduler_file, "--host", "127.0.0.1",
