@@ -97,3 +97,17 @@ def plan_chunks(spec: SweepSpec, chunk_points: int | None = None) -> ChunkPlan:
     """
     target = chunk_points or spec.chunk_points or DEFAULT_CHUNK_POINTS
     return ChunkPlan(spec.shape, chunk_shape_for(spec.shape, target))
+
+
+def describe_block(spec: SweepSpec, index: tuple[slice, ...]) -> str:
+    """The points of block ``index`` in coordinates, e.g. ``g = 0.004, I_ext = 0.05 .. 0.15 (5 points)``
+    (a zip group by its index range)."""
+    parts = []
+    for dim, s in zip(spec.dims, index, strict=True):
+        if dim.zipped:
+            lo, hi = s.start, s.stop - 1
+        else:
+            lo, hi = (f"{v:.6g}" for v in dim.axes[0].values[[s.start, s.stop - 1]])
+        parts.append(f"{dim.name} = {lo}" if s.stop - s.start == 1 else f"{dim.name} = {lo} .. {hi}")
+    n = prod(s.stop - s.start for s in index)
+    return f"{', '.join(parts) or 'the single point'} ({n} point{'' if n == 1 else 's'})"

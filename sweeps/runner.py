@@ -6,7 +6,10 @@
 Order of events: the driver writes the store's template (metadata, coordinates, attributes) before any
 task runs; each task simulates its block, writes it as whole zarr chunks, then writes its completion
 marker. A task that runs twice (its worker was lost after the write) rewrites identical bytes, so every
-side effect is idempotent, and ``resume`` recomputes exactly the blocks without a marker.
+side effect is idempotent, and ``resume`` recomputes exactly the blocks without a marker. The driver
+holds the store's run lock (``synsweep.sweeps.lock``) from before it changes the store to the end, and
+records each failed block in the store (``.synsweep/failed``). With ``extend`` (``synsweep.sweeps.extend``)
+a task copies the points an older store holds and computes only the others.
 
 Determinism: the engine's lanes are independent and every lane runs through the same vector code, so a
 point's values do not depend on the chunking, the worker that ran it, or which points share its block.
@@ -20,8 +23,9 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,17 +35,22 @@ import xarray as xr
 
 from synsweep.engine import simulate
 
-from .chunks import ChunkPlan, plan_chunks
+from .chunks import ChunkPlan, describe_block, plan_chunks
+from .extend import ExtensionSource
+from .lock import acquire
 from .model import SweepSpec
 from .store import (
     TRACES_ID,
     StoreError,
     block_dataset,
+    block_variables,
     create_store,
     done_chunks,
     is_store,
     mark_done,
+    mark_failed,
     open_result,
+    point_arrays,
     remove_store,
     store_attrs,
     store_plan,
@@ -74,6 +83,7 @@ class RunReport:
     skipped: list[int | str] = field(default_factory=list)
     failed: list[tuple[int | str, str]] = field(default_factory=list)
     n_points: int = 0  # points computed in this run (sweep chunks only)
+    n_copied: int = 0  # points copied from the store a run extends
     n_diverged: int = 0
     task_seconds: float = 0.0  # sum over tasks
     kernel_seconds: float = 0.0
@@ -113,11 +123,13 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tu
     return result, compile_seconds
 
 
-def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...]) -> dict:
+def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
+              source: ExtensionSource | None = None) -> dict:
     """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and its marker.
 
-    Returns a small summary: chunk_id, n_points, n_diverged, seconds (task), kernel_seconds,
-    compile_seconds (nonzero only for the first use of a kernel in this worker process).
+    ``source``: the store this sweep extends; its points in the block are copied, only the others are
+    computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
+    kernel_seconds, compile_seconds (nonzero only for the first use of a kernel in this worker process).
     """
     start = time.perf_counter()
     spec = _materialise(payload)
@@ -127,12 +139,26 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     layout = trace_layout(spec)
     record = layout.record if layout is not None and layout.points is None else ()
     every = layout.every if layout is not None else 1
-    result, compile_seconds = _simulate(spec, spec.point_values(index), n, record, every)
-    block = block_dataset(spec, shape, result, layout)
+    values = spec.point_values(index)
+    have, copied = source.read_block(index) if source is not None else (np.zeros(n, dtype=bool), None)
+    need = ~have
+    k = int(np.count_nonzero(need))
+    kernel_seconds = compile_seconds = 0.0
+    if k:
+        part = values if k == n else {path: v[need] for path, v in values.items()}
+        result, compile_seconds = _simulate(spec, part, k, record, every)
+        kernel_seconds = result.seconds
+        arrays = point_arrays(spec, result, layout, k)
+    if copied is not None:  # old points as stored, new ones from the kernel
+        if k:
+            for name, (_, a) in arrays.items():
+                copied[name][need] = a
+        arrays = {name: (rest, copied[name]) for name, rest in block_variables(spec, layout).items()}
+    block = block_dataset(spec, shape, arrays)
     write_region(out, block, {d.name: s for d, s in zip(spec.dims, index, strict=True)})
-    n_diverged = int(np.count_nonzero(result.metrics["status"] == 2))
-    info = {"chunk_id": chunk_id, "n_points": n, "n_diverged": n_diverged,
-            "seconds": time.perf_counter() - start, "kernel_seconds": result.seconds,
+    n_diverged = int(np.count_nonzero(arrays["status"][1] == 2))
+    info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
+            "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid()}
     mark_done(out, chunk_id, info)
     return info
@@ -216,20 +242,44 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None) -
                 yield c
 
 
-def prepare_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwrite: bool) -> ChunkPlan:
-    """Apply the store rules and return the chunk plan to run (on resume, the store's own plan).
+@dataclass(frozen=True)
+class RunStart:
+    """What a run is about to do, told to ``execute``'s ``on_start`` before any task is sent."""
+
+    out: str
+    n_chunks: int  # of the whole sweep
+    chunks_done: int  # sweep chunks already done (resume): not run again
+    chunks_to_run: int  # sweep chunks to compute
+    points_to_run: int  # points the tasks will simulate (an extension: new grid values; more if the
+    #                    old store lacks some of its own points)
+    points_to_copy: int  # points an extension takes from the old store
+    traced_batch: bool  # the traces of the listed record points are computed too
+
+
+@contextlib.contextmanager
+def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwrite: bool,
+                extend: ExtensionSource | None = None) -> Iterator[ChunkPlan]:
+    """Apply the store rules, hold the store's run lock (``synsweep.sweeps.lock``) until the block ends, and
+    give the chunk plan to run (on resume, the store's own plan).
 
     Raises StoreError when ``out`` exists and neither flag is given, when resuming into a store of
-    another spec (different ``spec_hash``) or into something that is not a complete synsweep store.
+    another spec (different ``spec_hash``) or into something that is not a complete synsweep store, and
+    when another run holds the store's lock (``overwrite`` included: a store being written is not deleted).
     """
     if resume and overwrite:
         raise ValueError("pass either resume or overwrite, not both")
     out = Path(out)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()  # an empty directory holds nothing to protect
+    lock = None
     if out.exists():
         if overwrite:
-            remove_store(out)
+            held = acquire(out) if is_store(out) else None  # refuses while another run writes to it
+            try:
+                remove_store(out)
+            finally:
+                if held is not None:
+                    held.release()
         elif resume:
             if not is_store(out):
                 raise StoreError(
@@ -241,31 +291,73 @@ def prepare_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, over
                     f"Refusing to resume into {out}: the store was written for spec_hash {stored}, but "
                     f"this spec has spec_hash {spec.spec_hash}. Resuming would mix results of two "
                     f"different sweeps. Pass --overwrite to replace the store, or choose another path.")
-            return store_plan(out, spec)
+            lock = acquire(out)
         else:
             raise StoreError(
                 f"The output {out} already exists. To continue an interrupted run of the same spec "
                 f"(only chunks not yet computed are run) pass --resume; to delete it and start again "
                 f"pass --overwrite; or choose another output path.")
-    plan = plan_chunks(spec)
-    create_store(spec, plan, out)
-    return plan
+    try:
+        if lock is None:
+            plan = plan_chunks(spec)
+            try:
+                create_store(spec, plan, out, extended_from=None if extend is None else {
+                    "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
+            except FileExistsError:
+                raise StoreError(
+                    f"The output {out} was created by another run while this one was creating it. Let that "
+                    f"run finish, then run again with --resume to compute whatever is still missing.") from None
+            lock = acquire(out)
+        else:
+            plan = store_plan(out, spec)
+        yield plan
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> str:
+    """The paragraph for a run with failed chunks: counts, the first few failures with their points."""
+    shown = "; ".join(f"chunk {c}, {points(c)}: {e}" for c, e in report.failed[:3])
+    more = f"; and {len(report.failed) - 3} more" if len(report.failed) > 3 else ""
+    return (f"{len(report.failed)} of {len(report.failed) + len(report.computed)} chunks failed; the first "
+            f"error ({shown}{more}). The chunks that succeeded are stored in {report.out}, and each failure "
+            f"is recorded in {Path(report.out) / '.synsweep' / 'failed'}; after fixing the cause, run again "
+            f"with --resume (resume=True) to recompute only the missing chunks.")
 
 
 def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
             scheduler: str | None = None, workers: int | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool = True,
-            only_chunks: Collection[int | str] | None = None) -> RunReport:
+            only_chunks: Collection[int | str] | None = None, extend: str | os.PathLike | None = None,
+            on_start: Callable[[RunStart], None] | None = None) -> RunReport:
     """Run the sweep into the store ``out`` and report what was done (``run_sweep`` without the dataset).
 
     ``only_chunks``: compute at most these chunk ids (and, with listed traced points, the traced batch
-    only if "traces" is among them); for partial runs and tests. Failed chunks are reported in
-    ``RunReport.failed``, never raised here.
+    only if "traces" is among them); for partial runs and tests. ``extend``: an earlier store of this
+    sweep with fewer axis values (``synsweep.sweeps.extend``): its points are copied, only new ones are
+    computed. ``on_start`` is called once the work is known, before a cluster is started or a task sent.
+    Failed chunks are reported in ``RunReport.failed`` (and recorded in the store), never raised here.
+    The store's run lock is held from before anything is written until the end.
     """
+    from .extend import extension_source
+
     wall = time.perf_counter()
     out = Path(out)
-    plan = prepare_store(spec, out, resume=resume, overwrite=overwrite)
-    report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
+    source = extension_source(spec, extend, out) if extend is not None else None
+    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source) as plan:
+        report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
+        _run_jobs(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
+                  progress=progress, only_chunks=only_chunks, source=source, on_start=on_start)
+    report.wall_seconds = time.perf_counter() - wall
+    return report
+
+
+def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+              scheduler: str | None, workers: int | None, resume: bool, progress: bool,
+              only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
+              on_start: Callable[[RunStart], None] | None) -> None:
+    """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
     done = done_chunks(out) if resume else set()
     layout = trace_layout(spec)
     jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
@@ -283,12 +375,16 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
             report.skipped.append(TRACES_ID)
         else:
             jobs.insert(0, (TRACES_ID, None))  # a small batch: first, so it never straggles at the end
+    total_points = sum(prod(s.stop - s.start for s in idx) for _, idx in jobs if idx is not None)
+    to_copy = sum(source.old_points_in(idx) for _, idx in jobs if idx is not None) if source is not None else 0
+    if on_start is not None:
+        on_start(RunStart(str(out), plan.n_chunks, sum(1 for c in report.skipped if c != TRACES_ID),
+                          sum(1 for _, idx in jobs if idx is not None), total_points - to_copy, to_copy,
+                          any(idx is None for _, idx in jobs)))
     if not jobs:
-        report.wall_seconds = time.perf_counter() - wall
-        return report
+        return
 
     per_point = len(spec.circuit.neurons) * spec.simulation.n_steps
-    total_points = sum(prod(s.stop - s.start for s in idx) for _, idx in jobs if idx is not None)
     payload = _payload(spec)
     # a fresh suffix per run: a key the scheduler still remembers from an earlier run (an erred task
     # not yet forgotten) would otherwise hand back that old result instead of running the task
@@ -298,7 +394,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_points, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
+        bar = tqdm(total=total_points - to_copy, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
     with _client(client, scheduler, workers) as c:
         from distributed import as_completed
 
@@ -316,7 +412,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
             if index is None:
                 fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False)
             else:
-                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, key=key, pure=False)
+                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source, key=key, pure=False)
             ids[fut.key] = chunk_id
             return fut
 
@@ -328,12 +424,20 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
                 chunk_id = ids.pop(fut.key)
                 if fut.status == "error":
                     exc = fut.exception()
-                    report.failed.append((chunk_id, f"{type(exc).__name__}: {exc}"))
+                    error = f"{type(exc).__name__}: {exc}"
+                    report.failed.append((chunk_id, error))
+                    index = None if chunk_id == TRACES_ID else plan.block(int(chunk_id))
+                    mark_failed(out, chunk_id, {
+                        "chunk_id": chunk_id, "error": error,
+                        "points": "the traced points" if index is None else describe_block(spec, index),
+                        "index": None if index is None else [[s.start, s.stop] for s in index],
+                        "failed": datetime.now(UTC).isoformat(timespec="seconds")})
                 else:
                     info = fut.result()
                     report.computed.append(chunk_id)
                     if chunk_id != TRACES_ID:
                         report.n_points += info["n_points"]
+                        report.n_copied += info.get("n_copied", 0)
                         report.n_diverged += info["n_diverged"]
                         if bar is not None:
                             bar.update(info["n_points"])
@@ -355,13 +459,12 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
         finally:
             if bar is not None:
                 bar.close()
-    report.wall_seconds = time.perf_counter() - wall
-    return report
 
 
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
               scheduler: str | None = None, workers: int | None = None, resume: bool = False,
-              overwrite: bool = False, progress: bool = True) -> xr.Dataset:
+              overwrite: bool = False, progress: bool = True, extend: str | os.PathLike | None = None,
+              on_start: Callable[[RunStart], None] | None = None) -> xr.Dataset:
     """Run the sweep ``spec`` into the zarr store ``out`` and return the result, opened lazily.
 
     Store rules: ``out`` must not exist unless ``resume`` (same spec_hash; only chunks without a
@@ -370,15 +473,22 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None 
     LocalCluster (``workers`` processes, default one per core, 1 thread each) closed at the end.
     Raises SweepIncomplete after all chunks ran when any chunk failed; rerunning with ``resume=True``
     computes only the failed (and never-run) chunks. Results are bit-identical whatever the chunk size
-    and the number of workers.
+    and the number of workers. ``extend`` and ``on_start``: as for ``execute``.
     """
     report = execute(spec, out, client=client, scheduler=scheduler, workers=workers, resume=resume,
-                     overwrite=overwrite, progress=progress)
-    if report.failed:
-        chunk_id, error = report.failed[0]
-        raise SweepIncomplete(
-            f"{len(report.failed)} of {len(report.failed) + len(report.computed)} chunks failed; the first "
-            f"error (chunk {chunk_id}): {error}. The chunks that succeeded are stored in {out}; after fixing "
-            f"the cause, run again with --resume (resume=True) to recompute only the missing chunks.",
-            report.failed, report)
+                     overwrite=overwrite, progress=progress, extend=extend, on_start=on_start)
+    raise_if_incomplete(report, spec)
     return open_result(out)
+
+
+def raise_if_incomplete(report: RunReport, spec: SweepSpec) -> None:
+    """Raise SweepIncomplete for a report with failed chunks: how many, the first few with their errors
+    and points, where the failures are recorded, and that a resume computes only what is missing."""
+    if not report.failed:
+        return
+    plan = store_plan(report.out, spec)
+
+    def points(chunk_id: int | str) -> str:
+        return "the traced points" if chunk_id == TRACES_ID else describe_block(spec, plan.block(int(chunk_id)))
+
+    raise SweepIncomplete(_failure_message(report, points), report.failed, report)

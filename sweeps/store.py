@@ -27,6 +27,10 @@ Bookkeeping lives in the zarr group ``<store>/.synsweep`` (a group, so zarr and 
 without "unrecognised object" warnings): its existence says the template is complete; a file
 ``.synsweep/done/<chunk_id>`` (``traces`` for the traced-points batch), written atomically after the
 region write succeeded, says that block is computed. ``status`` reading 0 says the same per point.
+``.synsweep/failed/<chunk_id>`` records why a block failed (error and points; removed once it is done),
+and ``.synsweep/lock`` is the run lock (``synsweep.sweeps.lock``). The template never changes after it is
+written and zarr writes every chunk file atomically, so a reader sees the store whole at any moment:
+finished blocks, and fill values (``status`` 0) elsewhere.
 
 Metadata is never consolidated (zarr 3 warns that consolidated metadata is outside its spec); every open
 and write passes ``consolidated=False``.
@@ -282,11 +286,13 @@ def is_store(path: str | os.PathLike) -> bool:
     return (p / "zarr.json").is_file() and (p / META_GROUP / "zarr.json").is_file()
 
 
-def create_store(spec: SweepSpec, plan: ChunkPlan, path: str | os.PathLike) -> None:
+def create_store(spec: SweepSpec, plan: ChunkPlan, path: str | os.PathLike,
+                 extended_from: dict | None = None) -> None:
     """Write the template of ``spec`` to a new zarr store at ``path`` (metadata and coordinates only).
 
     ``path`` must not exist (the runner handles --resume / --overwrite). The bookkeeping group is created
-    last, so a store without it was interrupted while being created.
+    last, so a store without it was interrupted while being created. ``extended_from`` (path and
+    spec_hash of the store a run extends) is kept in the bookkeeping group's attributes.
     """
     path = Path(path)
     ds, encoding = build_template(spec, plan)
@@ -296,6 +302,7 @@ def create_store(spec: SweepSpec, plan: ChunkPlan, path: str | os.PathLike) -> N
         "spec_hash": spec.spec_hash,
         "chunk_shape": list(plan.chunk_shape),
         "n_chunks": plan.n_chunks,
+        **({"extended_from": extended_from} if extended_from else {}),
     })
     (path / META_GROUP / "done").mkdir(exist_ok=True)
 
@@ -325,20 +332,48 @@ def store_plan(path: str | os.PathLike, spec: SweepSpec) -> ChunkPlan:
     return ChunkPlan(spec.shape, tuple(arr.chunks))
 
 
-def mark_done(path: str | os.PathLike, chunk_id: int | str, info: dict) -> None:
-    """Record that block ``chunk_id`` is written: ``.synsweep/done/<chunk_id>`` (JSON), atomically."""
-    done = Path(path) / META_GROUP / "done"
-    done.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{chunk_id}.", suffix=".tmp", dir=done)
+def _write_json(directory: Path, name: str, info: dict) -> None:
+    """Write ``directory/name`` as JSON atomically (a temporary file renamed over it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(info, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, done / str(chunk_id))
+        os.replace(tmp, directory / name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def mark_done(path: str | os.PathLike, chunk_id: int | str, info: dict) -> None:
+    """Record that block ``chunk_id`` is written: ``.synsweep/done/<chunk_id>`` (JSON), atomically; a
+    failure record of the block (``mark_failed``) is removed after that."""
+    meta = Path(path) / META_GROUP
+    _write_json(meta / "done", str(chunk_id), info)
+    (meta / "failed" / str(chunk_id)).unlink(missing_ok=True)
+
+
+def mark_failed(path: str | os.PathLike, chunk_id: int | str, info: dict) -> None:
+    """Record why block ``chunk_id`` failed: ``.synsweep/failed/<chunk_id>`` (JSON: error, points)."""
+    _write_json(Path(path) / META_GROUP / "failed", str(chunk_id), info)
+
+
+def failed_chunks(path: str | os.PathLike) -> dict[int | str, dict]:
+    """The failure records of blocks not computed since they failed: chunk id -> the recorded JSON."""
+    failed = Path(path) / META_GROUP / "failed"
+    done = done_chunks(path)
+    out: dict[int | str, dict] = {}
+    for f in sorted(failed.iterdir()) if failed.is_dir() else ():
+        chunk_id = int(f.name) if f.name.isdigit() else f.name
+        if f.name.startswith(".") or chunk_id in done:
+            continue
+        try:
+            out[chunk_id] = json.loads(f.read_text())
+        except (OSError, ValueError):  # being replaced right now
+            continue
+    return out
 
 
 def done_chunks(path: str | os.PathLike) -> set[int | str]:
@@ -406,21 +441,38 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
 
 
 # -- writing blocks ----------------------------------------------------------------------------------------
-def block_dataset(spec: SweepSpec, block_shape: tuple[int, ...], result: SimResult,
-                  layout: TraceLayout | None) -> xr.Dataset:
-    """The variables along the sweep dims for one block, numpy-backed, from the engine's result."""
-    sdims = tuple(d.name for d in spec.dims)
-    n = int(np.prod(block_shape, dtype=np.int64))
-    data: dict[str, tuple] = {}
-    for m in _metric_names(spec):
-        v = result.metrics[m]
-        data[m] = ((*sdims, METRICS[m].dim), v.reshape(*block_shape, v.shape[1]).astype(METRICS[m].dtype))
-    data["status"] = (sdims, result.metrics["status"].reshape(block_shape).astype(np.int8))
-    data["diverged_step"] = (sdims, result.metrics["diverged_step"].reshape(block_shape).astype(np.int64))
+def block_variables(spec: SweepSpec, layout: TraceLayout | None) -> dict[str, tuple[str, ...]]:
+    """The variables along the sweep dims: name -> their dims after the sweep dims."""
+    names: dict[str, tuple[str, ...]] = {m: (METRICS[m].dim,) for m in _metric_names(spec)}
+    names["status"] = ()
+    names["diverged_step"] = ()
     if layout is not None and layout.points is None:
-        for var, arr in trace_arrays(spec, result, layout, n).items():
-            data[f"trace_{var}"] = ((*sdims, "neuron", "time"), arr.reshape(*block_shape, *arr.shape[1:]))
-    return xr.Dataset(data)
+        names.update({f"trace_{var}": ("neuron", "time") for var in layout.variables})
+    return names
+
+
+def point_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout | None,
+                 n: int) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """The ``block_variables`` for ``n`` points from the engine's result, flat: ``name -> (dims after the
+    sweep dims, array of shape (n, ...))``, in the store's dtypes."""
+    traces = trace_arrays(spec, result, layout, n) if layout is not None and layout.points is None else {}
+    data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    for name, rest in block_variables(spec, layout).items():
+        if name.startswith("trace_"):
+            data[name] = (rest, traces[name.removeprefix("trace_")])
+        elif name in METRICS:
+            data[name] = (rest, result.metrics[name].astype(METRICS[name].dtype))
+        else:
+            data[name] = (rest, result.metrics[name].astype(np.int8 if name == "status" else np.int64))
+    return data
+
+
+def block_dataset(spec: SweepSpec, block_shape: tuple[int, ...],
+                  arrays: dict[str, tuple[tuple[str, ...], np.ndarray]]) -> xr.Dataset:
+    """One block as a numpy-backed dataset: the flat ``point_arrays`` reshaped to ``block_shape``."""
+    sdims = tuple(d.name for d in spec.dims)
+    return xr.Dataset({name: ((*sdims, *rest), a.reshape(*block_shape, *a.shape[1:]))
+                       for name, (rest, a) in arrays.items()})
 
 
 def trace_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout, n: int) -> dict[str, np.ndarray]:

@@ -1,8 +1,8 @@
 """The ``synsweep`` command line.
 
     synsweep run SPEC.yaml --out RESULT.zarr [--scheduler ADDRESS] [--workers N] [--resume] [--overwrite]
-                 [--chunk-points N] [--no-progress] [--plot PNG]
-    synsweep validate SPEC.yaml [--out PATH]     what a run would do, without running it
+                 [--extend OLD.zarr] [--chunk-points N] [--no-progress] [--plot PNG]
+    synsweep validate SPEC.yaml [--out PATH] [--compile]   what a run would do and cost, without running it
     synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
     synsweep demo [--out DIR] [--workers N]       the packaged coupling scan (seed 000, positive g)
     synsweep plot | replay | report | export RESULT.zarr ...   analysis of a stored result (analysis_cli.py)
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 import textwrap
 import time
@@ -150,6 +151,21 @@ def _num(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    """An expected duration in words: 'under a second', 'about 40 s', 'about 12 min', 'about 3.5 h'."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 120:
+        return f"about {seconds:.0f} s"
+    if seconds < 7200:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
 def _bytes(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
@@ -184,8 +200,9 @@ def _describe_axis(axis: Any) -> str:
     return f"{axis.kind} {rng}{units} -> {targets}"
 
 
-def describe_spec(spec: Any, out: Path | None = None) -> str:
-    """What a run of ``spec`` would do: grid, chunks, work, output size, numerics."""
+def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_state: str | None = None) -> str:
+    """What a run of ``spec`` would do: grid, chunks, work, output size, numerics, and the expected time
+    when ``speed`` (``synsweep.sweeps.cost.KernelSpeed``, measured here) is given."""
     from synsweep.sweeps.chunks import plan_chunks
     from synsweep.sweeps.spec import estimate
 
@@ -221,17 +238,36 @@ def describe_spec(spec: Any, out: Path | None = None) -> str:
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
         ("neuron-steps", f"{est['neuron_steps']:,}"),
         ("output", f"about {_bytes(est['output_bytes'])}"),
+        ("run time", _expected_time(spec.neuron_steps, plan.n_chunks, speed)),
         ("metrics", ", ".join(spec.metrics)),
     ]
     if spec.record is not None:
         rec = spec.record
         where = "all points" if rec.points is None else f"{len(rec.points)} points"
         rows.append(("traces", f"{', '.join(rec.variables)} every {rec.every} steps at {where}"))
-    rows.append(("kernel", _kernel_state(spec)))
+    rows.append(("kernel", kernel_state or _kernel_state(spec)))
     if out is not None:
         state = "exists: a run needs --resume or --overwrite" if out.exists() else "new"
         rows.append(("store", f"{out}  ({state})"))
     return _rows(rows)
+
+
+def _expected_time(neuron_steps: int, n_chunks: int, speed: Any, workers: int | None = None) -> str:
+    """The expected compute time from a kernel measurement here (see synsweep.sweeps.cost)."""
+    if speed is None:
+        return ("not measured: the kernel is not compiled here yet ('synsweep validate --compile' compiles it "
+                "and measures it)")
+    from synsweep.sweeps.cost import expected_seconds
+
+    measured = (f"kernel measured here: {speed.neuron_steps_per_second / 1e6:.3g} M neuron-steps/s per worker "
+                f"on {speed.points:,} points x {speed.steps:,} steps; cluster start not included")
+    if workers is not None:
+        return (f"{_duration(expected_seconds(neuron_steps, n_chunks, speed, workers))} on "
+                f"{_count(workers, 'worker')} ({measured})")
+    cores = os.cpu_count() or 1
+    return (f"{_duration(expected_seconds(neuron_steps, n_chunks, speed, cores))} on {_count(cores, 'worker')} "
+            f"(one per core here), {_duration(expected_seconds(neuron_steps, n_chunks, speed, 1))} on one\n"
+            f"({measured})")
 
 
 def _kernel_state(spec: Any) -> str:
@@ -274,9 +310,8 @@ def describe_result(ds: Any, path: Path) -> str:
         var_rows.append((f"{name}({', '.join(var.dims)})", f"[{units or '-'}]", var.attrs.get("long_name", "")))
     rows.append(("variables", _table(var_rows)))
     if "status" in ds:
-        status = np.asarray(ds["status"].values)
-        total = status.size
-        ok, div, nc = (int((status == s).sum()) for s in (1, 2, 0))
+        total = int(ds["status"].size)
+        ok, div, nc = _status_counts(ds)
 
         def pct(k: int) -> str:
             return f"{k:,} ({100.0 * k / total:.1f}%)" if total else str(k)
@@ -284,11 +319,12 @@ def describe_result(ds: Any, path: Path) -> str:
         rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, not computed {pct(nc)}"))
         if nc:
             rows.append(("", "incomplete: run again with --resume to compute the rest"))
+        rows += _run_state(path)
         if "pearson" in ds and ok and len(sweep_dims(ds)) >= 1:
-            r = np.asarray(ds["pearson"].values, dtype=np.float64)
-            r = r[np.isfinite(r)]
-            if r.size:
-                rows.append(("pearson", f"{_num(r.min())} .. {_num(r.max())} over ok points"))
+            r = ds["pearson"].where(np.isfinite(ds["pearson"]))
+            lo, hi = float(r.min()), float(r.max())  # chunk by chunk: never the whole array in memory
+            if np.isfinite(lo):
+                rows.append(("pearson", f"{_num(lo)} .. {_num(hi)} over ok points"))
     attrs = ds.attrs
     prov = []
     for key in ("spec_hash", "created", "git_commit"):
@@ -311,6 +347,30 @@ def describe_result(ds: Any, path: Path) -> str:
         prov.append(("spec", "stored (ds.attrs['spec'])"))
     rows += prov or [("provenance", "none recorded")]
     return _rows(rows)
+
+
+def _status_counts(ds: Any) -> tuple[int, int, int]:
+    """Points ok, diverged and not computed, counted chunk by chunk (memory does not grow with the grid)."""
+    status = ds["status"]
+    ok, div = (int((status == flag).sum()) for flag in (1, 2))
+    return ok, div, int(status.size) - ok - div
+
+
+def _run_state(path: Path) -> list[tuple[str, str]]:
+    """Rows for a run writing to the store now, and for chunks whose last attempt failed."""
+    from synsweep.sweeps.lock import describe_holder, holder, is_locked
+    from synsweep.sweeps.store import failed_chunks
+
+    rows = []
+    if is_locked(path):
+        rows.append(("running", f"a run is writing to this store now: {describe_holder(holder(path))}"))
+    failed = failed_chunks(path)
+    if failed:
+        lines = [f"chunk {c}, {info.get('points')}: {info.get('error')}" for c, info in list(failed.items())[:5]]
+        if len(failed) > 5:
+            lines.append(f"... and {len(failed) - 5} more (see {path / '.synsweep' / 'failed'})")
+        rows.append(("failed", "\n".join(lines)))
+    return rows
 
 
 # -- running -----------------------------------------------------------------------------------------------
@@ -341,24 +401,30 @@ def _scheduler_client(scheduler: str | None) -> Iterator[Any]:
 
 
 def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None, resume: bool,
-            overwrite: bool, progress: bool, plots: Sequence[tuple[str, Path]] = ()) -> Any:
-    """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception."""
-    from synsweep.sweeps import SweepIncomplete, open_result, run_sweep
+            overwrite: bool, progress: bool, plots: Sequence[tuple[str, Path]] = (),
+            extend: Path | None = None) -> Any:
+    """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception.
+
+    Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
+    from synsweep.sweeps import SweepIncomplete, open_result, runner
 
     if resume and overwrite:
         _fail("--resume and --overwrite contradict each other: --resume keeps the store and computes what "
               "is missing, --overwrite deletes it and starts again; give one of them.")
     _check_resources(spec, out)
     with _scheduler_client(scheduler) as client:
+        n_workers = sum(client.nthreads().values()) if client is not None else (workers or os.cpu_count() or 1)
         try:
-            ds = run_sweep(spec, out, client=client, workers=workers, resume=resume, overwrite=overwrite,
-                           progress=progress)
+            report = runner.execute(spec, out, client=client, workers=workers, resume=resume,
+                                    overwrite=overwrite, progress=progress, extend=extend,
+                                    on_start=lambda start: _announce(spec, start, n_workers, extend))
+            runner.raise_if_incomplete(report, spec)
         except SweepIncomplete as exc:
             raise Incomplete(_paragraph(exc)) from None
         except _user_errors() as exc:
             _fail(exc)
-    if ds is None:
-        ds = open_result(out)
+    ds = open_result(out)
+    click.echo(_summary_line(ds, out, report, extend))
     from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
 
     for kind, path in plots:
@@ -373,10 +439,39 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
     return ds
 
 
-def _summary_line(ds: Any, out: Path) -> str:
-    status = np.asarray(ds["status"].values) if "status" in ds else np.array([])
-    ok, div = int((status == 1).sum()), int((status == 2).sum())
-    return f"wrote {out}: {status.size:,} points, {ok:,} ok, {div:,} diverged"
+def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
+    """Say on stderr what the run will do and how long it should take (the kernel is measured here)."""
+    if not start.chunks_to_run:
+        if not start.traced_batch:
+            click.echo(f"{PROG}: nothing to compute: all {start.n_chunks:,} chunks of {start.out} are done",
+                       err=True)
+        return
+    from synsweep.sweeps.cost import measure_kernel
+    from synsweep.sweeps.spec import estimate
+
+    neuron_steps = start.points_to_run * len(spec.circuit.neurons) * spec.simulation.n_steps
+    est = estimate(spec)
+    output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
+    done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
+    copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
+    click.echo(f"{PROG}: {start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: "
+               f"{start.points_to_run:,} points, {neuron_steps:,} neuron-steps{copied}, output about "
+               f"{_bytes(output)}; expected time "
+               f"{_expected_time(neuron_steps, start.chunks_to_run, measure_kernel(spec), workers)}", err=True)
+
+
+def _summary_line(ds: Any, out: Path, report: Any, extend: Path | None) -> str:
+    """What the store holds, and what this run did (``report``: the runner's RunReport)."""
+    ok, div, _ = _status_counts(ds)
+    line = f"wrote {out}: {int(ds['status'].size):,} points, {ok:,} ok, {div:,} diverged"
+    computed = [c for c in report.computed if c != "traces"]
+    skipped = [c for c in report.skipped if c != "traces"]
+    line += f"; this run computed {_count(len(computed), 'chunk')} ({_count(report.n_points, 'point')})"
+    if report.n_copied:
+        line += f" and copied {_count(report.n_copied, 'point')} from {extend}"
+    if skipped:
+        line += f", {_count(len(skipped), 'chunk')} {'was' if len(skipped) == 1 else 'were'} already done"
+    return line
 
 
 # -- commands ----------------------------------------------------------------------------------------------
@@ -400,13 +495,15 @@ def cli() -> None:
 @click.option("--resume", is_flag=True,
               help="Keep an existing store of the same spec; compute what is missing.")
 @click.option("--overwrite", is_flag=True, help="Delete an existing store and start again.")
+@click.option("--extend", type=click.Path(path_type=Path), metavar="OLD.zarr",
+              help="A result of this sweep with fewer axis values: copy its points, compute only the new ones.")
 @click.option("--chunk-points", type=click.IntRange(min=1), metavar="N",
               help="Points per task (overrides the spec's execution.chunk_points).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also write a figure of the pair's Pearson r over the sweep dims.")
 def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resume: bool, overwrite: bool,
-        chunk_points: int | None, no_progress: bool, plot: Path | None) -> None:
+        extend: Path | None, chunk_points: int | None, no_progress: bool, plot: Path | None) -> None:
     """Run the sweep SPEC.yaml and write the result to RESULT.zarr."""
     if scheduler is not None and workers is not None:
         _fail("--workers sizes the local cluster that synsweep starts; with --scheduler the workers are "
@@ -414,9 +511,8 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
     sweep = load(spec, chunk_points)
     if plot is not None:
         _check_plottable(sweep, plot)
-    ds = execute(sweep, out, scheduler=scheduler, workers=workers, resume=resume, overwrite=overwrite,
-                 progress=not no_progress, plots=[("standard", plot)] if plot is not None else [])
-    click.echo(_summary_line(ds, out))
+    execute(sweep, out, scheduler=scheduler, workers=workers, resume=resume, overwrite=overwrite,
+            progress=not no_progress, plots=[("standard", plot)] if plot is not None else [], extend=extend)
 
 
 @cli.command()
@@ -427,17 +523,24 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
               help="Compile the sweep's kernel into this machine's cache now and report how long it took.")
 def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
+    from synsweep.engine.kernels import get_kernel, is_cached
+    from synsweep.sweeps.cost import measure_kernel
+    from synsweep.sweeps.spec import kernel_key
+
     sweep = load(spec)
     if out is not None:
         _check_resources(sweep, out)
-    click.echo(describe_spec(sweep, out))
+    key = kernel_key(sweep)
+    state = _kernel_state(sweep)
+    ready = None
     if compile_kernel:
-        from synsweep.engine.kernels import get_kernel
-        from synsweep.sweeps.spec import kernel_key
-
         start = time.perf_counter()
-        get_kernel(kernel_key(sweep))
-        click.echo(f"kernel ready in {time.perf_counter() - start:.1f} s (compiled, or loaded if it was cached)")
+        get_kernel(key)
+        ready = time.perf_counter() - start
+    speed = measure_kernel(sweep) if compile_kernel or is_cached(key) else None
+    click.echo(describe_spec(sweep, out, speed, kernel_state=state))
+    if ready is not None:
+        click.echo(f"kernel ready in {ready:.1f} s (compiled, or loaded if it was cached)")
     click.echo("spec is valid")
 
 
@@ -476,9 +579,8 @@ def demo(out: Path, workers: int | None, small: bool, overwrite: bool, no_progre
     out.mkdir(parents=True, exist_ok=True)
     store = out / f"{sweep.name}.zarr"
     plots = [("heatmap", out / f"{sweep.name}.png"), ("lines", out / f"{sweep.name}_vs_g.png")]
-    ds = execute(sweep, store, scheduler=None, workers=workers, resume=store.exists() and not overwrite,
-                 overwrite=overwrite, progress=not no_progress, plots=plots)
-    click.echo(_summary_line(ds, store))
+    execute(sweep, store, scheduler=None, workers=workers, resume=store.exists() and not overwrite,
+            overwrite=overwrite, progress=not no_progress, plots=plots)
 
 
 # plot, replay, report, export: the analysis of stored results (synsweep.workflows.analysis_cli)

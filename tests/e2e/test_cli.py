@@ -9,6 +9,7 @@ use the packaged small spec (6 x 4 points, 20 ms); the kernel cache is shared th
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -34,10 +35,10 @@ def synsweep(*args: str | Path, cwd: Path | None = None) -> subprocess.Completed
                           cwd=cwd)
 
 
-def tree_digest(path: Path) -> str:
-    """sha256 over every file's relative name and bytes below ``path``."""
+def tree_digest(path: Path, ignore: tuple[str, ...] = ()) -> str:
+    """sha256 over every file's relative name and bytes below ``path`` (but the relative paths ``ignore``)."""
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and str(p.relative_to(path)) not in ignore):
         h.update(str(f.relative_to(path)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
@@ -76,6 +77,16 @@ def test_validate_prints_the_plan_without_running(tmp_path: Path) -> None:
     assert "g      6  linspace 0 .. 0.01 mS" in text
     assert "inputs.n2 (x0.8)" in text
     assert not out.exists()
+
+
+def test_validate_estimates_the_run_time_from_a_kernel_measurement() -> None:
+    proc = synsweep("validate", SMALL_SPEC, "--compile")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("run time")]
+    cores = os.cpu_count() or 1
+    assert len(rows) == 1 and f" on {cores} workers (one per core here), " in rows[0] and rows[0].endswith(" on one")
+    assert "(kernel measured here: " in proc.stdout
+    assert "M neuron-steps/s per worker on 8 points x 400 steps; cluster start not included)" in proc.stdout
 
 
 def test_run_writes_a_complete_store_and_a_png(small_run) -> None:
@@ -119,11 +130,13 @@ def test_run_refuses_an_existing_store_and_leaves_it_intact(small_run) -> None:
 def test_resume_of_a_finished_store_computes_nothing(small_run) -> None:
     out, _, run = small_run
     assert run.returncode == 0, run.stderr
-    before = tree_digest(out)
+    lock = ".synsweep/lock"  # records the last run that held the store (this one)
+    before = tree_digest(out, ignore=(lock,))
     proc = synsweep("run", SMALL_SPEC, "--out", out, "--resume", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "24 points, 24 ok" in proc.stdout
-    assert tree_digest(out) == before
+    assert "24 points, 24 ok" in proc.stdout and "this run computed 0 chunks (0 points), 3 chunks were" in proc.stdout
+    assert "nothing to compute: all 3 chunks" in proc.stderr
+    assert tree_digest(out, ignore=(lock,)) == before
 
 
 def _bad_spec(tmp_path: Path, change) -> Path:
@@ -173,21 +186,3 @@ def test_demo_small_runs_the_packaged_job(tmp_path: Path) -> None:
     ds = open_result(out / "coupling_scan_small.zarr")
     assert (ds["status"].values == 1).all()
     assert ds.attrs["title"] == "coupling_scan_small"
-
-
-def test_failed_chunks_exit_3_with_the_runner_message(tmp_path: Path, monkeypatch, capsys) -> None:
-    """SweepIncomplete (some chunks failed) maps to exit code 3 and its message (in-process: a real chunk
-    failure cannot be provoked from outside without breaking the workers)."""
-    import synsweep.sweeps as sweeps
-    from synsweep.workflows.cli import main
-
-    def failing_run(spec, out, **kwargs):
-        report = sweeps.RunReport(str(out), spec.spec_hash, 3, computed=[0, 1], failed=[(2, "OSError: disk")])
-        raise sweeps.SweepIncomplete("1 of 3 chunks failed; run again with --resume", report.failed, report)
-
-    monkeypatch.setattr(sweeps, "run_sweep", failing_run)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", str(SMALL_SPEC), "--out", str(tmp_path / "x.zarr"), "--no-progress"])
-    assert exit_info.value.code == 3
-    err = capsys.readouterr().err
-    assert err.startswith("synsweep: error: 1 of 3 chunks failed; run again with --resume")

@@ -1,0 +1,69 @@
+"""What a sweep will cost before it runs: work and output from the spec, time from a measurement here.
+
+    speed = measure_kernel(spec)                     # loads (or compiles) the kernel, times a small batch
+    seconds = expected_seconds(spec.neuron_steps, n_chunks, speed, workers=8)
+
+The measurement runs the sweep's own kernel (same circuit, integrator, precision, scheme and traces) on the
+first points of the grid: up to ``MEASURE_POINTS`` points for up to ``MEASURE_STEPS`` steps, once to warm up
+and once timed, so it takes well under a second once the kernel is compiled. The expected time is
+
+    (neuron-steps / speed + chunks x TASK_OVERHEAD_S) / workers
+
+for workers like this machine's cores, one thread each; it leaves out starting the cluster (seconds) and a
+first compile of the kernel. ``TASK_OVERHEAD_S`` is the cost of a task besides its kernel (scheduling,
+building the block, writing its zarr chunks and its marker), from ``tests/benchmarks/bench_scale.py``: about
+35 ms for a 4,096-point block in one quiet process, 60-170 ms per task through dask with two workers on two
+shared cores (most of it the zarr region write of the block's nine variables).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from math import prod
+
+from synsweep.engine import simulate
+
+from .chunks import plan_chunks
+from .model import SweepSpec
+from .store import trace_layout
+
+MEASURE_POINTS = 1024
+MEASURE_STEPS = 400
+TASK_OVERHEAD_S = 0.05
+
+
+@dataclass(frozen=True)
+class KernelSpeed:
+    """Measured speed of a sweep's kernel on this machine, one thread."""
+
+    neuron_steps_per_second: float
+    points: int  # measured batch
+    steps: int
+    load_seconds: float  # loading (or compiling) the kernel in this process, and the warm-up run
+
+
+def measure_kernel(spec: SweepSpec) -> KernelSpeed:
+    """Time the sweep's kernel on its first grid points (compiling it first if it is not cached)."""
+    plan = plan_chunks(spec)
+    index = plan.block(0) if plan.n_chunks else ()
+    n = min(prod(plan.block_shape(index)), MEASURE_POINTS)
+    values = {path: v[:n] for path, v in spec.point_values(index).items()}
+    steps = max(min(spec.simulation.n_steps, MEASURE_STEPS), 1)
+    sim = dataclasses.replace(spec.simulation, duration=steps * spec.simulation.dt, transient=0.0)
+    layout = trace_layout(spec)
+    record = layout.record if layout is not None and layout.points is None else ()
+    every = min(layout.every, steps) if layout is not None else 1
+    start = time.perf_counter()
+    simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=record, record_every=every)
+    load = time.perf_counter() - start
+    result = simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=record,
+                      record_every=every)
+    rate = n * len(spec.circuit.neurons) * steps / max(result.seconds, 1e-9)
+    return KernelSpeed(rate, n, steps, load)
+
+
+def expected_seconds(neuron_steps: int, n_chunks: int, speed: KernelSpeed, workers: int) -> float:
+    """Seconds to compute ``neuron_steps`` in ``n_chunks`` tasks on ``workers`` single-threaded workers."""
+    return (neuron_steps / speed.neuron_steps_per_second + n_chunks * TASK_OVERHEAD_S) / max(workers, 1)

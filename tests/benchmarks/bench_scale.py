@@ -1,0 +1,216 @@
+"""Scale benchmark: a 10^6-point sweep of a cheap configuration through the full dask path.
+
+    python tests/benchmarks/bench_scale.py [--points 10000 1000000] [--chunk-points 1024 4096 16384 65536]
+                                           [--workers 2] [--steps 20] [--keep DIR]
+
+The sweep: the HH pair with a gap junction (g x I_ext, a square grid), every metric, no traces, rk4 float64,
+dt 0.05 ms for ``--steps`` steps (1 ms by default): cheap per point, so the cost of the service (scheduling,
+zarr writes, bookkeeping) shows. A ``dask scheduler`` and ``dask worker --nworkers W --nthreads 1`` run as
+their own processes on 127.0.0.1; each sweep's driver (``synsweep.sweeps.execute`` against that scheduler) is
+a fresh child process, so its peak RSS is the client's alone, and the workers are restarted between sweeps,
+so their peak RSS belongs to one chunk size. Reported per sweep:
+
+- wall time, and throughput in points/s and neuron-steps/s;
+- per task: the task's time on the worker besides the kernel and its first load in a worker process
+  (building the block, zarr writes, marker),
+  the idle worker time per task ((workers x wall - sum of task times) / tasks: scheduling, the driver's
+  round trips, start and end), and for comparison the round trip of a no-op task through the same
+  windowed submit/as_completed loop;
+- client (driver) peak RSS, and its RSS after imports, before the sweep;
+- worker peak RSS (the largest worker) after importing the engine and after the sweep;
+- the store: number of files, bytes of metadata (every zarr.json) and of bookkeeping (.synsweep), bytes of
+  chunk data.
+
+Not part of the test suite; nothing is asserted but that every point was computed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from math import isqrt
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def spec_doc(points: int, chunk_points: int, steps: int) -> dict:
+    side = isqrt(points)
+    if side * side != points:
+        raise SystemExit(f"--points {points}: give a square number (the grid is side x side)")
+    return {
+        "name": f"scale-{points}",
+        "circuit": {"neurons": {"n1": {"model": "hh"}, "n2": {"model": "hh"}},
+                    "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}},
+                    "inputs": {"n1": 0.1, "n2": 0.08}},
+        "simulation": {"dt": 0.05, "duration": steps * 0.05, "transient": 0, "integrator": "rk4",
+                       "precision": "float64", "scheme": "coupled"},
+        "sweep": [{"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"],
+                   "linspace": {"start": 0.0, "stop": 0.01, "num": side}},
+                  {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
+                   "linspace": {"start": 0.05, "stop": 0.15, "num": side}}],
+        "execution": {"chunk_points": chunk_points},
+    }
+
+
+def rss_mib(kib: int) -> float:
+    return kib / 1024
+
+
+# -- the driver: a child process per sweep ----------------------------------------------------------------
+def noop(i: int) -> int:
+    return i
+
+
+def drive(args: argparse.Namespace) -> None:
+    """Child process: run one sweep against the scheduler and print a JSON line of measurements."""
+    from distributed import Client, as_completed
+
+    from synsweep.sweeps import execute, load_spec
+
+    points, chunk_points = args.points[0], args.chunk_points[0]
+    spec = load_spec(spec_doc(points, chunk_points, args.steps))
+    client = Client(args.scheduler, set_as_default=False)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    report = execute(spec, args.out, client=client, progress=False)
+    wall = time.perf_counter() - t0
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # no-op tasks through the runner's pattern (a window of futures, as_completed), as many as the sweep had
+    n = len(report.computed)
+    window = max(4 * args.workers, 32)
+    t1 = time.perf_counter()
+    queue = iter(range(n))
+    futures = [client.submit(noop, i, pure=False) for i, _ in zip(queue, range(window), strict=False)]
+    pending = as_completed(futures, loop=client.loop)
+    for fut in pending:
+        fut.result()
+        nxt = next(queue, None)
+        if nxt is not None:
+            pending.add(client.submit(noop, nxt, pure=False))
+    noop_wall = time.perf_counter() - t1
+    client.close()
+    print(json.dumps({
+        "points": points, "chunk_points": chunk_points, "chunks": n, "failed": len(report.failed),
+        "wall": wall, "task_seconds": report.task_seconds, "kernel_seconds": report.kernel_seconds,
+        "compile_seconds": report.compile_seconds,
+        "n_points": report.n_points, "neuron_steps": report.n_points * 2 * spec.simulation.n_steps,
+        "client_rss_before_mib": rss_mib(rss_before), "client_rss_peak_mib": rss_mib(rss_peak),
+        "noop_wall": noop_wall,
+    }))
+
+
+# -- the parent: cluster, sweeps, table ----------------------------------------------------------------------
+def store_sizes(path: Path) -> dict:
+    files = [f for f in path.rglob("*") if f.is_file()]
+    meta = sum(f.stat().st_size for f in files if f.name == "zarr.json")
+    book = sum(f.stat().st_size for f in files if ".synsweep" in f.relative_to(path).parts and f.name != "zarr.json")
+    data = sum(f.stat().st_size for f in files) - meta - book
+    return {"files": len(files), "metadata_bytes": meta, "bookkeeping_bytes": book, "data_bytes": data}
+
+
+def worker_peak_mib(client) -> float:
+    return max(rss_mib(v) for v in client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--chunk-points", type=int, nargs="+", default=[1024, 4096, 16384, 65536],
+                        help="chunk sizes for the largest --points (the others run with 4096)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="keep the stores here (default: a temporary folder)")
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scheduler", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:
+        drive(args)
+        return
+
+    from distributed import Client
+
+    from synsweep.sweeps import open_result
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    root = args.keep or tmp
+    root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    sched_file = tmp / "scheduler.json"
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        while not sched_file.exists():
+            time.sleep(0.1)
+        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", "--scheduler-file", str(sched_file),
+                                       "--host", "127.0.0.1", "--nworkers", str(args.workers), "--nthreads", "1",
+                                       "--no-dashboard", "--memory-limit", "0"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        client = Client(scheduler_file=str(sched_file), set_as_default=False)
+        client.wait_for_workers(args.workers, timeout=120)
+        runs = [(p, 4096) for p in args.points[:-1]] + [(args.points[-1], c) for c in args.chunk_points]
+        rows = []
+        for points, chunk_points in runs:
+            client.restart()
+            client.wait_for_workers(args.workers, timeout=120)
+            client.run(lambda: __import__("synsweep.sweeps.runner") and None)  # the engine imported: the baseline
+            worker_base = worker_peak_mib(client)
+            out = root / f"scale_{points}_{chunk_points}.zarr"
+            shutil.rmtree(out, ignore_errors=True)
+            proc = subprocess.run([sys.executable, __file__, "--drive", "--points", str(points), "--chunk-points",
+                                   str(chunk_points), "--steps", str(args.steps), "--workers", str(args.workers),
+                                   "--scheduler", client.scheduler.address, "--out", str(out)],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode:
+                raise SystemExit(proc.stderr)
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["worker_rss_base_mib"] = worker_base
+            row["worker_rss_peak_mib"] = worker_peak_mib(client)
+            row.update(store_sizes(out))
+            status = open_result(out)["status"]
+            row["ok_points"] = int((status == 1).sum())
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        client.close()
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(rows, args.workers)
+
+
+def report(rows: list[dict], workers: int) -> None:
+    print(f"\n{workers} workers x 1 thread; HH pair, rk4 float64, every metric, no traces\n")
+    head = ("points", "chunk", "tasks", "wall s", "pt/s", "Mnsteps/s", "non-kernel/task ms", "idle/task ms",
+            "noop ms", "client MiB", "client base", "worker MiB", "worker base", "files", "meta kB", ".synsweep kB",
+            "data MB", "ok")
+    lines = [head]
+    for r in rows:
+        n = max(r["chunks"], 1)
+        lines.append((
+            f"{r['points']:,}", f"{r['chunk_points']:,}", f"{r['chunks']:,}", f"{r['wall']:.1f}",
+            f"{r['n_points'] / r['wall']:.3g}", f"{r['neuron_steps'] / r['wall'] / 1e6:.3g}",
+            f"{1e3 * (r['task_seconds'] - r['kernel_seconds'] - r['compile_seconds']) / n:.1f}",
+            f"{1e3 * (workers * r['wall'] - r['task_seconds']) / n:.1f}",
+            f"{1e3 * workers * r['noop_wall'] / n:.2f}",
+            f"{r['client_rss_peak_mib']:.0f}", f"{r['client_rss_before_mib']:.0f}",
+            f"{r['worker_rss_peak_mib']:.0f}", f"{r['worker_rss_base_mib']:.0f}",
+            f"{r['files']:,}", f"{r['metadata_bytes'] / 1e3:.1f}", f"{r['bookkeeping_bytes'] / 1e3:.1f}",
+            f"{r['data_bytes'] / 1e6:.2f}", f"{r['ok_points']:,}"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for line in lines:
+        print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The cost estimate: a measurement of the sweep's own kernel here, and the arithmetic of the expected time."""
+
+from __future__ import annotations
+
+import pytest
+
+from synsweep.sweeps import load_spec
+from synsweep.sweeps.cost import MEASURE_STEPS, TASK_OVERHEAD_S, KernelSpeed, expected_seconds, measure_kernel
+
+DOC = {
+    "name": "cost",
+    "circuit": {"neurons": {"n1": {"model": "hh"}, "n2": {"model": "hh"}},
+                "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}},
+                "inputs": {"n1": 0.1, "n2": 0.08}},
+    "simulation": {"dt": 0.01, "duration": 20, "transient": 5},
+    "sweep": [{"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"],
+               "linspace": {"start": 0.0, "stop": 0.01, "num": 6}},
+              {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
+               "linspace": {"start": 0.05, "stop": 0.15, "num": 4}}],
+    "execution": {"chunk_points": 8},
+}
+
+
+def test_measure_kernel_times_the_sweeps_kernel_on_a_chunk_sized_batch():
+    speed = measure_kernel(load_spec(DOC))
+    assert speed.points == 8  # one chunk's worth (2 x 4), the batch size the tasks run
+    assert speed.steps == MEASURE_STEPS  # 2,000 steps in the spec: a few hundred are enough
+    assert speed.neuron_steps_per_second > 0 and speed.load_seconds > 0
+    short = load_spec({**DOC, "simulation": {**DOC["simulation"], "duration": 1, "transient": 0}})
+    assert measure_kernel(short).steps == 100  # never more steps than the sweep has
+
+
+def test_expected_seconds_is_kernel_time_plus_task_overhead_over_the_workers():
+    speed = KernelSpeed(neuron_steps_per_second=1e6, points=8, steps=400, load_seconds=0.1)
+    assert expected_seconds(2_000_000, 0, speed, 1) == pytest.approx(2.0)
+    assert expected_seconds(2_000_000, 10, speed, 1) == pytest.approx(2.0 + 10 * TASK_OVERHEAD_S)
+    assert expected_seconds(2_000_000, 10, speed, 4) == pytest.approx((2.0 + 10 * TASK_OVERHEAD_S) / 4)
