@@ -54,8 +54,11 @@ FASTMATH = "{'nsz', 'arcp', 'contract'}"
 MAX_UNROLLED_NEURONS = 8
 MAX_UNROLLED_SYNAPSES = 16
 
-NEURON_ACC = ("count", "first", "last", "isi_sum", "isi_sq")
-PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad")
+NEURON_ACC = ("count", "first", "last", "isi_sum", "isi_sq", "last_isi")
+PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad", "n_coinc", "t_desync", "plv_c", "plv_s", "plv_n")
+# per neuron and step, for the pairs' spike synchrony: spiked (0/1), spike time, and before this step: last
+# spike time, spike count, latest ISI
+SPIKE_SCRATCH = ("up", "tc", "last", "count", "last_isi")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class KernelLayout:
             self.scratch, row = row, row + 1
         self.n_work = row
         self.n_acc = len(NEURON_ACC) * n + len(PAIR_ACC) * len(key.pairs) + 1
+        self.n_acc_work = self.n_acc + (len(SPIKE_SCRATCH) * n if self.looped else 0)  # + scratch rows of A
 
     def state_row(self, unit: int, var: str) -> int:
         return self.state_rows.index((unit, var))
@@ -238,6 +242,53 @@ def _model_functions(lay: KernelLayout) -> list[Callable]:
             if f is not None and f not in funcs:
                 funcs.append(f)
     return funcs
+
+
+def emit_spike_bookkeeping(src: _Source, acc: dict[str, str], up: str, tc: str) -> None:
+    """A neuron's spike count, first and last spike time and ISI sums, given its spike flag and time."""
+    src(f"cnt = {acc['count']}")
+    src("seen = min(cnt, 1.0)")
+    src(f"isi = {up} * seen * ({tc} - {acc['last']})")
+    src(f"{acc['last_isi']} += {up} * seen * (isi - {acc['last_isi']})")
+    src(f"{acc['isi_sum']} += isi")
+    src(f"{acc['isi_sq']} += isi * isi")
+    src(f"{acc['first']} += {up} * (1.0 - seen) * ({tc} - {acc['first']})")
+    src(f"{acc['last']} += {up} * ({tc} - {acc['last']})")
+    src(f"{acc['count']} = cnt + {up}")
+
+
+def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str]) -> None:
+    """Spike synchrony of a pair (see ``synsweep.engine.metrics``), from each neuron's SPIKE_SCRATCH values
+    of this step (before its own bookkeeping): coincidences, the last out-of-sync spike, phase sums."""
+    src(f"la = {a['up']} * {a['tc']} + (1.0 - {a['up']}) * {a['last']}")  # latest spike, this step's included
+    src(f"lb = {b['up']} * {b['tc']} + (1.0 - {b['up']}) * {b['last']}")
+    src(f"ha = min({a['count']} + {a['up']}, 1.0)")  # has spiked (0/1)
+    src(f"hb = min({b['count']} + {b['up']}, 1.0)")
+    # coincidences: the later spike of a pair within coinc_window of the other neuron's spike, counted once
+    src(f"both = {a['up']} * {b['up']} * np.float64(abs({a['tc']} - {b['tc']}) <= coinc_window)")
+    src(f"near_a = {a['up']} * (1.0 - {b['up']}) * min({b['count']}, 1.0) * "
+        f"np.float64({a['tc']} - {b['last']} <= coinc_window)")
+    src(f"near_b = {b['up']} * (1.0 - {a['up']}) * min({a['count']}, 1.0) * "
+        f"np.float64({b['tc']} - {a['last']} <= coinc_window)")
+    src(f"{acc['n_coinc']} += both + near_a + near_b")
+    # lag of a spike to the other neuron's nearest spike (the last one, or the next one expected one ISI
+    # later); the last spike whose lag is >= sync_tol marks the end of the time to synchrony
+    # (the other's latest ISI; before it has one, this neuron's ISI that ends with this spike)
+    src(f"own_a = ({a['tc']} - {a['last']}) if {a['count']} >= 1.0 else 1e300")
+    src(f"own_b = ({b['tc']} - {b['last']}) if {b['count']} >= 1.0 else 1e300")
+    src(f"period_b = {b['last_isi']} if {b['count']} >= 2.0 else own_a")
+    src(f"period_a = {a['last_isi']} if {a['count']} >= 2.0 else own_b")
+    src(f"da = abs({a['tc']} - lb)")
+    src(f"db = abs({b['tc']} - la)")
+    src(f"bad_a = {a['up']} * hb * np.float64(min(da, abs(period_b - da)) >= sync_tol)")
+    src(f"bad_b = {b['up']} * ha * np.float64(min(db, abs(period_a - db)) >= sync_tol)")
+    src(f"{acc['t_desync']} = max({acc['t_desync']}, max(bad_a * ({a['tc']} + 1.0), bad_b * ({b['tc']} + 1.0)) - 1.0)")
+    # phase of a's latest spike in b's inter-spike interval that ends with b's spike of this step
+    src(f"valid = {b['up']} * min({b['count']}, 1.0) * ha * np.float64(la > {b['last']}) * np.float64(la <= {b['tc']})")
+    src(f"sn, cs = sincos2pi((la - {b['last']}) / max({b['tc']} - {b['last']}, 1e-300))")
+    src(f"{acc['plv_c']} += valid * cs")
+    src(f"{acc['plv_s']} += valid * sn")
+    src(f"{acc['plv_n']} += valid")
 
 
 def _emit_uniform_params(src: _Source, lay: KernelLayout) -> None:
@@ -419,7 +470,7 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
     # spikes: time by linear interpolation of the crossing of the threshold within the step
     for k, model in enumerate(neurons):
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
-        src(f"up = np.float64(({w_row(lay.neuron_row(k, 'spiked'))} > 0.0) & counting)")
+        src(f"up{k} = np.float64(({w_row(lay.neuron_row(k, 'spiked'))} > 0.0) & counting)")
         if model.spike_threshold:
             thr = f"np.float64(p{k}_{model.spike_threshold})"
             w = lay.w_param_row(lay.param_row("neuron", k, model.spike_threshold))
@@ -428,17 +479,18 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
             vb = f"np.float64({w_row(lay.neuron_row(k, 'v_before'))})"
             va = f"np.float64({w_row(lay.neuron_row(k, 'v_after'))})"
             src(f"frac = ({thr} - {vb}) / max({va} - {vb}, 1e-300)")
-            src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
+            src(f"tc{k} = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
         else:
-            src("tc = (s64 + 1.0) * dt64")
-        src(f"cnt = {acc(r['count'])}")
-        src("seen = min(cnt, 1.0)")
-        src(f"isi = up * seen * (tc - {acc(r['last'])})")
-        src(f"{acc(r['isi_sum'])} += isi")
-        src(f"{acc(r['isi_sq'])} += isi * isi")
-        src(f"{acc(r['first'])} += up * (1.0 - seen) * (tc - {acc(r['first'])})")
-        src(f"{acc(r['last'])} += up * (tc - {acc(r['last'])})")
-        src(f"{acc(r['count'])} = cnt + up")
+            src(f"tc{k} = (s64 + 1.0) * dt64")
+        src(f"count{k} = {acc(r['count'])}")
+        src(f"last{k} = {acc(r['last'])}")
+        src(f"last_isi{k} = {acc(r['last_isi'])}")
+    for q, (a, b) in enumerate(key.pairs):
+        emit_spike_synchrony(src, {w: acc(lay.pair_acc(q, w)) for w in PAIR_ACC},
+                             {w: f"{w}{a}" for w in SPIKE_SCRATCH}, {w: f"{w}{b}" for w in SPIKE_SCRATCH})
+    for k in range(n_neurons):
+        r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
+        emit_spike_bookkeeping(src, {w: acc(r[w]) for w in NEURON_ACC}, f"up{k}", f"tc{k}")
 
     # pairwise running sums (voltages shifted by each model's resting value against cancellation)
     for q, (a, b) in enumerate(key.pairs):
@@ -489,6 +541,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src("from numba import njit")
     exp_name = "exp64" if key.precision == "float64" else "exp32"
     src(f"from synsweep.engine.fastexp import {exp_name} as exp")
+    src("from synsweep.engine.phase import sincos2pi")
     src()
     src(f"F = {PRECISIONS[key.precision]}")
     src(f"TILE = {tile}")
@@ -510,8 +563,9 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     ftype = "f8" if key.precision == "float64" else "f4"
     sig = f"void({ftype}[:, ::1], {ftype}[:, ::1], f8[:, ::1], "
     sig += f"{ftype}[:, :, ::1], " if rec else ""
-    sig += f"i8, i8, {ftype}, i8, {ftype})"
-    args = "X, P, ACC, " + ("REC, " if rec else "") + "n_steps, n_transient, dt, rec_every, v_bound"
+    sig += f"i8, i8, {ftype}, i8, {ftype}, f8, f8)"
+    args = "X, P, ACC, " + ("REC, " if rec else "") + \
+        "n_steps, n_transient, dt, rec_every, v_bound, coinc_window, sync_tol"
     src(f'@njit("{sig}", cache=True, fastmath={FASTMATH}, error_model="numpy", boundscheck=False)')
     src(f"def run({args}):")
     src.indent()
@@ -526,7 +580,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
             src(f"b{j} = dt * F({_frac(b)})")
     src("dt64 = np.float64(dt)")
     src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
-    src(f"A = np.empty({lay.n_acc * tile}, dtype=np.float64)")
+    src(f"A = np.empty({lay.n_acc_work * tile}, dtype=np.float64)")
     if lay.looped:
         src(f"C = np.empty({lay.n_param}, dtype=F)")
     src("for t0 in range(0, n_lanes, TILE):")

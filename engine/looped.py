@@ -139,6 +139,7 @@ def looped_tables(lay: KernelLayout) -> list[str]:
 
 def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -> None:
     """The body of one step (inside the step loop) for a circuit too large to unroll."""
+    from .codegen import NEURON_ACC, PAIR_ACC, SPIKE_SCRATCH, emit_spike_bookkeeping, emit_spike_synchrony
     from .codegen import _call as call
     key = lay.key
     neuron_tables = _neuron_tables(lay)
@@ -316,14 +317,15 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
     src(f"bad = np.float64({ok} == F(0.0)) * np.float64({acc_d} < 0.0)")
     src(f"{acc_d} += bad * (s64 - {acc_d})")
     src.dedent()
-    n_acc = 5  # len(NEURON_ACC): count, first, last, isi_sum, isi_sq
+    n_acc, n_scratch = len(NEURON_ACC), len(SPIKE_SCRATCH)
     for model, table in neuron_tables:
         members(table)
-        src(f"o_acc = U({table.name}[e, {table.columns.index('i_in')}] - {lay.i_base}) * U({n_acc * tile})")
+        src(f"k = {table.name}[e, {table.columns.index('i_in')}] - {lay.i_base}")
+        src(f"o_acc = U(k) * U({n_acc * tile})")
+        src(f"o_scr = U({lay.n_acc} + {n_scratch} * k) * U({tile})")
         lane_loop()
-
-        def acc(what: int) -> str:
-            return f"A[i + o_acc + U({what * tile})]"
+        acc = {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(NEURON_ACC)}
+        scratch = {w: f"A[i + o_scr + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)}
         src(f"up = np.float64(({at(table.offset('spiked'))} > 0.0) & counting)")
         if model.spike_threshold:
             thr = f"np.float64({table.param(f'p_{model.spike_threshold}')})"
@@ -333,14 +335,12 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
             src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
         else:
             src("tc = (s64 + 1.0) * dt64")
-        src(f"cnt = {acc(0)}")
-        src("seen = min(cnt, 1.0)")
-        src(f"isi = up * seen * (tc - {acc(2)})")
-        src(f"{acc(3)} += isi")
-        src(f"{acc(4)} += isi * isi")
-        src(f"{acc(1)} += up * (1.0 - seen) * (tc - {acc(1)})")
-        src(f"{acc(2)} += up * (tc - {acc(2)})")
-        src(f"{acc(0)} = cnt + up")
+        src(f"{scratch['up']} = up")
+        src(f"{scratch['tc']} = tc")
+        src(f"{scratch['count']} = {acc['count']}")
+        src(f"{scratch['last']} = {acc['last']}")
+        src(f"{scratch['last_isi']} = {acc['last_isi']}")
+        emit_spike_bookkeeping(src, acc, "up", "tc")
         src.dedent()
         src.dedent()
     if key.pairs:
@@ -350,8 +350,13 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         src("o_b = U(VOLTAGE_ROWS[PAIRS[e, 1]] * TILE)")
         src("sa = PAIR_SHIFTS[e, 0]")
         src("sb = PAIR_SHIFTS[e, 1]")
-        src(f"o_acc = U({lay.pair_acc(0, 'sx')} + 6 * e) * U({tile})")
+        src(f"o_acc = U({lay.pair_acc(0, 'sx')} + {len(PAIR_ACC)} * e) * U({tile})")
+        src(f"o_sa = U({lay.n_acc} + {n_scratch} * PAIRS[e, 0]) * U({tile})")
+        src(f"o_sb = U({lay.n_acc} + {n_scratch} * PAIRS[e, 1]) * U({tile})")
         lane_loop()
+        emit_spike_synchrony(src, {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(PAIR_ACC)},
+                             {w: f"A[i + o_sa + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)},
+                             {w: f"A[i + o_sb + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)})
         src("va = np.float64(W[i + o_a])")
         src("vb = np.float64(W[i + o_b])")
         src("xa = va + sa")

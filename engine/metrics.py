@@ -15,6 +15,17 @@ Definitions (T_w = duration - transient, the analysed window, in ms):
     pearson           Pearson correlation of V_a and V_b over the window's samples (the seed's
                       np.corrcoef); NaN when either trace is constant
     mean_abs_dv       mean |V_a - V_b| over the window's samples (the seed's "phase difference")
+    coincidence       2 C / (n_a + n_b), clipped to 1: C counts the spikes that fall within
+                      ``coincidence_window`` ms of the other neuron's latest spike (a pair counted once,
+                      at its later spike); 1 for identical trains, NaN when neither neuron fires
+    plv               phase-locking value |mean exp(2 pi i phi)| of the phases phi = (t_a - t_b,k) /
+                      (t_b,k+1 - t_b,k) of neuron a's latest spike within each ISI of neuron b that holds
+                      one; 1 for perfect locking at any phase, ~0 for unrelated trains; NaN without phases
+    time_to_sync      time (ms) from which on every spike of either neuron lies within ``sync_tolerance``
+                      ms of the other's nearest spike (its latest, or the next one expected one ISI of the
+                      other later (its latest ISI; this neuron's before the other has two spikes)):
+                      the time of the last spike that did not; the first spike time when all did; NaN when
+                      the pair was still out of sync at its last spike, or silent
 A diverged point (status 2) reports NaN for every float metric and -1 spikes.
 """
 
@@ -46,6 +57,9 @@ NEURON_METRICS = (
 PAIR_METRICS = (
     MetricInfo("pearson", "pair", "1", "Pearson correlation of the two voltage traces"),
     MetricInfo("mean_abs_dv", "pair", "mV", "mean absolute voltage difference |V_a - V_b|"),
+    MetricInfo("coincidence", "pair", "1", "fraction of spikes coincident within the coincidence window"),
+    MetricInfo("plv", "pair", "1", "phase-locking value of neuron a's spikes in neuron b's cycle"),
+    MetricInfo("time_to_sync", "pair", "ms", "time from which the spike trains stay within the sync tolerance"),
 )
 METRICS: dict[str, MetricInfo] = {m.name: m for m in NEURON_METRICS + PAIR_METRICS}
 DEFAULT_METRICS = tuple(METRICS)
@@ -93,6 +107,22 @@ def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: 
             d = vx * vy
             values["pearson"] = np.where(d > 0, (N * sxy - sx * sy) / np.sqrt(np.where(d > 0, d, 1.0)), np.nan)
             values["mean_abs_dv"] = pair_rows("sad") / N
+            a_idx = [a for a, _ in key.pairs]
+            b_idx = [b for _, b in key.pairs]
+            n_a, n_b = count[:, a_idx], count[:, b_idx]
+            total = n_a + n_b
+            values["coincidence"] = np.where(total > 0, np.minimum(2.0 * pair_rows("n_coinc") /
+                                                                   np.maximum(total, 1.0), 1.0), np.nan)
+            n_phase = pair_rows("plv_n")
+            values["plv"] = np.where(n_phase > 0, np.hypot(pair_rows("plv_c"), pair_rows("plv_s")) /
+                                     np.maximum(n_phase, 1.0), np.nan)
+            first = neuron_rows("first")
+            last = neuron_rows("last")
+            desync = pair_rows("t_desync")
+            start = np.minimum(np.where(n_a > 0, first[:, a_idx], np.inf), np.where(n_b > 0, first[:, b_idx], np.inf))
+            end = np.maximum(np.where(n_a > 0, last[:, a_idx], -np.inf), np.where(n_b > 0, last[:, b_idx], -np.inf))
+            values["time_to_sync"] = np.where((n_a > 0) & (n_b > 0) & (desync < end),
+                                              np.where(desync < 0, start, desync), np.nan)
     for name in names:
         info = METRICS[name]
         if info.dim == "pair" and not n_pairs:

@@ -28,6 +28,7 @@ class Simulation:
 
     divergence_bound: a point whose voltage-like variable leaves [-bound, bound] or becomes NaN is
     marked diverged at that step; the other points go on.
+    coincidence_window, sync_tolerance: ms, of the spike-synchrony metrics (``synsweep.engine.metrics``).
     """
 
     dt: float
@@ -37,6 +38,8 @@ class Simulation:
     precision: str = "float64"
     scheme: str = "coupled"
     divergence_bound: float = 1.0e4
+    coincidence_window: float = 2.0
+    sync_tolerance: float = 1.0
 
     @property
     def n_steps(self) -> int:
@@ -186,6 +189,8 @@ def simulate(
 
     ACC = np.zeros((layout.n_acc, lanes), dtype=np.float64)
     ACC[layout.diverged_row] = -1.0
+    for q in range(len(layout.key.pairs)):
+        ACC[layout.pair_acc(q, "t_desync")] = -1.0
 
     n_steps, n_transient = simulation.n_steps, simulation.n_transient
     args: list = [X, P, ACC]
@@ -194,7 +199,8 @@ def simulate(
         REC = np.empty((len(rec_rows), n_samples, lanes), dtype=dtype)
         args.append(REC)
     args += [n_steps, n_transient, dtype.type(simulation.dt), record_every if rec_rows else 0,
-             dtype.type(simulation.divergence_bound)]
+             dtype.type(simulation.divergence_bound), float(simulation.coincidence_window),
+             float(simulation.sync_tolerance)]
     start = time.perf_counter()
     module.run(*args)
     seconds = time.perf_counter() - start

@@ -249,6 +249,11 @@ def test_seed002_coupled_if_neurons_synchronise_faster_with_larger_g_star_and_ta
     base, strong, slow, uncoupled = sync
     assert strong < base and slow < base and np.isfinite(base), sync
     assert uncoupled == np.inf
+    # the engine's online metric (tolerance 0.5 ms) tells the same story
+    online = simulate(circuit, Simulation(dt=0.05, duration=100.0, sync_tolerance=0.5), values).metrics
+    t_sync = online["time_to_sync"][:, 0]
+    assert t_sync[1] < t_sync[0] and t_sync[2] < t_sync[0] and np.isnan(t_sync[3]), t_sync
+    np.testing.assert_allclose(t_sync[:3], sync[:3], atol=3.0)
 
 
 def test_izhikevich_regular_spiking_rate_and_reset():
