@@ -18,7 +18,7 @@ The spec format (every key but name, circuit and simulation is optional)::
       inputs: {n1: 0.1, n2: 0.08}           # constant external currents; default 0
       pairs: [[n1, n2]]                     # pairs for pairwise metrics; default every pair, in order
     simulation: {dt: 0.01, duration: 100, transient: 0, integrator: rk4, precision: float64,
-                 scheme: coupled, divergence_bound: 10000}
+                 scheme: coupled, divergence_bound: 10000, coincidence_window: 2, sync_tolerance: 1}
     sweep:                                  # dims in order; the last varies fastest
       - {name: g, paths: [synapses.gap.params.g1, synapses.gap.params.g2],
          linspace: {start: 0, stop: 0.01, num: 41}}
@@ -90,7 +90,8 @@ TOP_KEYS = ("name", "description", "circuit", "simulation", "sweep", "metrics", 
 CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
 SYNAPSE_KEYS = ("model", "pre", "post", "output", "params")
-SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound")
+SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
+                   "coincidence_window", "sync_tolerance")
 AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
@@ -411,10 +412,20 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
                     bound_fix, "a positive number")
     if bound <= 0:
         _fail("simulation.divergence_bound", f"must be a positive number, got {bound:g}", bound_fix)
+    windows = {}
+    for key, meaning in (("coincidence_window", "the window within which two spikes count as coincident"),
+                         ("sync_tolerance", "the spike-time lag below which a pair counts as synchronous")):
+        fix = f"give {meaning} in ms, e.g. {key}: {getattr(SIM_DEFAULTS, key):g}"
+        windows[key] = _number(m.get(key, getattr(SIM_DEFAULTS, key)), f"simulation.{key}", fix,
+                               "a positive number of ms")
+        if windows[key] <= 0:
+            _fail(f"simulation.{key}", f"must be a positive number of ms, got {windows[key]:g}", fix)
     sim = Simulation(dt=dt, duration=duration, transient=transient, integrator=integrator,
-                     precision=precision, scheme=scheme, divergence_bound=bound)
+                     precision=precision, scheme=scheme, divergence_bound=bound, **windows)
     doc = {"dt": dt, "duration": duration, "transient": transient, "integrator": integrator,
            "precision": precision, "scheme": scheme, "divergence_bound": bound}
+    if any(windows[k] != getattr(SIM_DEFAULTS, k) for k in windows):  # keeps older specs' hashes unchanged
+        doc.update(windows)
     return sim, doc
 
 
