@@ -9,7 +9,8 @@ Paths mirror the spec document, so a sweep axis names exactly the value it repla
     inputs.<neuron>                         constant external current       e.g. inputs.n1
 
 An ``init`` value of None means "the model's rule" (HH: gates at steady state of v0). A synapse
-parameter whose units are "conductance" or "current" is in the post neuron model's units.
+parameter whose units are "conductance" or "current" is in the post neuron model's units ("conductance
+of pre": the pre neuron's).
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ class Circuit:
         post = self._neuron(syn.post).definition
         units = syn.definition.param(parts[3], syn.output).units if parts[2] == "params" \
             else syn.definition.state_var(parts[3]).units
-        return {"conductance": post.conductance_units, "current": post.current_units}.get(units, units)
+        pre = self._neuron(syn.pre).definition
+        return {"conductance": post.conductance_units, "current": post.current_units,
+                "conductance of pre": pre.conductance_units}.get(units, units)
 
     def _neuron(self, name: str) -> Neuron:
         return self.neurons[self.neuron_index(name)]

@@ -361,7 +361,7 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
                 **{v: vname(n_neurons + j, v) for v in sm.state_names}, **params_of("synapse", j)})
             src(f"ipre, ipost = {call}")
             for target, current in ((a, "ipre"), (b, "ipost")):
-                factor = neurons[target].conductance_factor
+                factor = neurons[target].conductance_factor if out.conductance else 1.0
                 src(f"i{target}_c += {current}" if factor == 1.0 else f"i{target}_c += F({factor!r}) * {current}")
 
     for j in range(tab.stages):

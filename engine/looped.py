@@ -111,7 +111,9 @@ def _synapse_tables(lay: KernelLayout) -> list[tuple[object, object, _Table]]:
             post_params, post_uniform = _param_columns(lay, "neuron", b, post.param_names, "post_p_")
             row.update(post_params)
             uniform |= post_uniform
-        factors = (pre.conductance_factor, post.conductance_factor)
+        out = sm.output(output)
+        factors = (pre.conductance_factor, post.conductance_factor) if out is not None and out.conductance \
+            else (1.0, 1.0)
         items.append(((name, output, post_model, uniform), (row, factors)))
     tables = []
     for g, ((name, output, post_model, uniform), members) in enumerate(_groups(items)):

@@ -80,7 +80,7 @@ def resolve_record(circuit: Circuit, record: Sequence[str]) -> tuple[tuple[int, 
 
 
 def delay_rings(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray]) -> tuple[int, ...]:
-    """Ring buffer length per synapse: the smallest power of two above its largest delay in steps (1: none)."""
+    """Ring buffer length per synapse: a power of two above its largest delay in steps + 1 (1: no delay)."""
     rings = []
     for syn in circuit.synapses:
         if not syn.definition.spike_triggered:
@@ -89,7 +89,8 @@ def delay_rings(circuit: Circuit, simulation: Simulation, values: Mapping[str, n
         path = f"synapses.{syn.name}.params.delay"
         delay = np.asarray(values.get(path, syn.params.get("delay", 0.0)), dtype=np.float64)
         steps = int(np.max(np.floor(delay / simulation.dt + 0.5)))
-        rings.append(1 if steps <= 0 else 1 << steps.bit_length())
+        # one slot of headroom: the kernel rounds delay / dt itself and may land one step higher on a tie
+        rings.append(1 if steps <= 0 else 1 << (steps + 1).bit_length())
     return tuple(rings)
 
 

@@ -1,7 +1,7 @@
 """Leaky integrate-and-fire neuron with a refractory period (seed 001's neuron; MODELS.md section 2).
 
     tau dV/dt = -(V - V_rest) + R I          while not refractory; V is held during the refractory period
-    V >= V_th: spike, V <- V_reset, refractory for t_ref
+    V >= V_th (not refractory): spike, V <- V_reset, refractory for t_ref
 
 The refractory period is counted in whole steps (``ref``: steps left, round(t_ref / dt) after a spike),
 never by comparing float times. Units: ms, mV, MOhm, nA (R x nA = mV); conductances in uS (uS x mV = nA).
@@ -18,8 +18,8 @@ def derivatives(v, ref, i_in, V_rest, tau, R):
     return (0.0 if ref > 0.0 else dv), 0.0
 
 
-def spike(v, V_th):
-    return v >= V_th
+def spike(v, ref, V_th):
+    return (v >= V_th) & (ref <= 0.0)
 
 
 def after_step(spiked, v, ref, V_reset, t_ref, dt):

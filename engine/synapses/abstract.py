@@ -130,7 +130,7 @@ GAP_LIF = SynapseModel(
     description="one-way gap junction with a spikelet: V_post += w k_spikelet on a presynaptic spike",
     source="seed 001 (BrainPy/BrainModels Gap_junction_lif); MODELS.md section 3",
     params=(Param("w", 1.0, "conductance", "gap junction conductance"),
-            Param("k_spikelet", 0.1, "mV/conductance", "spikelet size per unit of w")),
+            Param("k_spikelet", 0.1, "mV per unit of w", "spikelet size per unit of w")),
     outputs={"gap": Output((), gap_currents)},
     default_output="gap",
     post_jump=spikelet,

@@ -38,10 +38,15 @@ DELAY = Param("delay", 0.0, "ms", "transmission delay of presynaptic spikes (rou
 
 @dataclass(frozen=True)
 class Output:
-    """An output form: its own parameters and the function giving the currents into pre and post."""
+    """An output form: its own parameters and the function giving the currents into pre and post.
+
+    conductance: the currents are conductance x voltage, so they are multiplied by each receiving neuron
+    model's ``conductance_factor``; False for current-based output (already in current units).
+    """
 
     params: tuple[Param, ...]
     currents: Callable
+    conductance: bool = True
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ ELECTRICAL = SynapseModel(
     description="gap junction with asymmetric conductances g1 (into pre) and g2 (into post)",
     source="seed 000 (Neun ESyn); MODELS.md section 1",
     params=(
-        Param("g1", 0.002, "conductance", "conductance seen by the pre neuron (neuron 1)"),
+        Param("g1", 0.002, "conductance of pre", "conductance seen by the pre neuron (neuron 1)"),
         Param("g2", 0.002, "conductance", "conductance seen by the post neuron (neuron 2)"),
     ),
     outputs={"gap": Output((), currents)},

@@ -17,7 +17,8 @@ def coba(s, v_post, g_max, E):
 
 
 def cuba_output(w: float) -> Output:
-    return Output((Param("w", w, "current", "weight: current per unit of s (post neuron's current units)"),), cuba)
+    return Output((Param("w", w, "current", "weight: current per unit of s (post neuron's current units)"),), cuba,
+                  conductance=False)
 
 
 def coba_output(g_max: float, E: float, currents=coba) -> Output:

@@ -159,7 +159,9 @@ def test_replay_equals_the_store_bit_for_bit(store: Path, point: dict[str, float
     arg = f"g={point['g']!r},I_ext={point['I_ext']!r}"
     proc = synsweep("replay", store, "--point", arg, "--fig", fig, "--traces", traces)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "all 14 stored values equal the replay bit for bit, and the stored traces (h, m, n, v)" in proc.stdout
+    n_values = 2 * 5 + 5 + 2  # 5 neuron metrics x 2 neurons, 5 pair metrics, status and diverged_step
+    assert f"all {n_values} stored values equal the replay bit for bit, and the stored traces (h, m, n, v)" \
+        in proc.stdout
     assert "DIFFERENT" not in proc.stdout
     assert re.search(r"pearson\s+n1-n2\s+(\S+)\s+(\S+)\s+equal", proc.stdout)
     assert fig.read_bytes().startswith(PNG_MAGIC)
@@ -180,7 +182,7 @@ def test_replay_detects_a_tampered_value(store: Path, point: dict[str, float], t
                     tmp_path / "f.png")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert re.search(r"pearson\s+n1-n2\s+\S+\s+\S+\s+DIFFERENT", proc.stdout), proc.stdout
-    assert "differs from the store in 1 of 14 values" in proc.stderr
+    assert "differs from the store in 1 of 17 values" in proc.stderr
     assert f"pearson[n1-n2] stored {float(np.nextafter(before, 2.0))!r}, replayed {before!r}" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -207,7 +209,7 @@ def test_report_is_one_self_contained_page(store: Path, tmp_path: Path) -> None:
     assert re.search(r"<td>pearson</td><td>n1-n2</td><td>1</td>", page)
     # no external assets: every src is an embedded PNG, no links or scripts
     sources = re.findall(r"src='([^']*)'", page)
-    assert len(sources) == 6  # heatmaps of pearson and mean_abs_dv (one pair), rate_count and rate_isi (2 neurons)
+    assert len(sources) == 9  # heatmaps of the 5 pair metrics (one pair), rate_count and rate_isi (2 neurons)
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.removeprefix("data:image/png;base64,")).startswith(PNG_MAGIC)
@@ -230,7 +232,7 @@ def test_export_csv_is_a_tidy_table_of_the_stored_values(store: Path, tmp_path: 
     out = tmp_path / "t.csv"
     proc = synsweep("export", store, "--format", "csv", "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert f"wrote {out}: 12 rows, 16 columns" in proc.stdout
+    assert f"wrote {out}: 12 rows, 19 columns" in proc.stdout
     assert "not in the table (use --format netcdf): trace_h, trace_m, trace_n, trace_v" in proc.stdout
     ds = open_result(store).load()
     with out.open() as f:
