@@ -294,9 +294,11 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
 def _trace_attrs(circuit, layout: TraceLayout, entity: str, var: str) -> dict[str, str]:
     """Units and long name of the traces of ``var`` (a synapse's conductance-like state takes its post
     neuron's units)."""
-    if entity == "neuron":
-        sv = circuit.neurons[layout.rows[var][0]].definition.state_var(var)
-        return {"units": sv.units, "long_name": f"trace of {sv.long_name}"}
+    if entity == "neuron":  # the neurons' own meaning of var: a dimensioned one, else the most common
+        found = [circuit.neurons[k].definition.state_var(var) for k in layout.rows[var]]
+        kinds = [(sv.units, sv.long_name) for sv in found]
+        units, long_name = min(kinds, key=lambda kind: (kind[0] == "1", -kinds.count(kind)))
+        return {"units": units, "long_name": f"trace of {long_name}"}
     syns = [circuit.synapses[j] for j in layout.synapse_rows[var]]
     units = sorted({circuit.units(f"synapses.{s.name}.init.{var}") for s in syns})
     return {"units": ", ".join(units), "long_name": f"trace of {syns[0].definition.state_var(var).long_name}"}

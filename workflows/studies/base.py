@@ -21,6 +21,7 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -169,6 +170,20 @@ def _complete(spec: SweepSpec, store: Path) -> bool:
     return wanted <= done_chunks(store)
 
 
+def _check_stores(plan: WorkflowPlan) -> None:
+    """StoreError, before any cluster starts, for an existing store that a resume would refuse."""
+    from synsweep.sweeps.store import StoreError, is_store, store_attrs
+
+    for _, spec, store in plan.sweeps:
+        if not store.exists():
+            continue
+        held = store_attrs(store / ".synsweep").get("spec_hash") if is_store(store) else None
+        if held != spec.spec_hash:
+            what = "another spec (other --set values or --small)" if held else "something that is no complete store"
+            raise StoreError(f"{store} holds {what}, not the sweep this run computes. Pass --overwrite "
+                             "(overwrite=True) to replace it, or choose another --out folder.")
+
+
 def run_planned(plan: WorkflowPlan, *, client: Client | None = None, scheduler: str | None = None,
                 workers: int | None = None, overwrite: bool = False, progress: bool = False,
                 on_sweep: Callable[[str, SweepSpec, Path, Any], None] | None = None) -> WorkflowRun:
@@ -183,16 +198,23 @@ def run_planned(plan: WorkflowPlan, *, client: Client | None = None, scheduler: 
     """
     from synsweep.sweeps import runner
 
+    if not overwrite:
+        _check_stores(plan)
     plan.out.mkdir(parents=True, exist_ok=True)
     pending = [s for s in plan.sweeps if overwrite or not _complete(s[1], s[2])]
-    # one cluster for all the sweeps, started only when something is left to compute
+    def one(c: Client | None, label: str, spec: SweepSpec, store: Path) -> None:
+        report = runner.execute(spec, store, client=c, resume=store.exists() and not overwrite,
+                                overwrite=overwrite, progress=progress)
+        runner.raise_if_incomplete(report, spec)
+        if on_sweep is not None:
+            on_sweep(label, spec, store, report)
+
+    # one cluster for all the sweeps, started only when something is left to compute; the sweeps run at
+    # the same time on it (each is a few tasks: one after the other, the other workers would wait)
     with runner._client(client, scheduler, workers) if pending else contextlib.nullcontext(client) as c:
-        for label, spec, store in plan.sweeps:
-            report = runner.execute(spec, store, client=c, resume=store.exists() and not overwrite,
-                                    overwrite=overwrite, progress=progress)
-            runner.raise_if_incomplete(report, spec)
-            if on_sweep is not None:
-                on_sweep(label, spec, store, report)
+        with ThreadPoolExecutor(max_workers=max(len(plan.sweeps), 1)) as pool:
+            for done in [pool.submit(one, c, *sweep) for sweep in plan.sweeps]:
+                done.result()  # the first failure, after every sweep has finished
     manifest = {
         "workflow": plan.workflow.name,
         "options": plan.options,
