@@ -3,11 +3,11 @@
 Layout (``build_template``):
 
     dims       one per spec Dim (C order of the grid), ``neuron``, ``pair``; ``time`` with traces;
-               ``traced_point`` with traces of listed points
+               ``traced_point`` with traces of listed points; ``synapse`` with traces of synapse states
     coords     plain axis   <dim>(dim)                  the axis values, attrs units / long_name / paths
                zip group    <dim>(dim) int64 index      plus <axis>(dim) per axis (units / long_name)
                neuron(neuron)  names;  pair(pair) "a-b", pair_a(pair), pair_b(pair)
-               time(time)  ms (traces only)
+               time(time)  ms (traces only);  synapse(synapse) names (synapse traces only)
                traced_point(traced_point) int index, traced_<dim>(traced_point) per sweep dim (the
                point's coordinate values) and traced_<axis> per axis of a zip group (points list only)
     data       <metric>(*sweep, neuron|pair)   engine METRICS units / long_name / dtype;
@@ -17,6 +17,8 @@ Layout (``build_template``):
                trace_<var>(*sweep, neuron, time)          record.points 'all'
                trace_<var>(traced_point, neuron, time)    record.points a list
                                                NaN for neurons without that variable
+               synapse_trace_<var>(*sweep | traced_point, synapse, time)   a synapse's state ('syn.g'),
+                                               NaN for synapses without that variable
     attrs      provenance (``synsweep.sweeps.provenance``): spec, spec_hash, versions, git, created, ...
 
 Every variable along the sweep dims has zarr chunks equal to the chunk plan's block shape along the
