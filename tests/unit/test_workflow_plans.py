@@ -108,3 +108,9 @@ def test_record_takes_synapse_states_along_a_synapse_dim():
     doc["record"] = {"variables": ["nosuch.v"]}
     with pytest.raises(SpecError, match="names no neuron or synapse"):
         load_spec(doc)
+
+
+def test_the_command_help_names_every_workflow():
+    from synsweep.workflows.workflow_cli import workflow
+
+    assert all(name in " ".join(workflow.help.split()) for name in WORKFLOW_NAMES)
