@@ -51,8 +51,10 @@ def git_dirty() -> bool | None:
 
 
 def spec_text(spec: SweepSpec) -> str:
-    """The normalised spec document as JSON text (sorted keys, so equal specs give equal text)."""
-    return json.dumps(spec.document, sort_keys=True, indent=1, default=_jsonable)
+    """The normalised spec document as JSON text, in the document's own order: the order of the neurons
+    is part of the spec (it is the order of the ``neuron`` dim and of the default pairs, and the spec hash
+    includes it), so sorting the keys would store another spec."""
+    return json.dumps(spec.document, indent=1, default=_jsonable)
 
 
 def _jsonable(obj: object) -> object:

@@ -54,8 +54,8 @@ from .store import (
     remove_store,
     store_attrs,
     store_plan,
-    trace_arrays,
     trace_layout,
+    traced_points_dataset,
     write_region,
 )
 
@@ -177,8 +177,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     values = {path: np.concatenate([p[path] for p in parts]) for path in parts[0]} if parts else {}
     n = len(layout.points)
     result, compile_seconds = _simulate(spec, values, n, layout.record, layout.every)
-    arrays = trace_arrays(spec, result, layout, n)
-    block = xr.Dataset({f"trace_{v}": (("traced_point", "neuron", "time"), a) for v, a in arrays.items()})
+    block = traced_points_dataset(spec, result, layout, n)
     write_region(out, block, {"traced_point": slice(0, n)})
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
             "kernel_seconds": result.seconds, "compile_seconds": compile_seconds, "pid": os.getpid()}

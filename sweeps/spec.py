@@ -102,10 +102,11 @@ SCHEMES = ("coupled", "split")
 SIM_DEFAULTS = Simulation(dt=1.0, duration=1.0)
 
 #: Names a dim or axis may not take: the dataset's own dims, and its data variables.
-RESERVED_NAMES = ("neuron", "pair", "pair_a", "pair_b", "time", "traced_point", "status", "diverged_step",
-                  *METRICS)
-#: Prefixes a dim or axis name may not take: the store names traces trace_<var> and coordinates traced_<dim>.
-RESERVED_PREFIXES = ("trace_", "traced_")
+RESERVED_NAMES = ("neuron", "pair", "pair_a", "pair_b", "synapse", "time", "traced_point", "status",
+                  "diverged_step", *METRICS)
+#: Prefixes a dim or axis name may not take: the store names traces trace_<var> (neurons) and
+#: synapse_trace_<var> (synapses), and coordinates traced_<dim>.
+RESERVED_PREFIXES = ("trace_", "synapse_trace_", "traced_")
 DEFAULT_CHUNK_POINTS = 4096
 MAX_AXIS_VALUES = 10_000_000
 STEP_TOLERANCE = 1e-6  # how far (in steps) duration/dt and transient/dt may be from a whole number
@@ -718,8 +719,9 @@ def _record(raw: Any, circuit: Circuit, dims: tuple[Dim, ...]) -> tuple[RecordSp
     _check_keys(m, "record", RECORD_KEYS, ("variables",),
                 {"variables": "list the state variables to trace, e.g. variables: [v]"})
     states = sorted({s for n in circuit.neurons for s in n.definition.state_names})
-    vfix = f"list state variables as 'var' (every neuron that has it) or 'neuron.var'; state variables: " \
-           f"{listing(states)}"
+    synapse_states = {s.name: s.definition.state_names for s in circuit.synapses}
+    vfix = f"list state variables as 'var' (every neuron that has it), 'neuron.var' or 'synapse.var'; " \
+           f"neuron state variables: {listing(states)}"
     items = _list(m["variables"], "record.variables", vfix)
     if not items:
         _fail("record.variables", "is empty", "list at least one variable, e.g. variables: [v], or leave "
@@ -729,14 +731,20 @@ def _record(raw: Any, circuit: Circuit, dims: tuple[Dim, ...]) -> tuple[RecordSp
         field = f"record.variables[{i}]"
         if not isinstance(item, str):
             _fail(field, f"must be a variable name, got {_type_name(item)}", vfix)
-        neuron, _, var = item.rpartition(".")
-        if neuron:
-            if neuron not in circuit.neuron_names:
-                _fail(field, f"names no neuron of the circuit: {show(neuron)}",
-                      suggestion(neuron, circuit.neuron_names))
-            names = circuit.neurons[circuit.neuron_index(neuron)].definition.state_names
+        unit, _, var = item.rpartition(".")
+        if unit in circuit.neuron_names:
+            names = circuit.neurons[circuit.neuron_index(unit)].definition.state_names
             if var not in names:
-                _fail(field, f"neuron '{neuron}' has no state variable {show(var)}", suggestion(var, names))
+                _fail(field, f"neuron '{unit}' has no state variable {show(var)}", suggestion(var, names))
+        elif unit in synapse_states:
+            names = synapse_states[unit]
+            if var not in names:
+                _fail(field, f"synapse '{unit}' has no state variable {show(var)}"
+                             + ("" if names else " (its model has no state)"),
+                      suggestion(var, names) if names else "record a neuron's variable instead")
+        elif unit:
+            _fail(field, f"names no neuron or synapse of the circuit: {show(unit)}",
+                  suggestion(unit, [*circuit.neuron_names, *synapse_states]))
         elif var not in states:
             _fail(field, f"no neuron of the circuit has a state variable {show(var)}", suggestion(var, states))
         if item in variables:

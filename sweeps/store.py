@@ -3,11 +3,11 @@
 Layout (``build_template``):
 
     dims       one per spec Dim (C order of the grid), ``neuron``, ``pair``; ``time`` with traces;
-               ``traced_point`` with traces of listed points
+               ``traced_point`` with traces of listed points; ``synapse`` with traces of synapse states
     coords     plain axis   <dim>(dim)                  the axis values, attrs units / long_name / paths
                zip group    <dim>(dim) int64 index      plus <axis>(dim) per axis (units / long_name)
                neuron(neuron)  names;  pair(pair) "a-b", pair_a(pair), pair_b(pair)
-               time(time)  ms (traces only)
+               time(time)  ms (traces only);  synapse(synapse) names (synapse traces only)
                traced_point(traced_point) int index, traced_<dim>(traced_point) per sweep dim (the
                point's coordinate values) and traced_<axis> per axis of a zip group (points list only)
     data       <metric>(*sweep, neuron|pair)   engine METRICS units / long_name / dtype;
@@ -17,6 +17,8 @@ Layout (``build_template``):
                trace_<var>(*sweep, neuron, time)          record.points 'all'
                trace_<var>(traced_point, neuron, time)    record.points a list
                                                NaN for neurons without that variable
+               synapse_trace_<var>(*sweep | traced_point, synapse, time)   a synapse's state ('syn.g'),
+                                               NaN for synapses without that variable
     attrs      provenance (``synsweep.sweeps.provenance``): spec, spec_hash, versions, git, created, ...
 
 Every variable along the sweep dims has zarr chunks equal to the chunk plan's block shape along the
@@ -43,7 +45,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as da
@@ -75,18 +77,29 @@ def _compressors() -> list:
 # -- traces --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TraceLayout:
-    """What the record section produces: variables, their neuron rows, samples, and the traced points."""
+    """What the record section produces: variables, their neuron (and synapse) rows, samples, and the
+    traced points."""
 
-    variables: tuple[str, ...]  # state variable names, in order of first appearance
+    variables: tuple[str, ...]  # neuron state variable names, in order of first appearance
     rows: dict[str, tuple[int, ...]]  # variable -> neuron indices recorded
     record: tuple[str, ...]  # the engine's record argument
     every: int
     n_samples: int
     points: tuple[tuple[int, ...], ...] | None  # grid indices of listed points; None: every point
+    synapse_variables: tuple[str, ...] = ()  # synapse state variable names, in order of first appearance
+    synapse_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)  # variable -> synapse indices
 
     @property
     def times(self) -> np.ndarray:
         return np.arange(self.n_samples) * self.every  # in steps; times in ms = this * dt
+
+    @property
+    def stored(self) -> dict[str, tuple[str, str]]:
+        """Store variable name -> (entity dim, state variable): ``trace_<var>`` along ``neuron`` and
+        ``synapse_trace_<var>`` along ``synapse``."""
+        out = {f"trace_{v}": ("neuron", v) for v in self.variables}
+        out.update({f"synapse_trace_{v}": ("synapse", v) for v in self.synapse_variables})
+        return out
 
 
 def trace_layout(spec: SweepSpec) -> TraceLayout | None:
@@ -97,18 +110,20 @@ def trace_layout(spec: SweepSpec) -> TraceLayout | None:
     rows_list = resolve_record(spec.circuit, rec.variables)
     if not rows_list:
         raise ValueError(f"record.variables {list(rec.variables)} name no state variable of any neuron")
-    variables: list[str] = []
-    rows: dict[str, list[int]] = {}
-    for k, var in rows_list:
-        if var not in rows:
-            variables.append(var)
-            rows[var] = []
-        rows[var].append(k)
+    n_neurons = len(spec.circuit.neurons)
+    rows: dict[str, list[int]] = {}  # neuron variables, in order of first appearance
+    synapse_rows: dict[str, list[int]] = {}
+    for unit, var in rows_list:
+        if unit < n_neurons:
+            rows.setdefault(var, []).append(unit)
+        else:
+            synapse_rows.setdefault(var, []).append(unit - n_neurons)
     every = max(int(rec.every), 1)
     n_samples = spec.simulation.n_steps // every + 1
     points = None if rec.points is None else tuple(point_index(spec, p) for p in rec.points)
-    return TraceLayout(tuple(variables), {v: tuple(r) for v, r in rows.items()}, tuple(rec.variables),
-                       every, n_samples, points)
+    return TraceLayout(tuple(rows), {v: tuple(r) for v, r in rows.items()}, tuple(rec.variables),
+                       every, n_samples, points, tuple(synapse_rows),
+                       {v: tuple(r) for v, r in synapse_rows.items()})
 
 
 def point_index(spec: SweepSpec, point: dict[str, float]) -> tuple[int, ...]:
@@ -247,19 +262,18 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
         coords["time"] = xr.Variable("time", layout.times * dt,
                                      {"units": "ms", "long_name": "simulated time"})
         dtype = spec.simulation.dtype
-        n_t, n_n = layout.n_samples, len(names)
-        for var in layout.variables:
-            k0 = layout.rows[var][0]
-            sv = circuit.neurons[k0].definition.state_var(var)
-            attrs = {"units": sv.units, "long_name": f"trace of {sv.long_name}",
-                     "sample_every_steps": layout.every}
+        n_t = layout.n_samples
+        if layout.synapse_variables:
+            coords["synapse"] = xr.Variable("synapse", _strings([s.name for s in circuit.synapses]),
+                                            {"long_name": "synapse name"})
+        for name, (entity, var) in layout.stored.items():
+            attrs = {**_trace_attrs(circuit, layout, entity, var), "sample_every_steps": layout.every}
+            n_e = len(names) if entity == "neuron" else len(circuit.synapses)
             if layout.points is None:
-                add(f"trace_{var}", (*sdims, "neuron", "time"), (*shape, n_n, n_t), (*cshape, n_n, n_t),
-                    dtype, np.nan, attrs)
+                add(name, (*sdims, entity, "time"), (*shape, n_e, n_t), (*cshape, n_e, n_t), dtype, np.nan, attrs)
             else:
                 p = len(layout.points)
-                add(f"trace_{var}", ("traced_point", "neuron", "time"), (p, n_n, n_t), (p, n_n, n_t),
-                    dtype, np.nan, attrs)
+                add(name, ("traced_point", entity, "time"), (p, n_e, n_t), (p, n_e, n_t), dtype, np.nan, attrs)
         if layout.points is not None:
             coords["traced_point"] = xr.Variable(
                 "traced_point", np.arange(len(layout.points), dtype=np.int64),
@@ -277,6 +291,19 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
         encoding[name] = {"chunks": tuple(max(s, 1) for s in var.shape), "compressors": _compressors()}
     ds = xr.Dataset(data, coords=coords, attrs=provenance_attrs(spec))
     return ds, encoding
+
+
+def _trace_attrs(circuit, layout: TraceLayout, entity: str, var: str) -> dict[str, str]:
+    """Units and long name of the traces of ``var`` (a synapse's conductance-like state takes its post
+    neuron's units)."""
+    if entity == "neuron":  # the neurons' own meaning of var: a dimensioned one, else the most common
+        found = [circuit.neurons[k].definition.state_var(var) for k in layout.rows[var]]
+        kinds = [(sv.units, sv.long_name) for sv in found]
+        units, long_name = min(kinds, key=lambda kind: (kind[0] == "1", -kinds.count(kind)))
+        return {"units": units, "long_name": f"trace of {long_name}"}
+    syns = [circuit.synapses[j] for j in layout.synapse_rows[var]]
+    units = sorted({circuit.units(f"synapses.{s.name}.init.{var}") for s in syns})
+    return {"units": ", ".join(units), "long_name": f"trace of {syns[0].definition.state_var(var).long_name}"}
 
 
 # -- creating, opening, bookkeeping ------------------------------------------------------------------------
@@ -447,7 +474,7 @@ def block_variables(spec: SweepSpec, layout: TraceLayout | None) -> dict[str, tu
     names["status"] = ()
     names["diverged_step"] = ()
     if layout is not None and layout.points is None:
-        names.update({f"trace_{var}": ("neuron", "time") for var in layout.variables})
+        names.update({name: (entity, "time") for name, (entity, _) in layout.stored.items()})
     return names
 
 
@@ -458,8 +485,8 @@ def point_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout | None,
     traces = trace_arrays(spec, result, layout, n) if layout is not None and layout.points is None else {}
     data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
     for name, rest in block_variables(spec, layout).items():
-        if name.startswith("trace_"):
-            data[name] = (rest, traces[name.removeprefix("trace_")])
+        if name in traces:
+            data[name] = (rest, traces[name])
         elif name in METRICS:
             data[name] = (rest, result.metrics[name].astype(METRICS[name].dtype))
         else:
@@ -471,20 +498,29 @@ def block_dataset(spec: SweepSpec, block_shape: tuple[int, ...],
                   arrays: dict[str, tuple[tuple[str, ...], np.ndarray]]) -> xr.Dataset:
     """One block as a numpy-backed dataset: the flat ``point_arrays`` reshaped to ``block_shape``."""
     sdims = tuple(d.name for d in spec.dims)
-    return xr.Dataset({name: ((*sdims, *rest), a.reshape(*block_shape, *a.shape[1:]))
+    return xr.Dataset({name: ((*sdims, *rest), a.reshape((*block_shape, *a.shape[1:])))
                        for name, (rest, a) in arrays.items()})
 
 
 def trace_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout, n: int) -> dict[str, np.ndarray]:
-    """``var -> (n, neuron, time)`` arrays of the engine's traces, NaN for neurons without ``var``."""
-    names = spec.circuit.neuron_names
+    """The engine's traces by store name (``layout.stored``): ``trace_<var>`` arrays of shape (n, neuron,
+    time), NaN for neurons without ``var``; ``synapse_trace_<var>`` arrays (n, synapse, time) likewise."""
+    neurons = spec.circuit.neuron_names
+    synapses = tuple(s.name for s in spec.circuit.synapses)
     out: dict[str, np.ndarray] = {}
-    for var in layout.variables:
-        arr = np.full((n, len(names), layout.n_samples), np.nan, dtype=spec.simulation.dtype)
-        for k in layout.rows[var]:
-            arr[:, k, :] = result.traces[(names[k], var)]
-        out[var] = arr
+    for name, (entity, var) in layout.stored.items():
+        units, rows = (neurons, layout.rows[var]) if entity == "neuron" else (synapses, layout.synapse_rows[var])
+        arr = np.full((n, len(units), layout.n_samples), np.nan, dtype=spec.simulation.dtype)
+        for k in rows:
+            arr[:, k, :] = result.traces[(units[k], var)]
+        out[name] = arr
     return out
+
+
+def traced_points_dataset(spec: SweepSpec, result: SimResult, layout: TraceLayout, n: int) -> xr.Dataset:
+    """The traces of the ``n`` listed record points, numpy-backed, along ``traced_point``."""
+    return xr.Dataset({name: (("traced_point", layout.stored[name][0], "time"), a)
+                       for name, a in trace_arrays(spec, result, layout, n).items()})
 
 
 def write_region(path: str | os.PathLike, block: xr.Dataset, region: dict[str, slice]) -> None:

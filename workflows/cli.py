@@ -6,6 +6,7 @@
     synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
     synsweep demo [--out DIR] [--workers N]       the packaged coupling scan (seed 000, positive g)
     synsweep plot | replay | report | export RESULT.zarr ...   analysis of a stored result (analysis_cli.py)
+    synsweep workflow NAME [--out DIR] [--set PATH=VALUE ...]  a seed study as sweeps + figures (workflow_cli.py)
 
 Exit codes: 0 done; 2 the user's input is wrong (spec, store, file, options): one paragraph on stderr
 starting ``synsweep: error:``, nothing computed, nothing overwritten; 3 the sweep ran but some chunks
@@ -588,6 +589,11 @@ from synsweep.workflows.analysis_cli import ANALYSIS_COMMANDS  # noqa: E402
 
 for _command in ANALYSIS_COMMANDS:
     cli.add_command(_command)
+
+# workflow: the seed studies as sweeps with figures (synsweep.workflows.workflow_cli)
+from synsweep.workflows.workflow_cli import workflow as _workflow_command  # noqa: E402
+
+cli.add_command(_workflow_command)
 
 
 # -- entry point -------------------------------------------------------------------------------------------
