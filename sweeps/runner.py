@@ -51,7 +51,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Security
 
 
 class SweepIncomplete(Exception):
@@ -197,21 +197,23 @@ def _worker_environment() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _client(client: Client | None, scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def _client(client: Client | None, scheduler: str | None, workers: int | None,
+            security: Security | None = None) -> Iterator[Any]:
     if client is not None:
         yield client
         return
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, set_as_default=False) as c:
+        with Client(scheduler, security=security, set_as_default=False) as c:
             yield c
         return
     with _worker_environment(), warnings.catch_warnings():
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None) as cluster:
+                          host="127.0.0.1", dashboard_address=None, security=security,
+                          protocol="tls://" if security is not None else None) as cluster:
             with Client(cluster, set_as_default=False) as c:
                 yield c
 
@@ -255,7 +257,7 @@ def prepare_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, over
 def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
             scheduler: str | None = None, workers: int | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool = True,
-            only_chunks: Collection[int | str] | None = None) -> RunReport:
+            only_chunks: Collection[int | str] | None = None, security: Security | None = None) -> RunReport:
     """Run the sweep into the store ``out`` and report what was done (``run_sweep`` without the dataset).
 
     ``only_chunks``: compute at most these chunk ids (and, with listed traced points, the traced batch
@@ -299,7 +301,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
         from tqdm import tqdm
 
         bar = tqdm(total=total_points, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
-    with _client(client, scheduler, workers) as c:
+    with _client(client, scheduler, workers, security) as c:
         from distributed import as_completed
 
         threads = sum(c.nthreads().values()) or 1
@@ -361,19 +363,20 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
               scheduler: str | None = None, workers: int | None = None, resume: bool = False,
-              overwrite: bool = False, progress: bool = True) -> xr.Dataset:
+              overwrite: bool = False, progress: bool = True, security: Security | None = None) -> xr.Dataset:
     """Run the sweep ``spec`` into the zarr store ``out`` and return the result, opened lazily.
 
     Store rules: ``out`` must not exist unless ``resume`` (same spec_hash; only chunks without a
     completion marker are computed) or ``overwrite`` (deleted and recreated) is given; otherwise
     StoreError. Distribution: ``client`` if given; else ``Client(scheduler)``; else an embedded
     LocalCluster (``workers`` processes, default one per core, 1 thread each) closed at the end.
+    ``security`` (a ``distributed.Security``): TLS for ``Client(scheduler)`` and for the embedded cluster.
     Raises SweepIncomplete after all chunks ran when any chunk failed; rerunning with ``resume=True``
     computes only the failed (and never-run) chunks. Results are bit-identical whatever the chunk size
     and the number of workers.
     """
     report = execute(spec, out, client=client, scheduler=scheduler, workers=workers, resume=resume,
-                     overwrite=overwrite, progress=progress)
+                     overwrite=overwrite, progress=progress, security=security)
     if report.failed:
         chunk_id, error = report.failed[0]
         raise SweepIncomplete(
