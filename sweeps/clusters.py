@@ -62,6 +62,9 @@ MEMORY_TARGET = 0.8  # dask pauses a worker above this fraction of its memory li
 ALLOWED_FAILURES = 10
 EXAMPLE = "execution: {resources: {cores: 8, memory: 16GB, walltime: '02:00:00', queue: normal}}"
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)$")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?)\s*([dhms])")
+_COMPOUND = re.compile(r"(?:\d+(?:\.\d*)?\s*[dhms]\s*)+")
 _OPTIONS = {"jobs": "--jobs", "lifetime": "--lifetime", "lifetime_stagger": "--lifetime-stagger"}
 
 
@@ -110,17 +113,19 @@ def _bytes(value: Any) -> int | None:
 
 
 def _seconds(value: Any) -> float | None:
+    """Seconds of a duration: a number (seconds), HH:MM:SS, '1h30m', '90s', '50 minutes' (dask's forms)."""
     from dask.utils import parse_timedelta
 
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value)
-    text = str(value).strip()
-    match = _WALLTIME.match(text)
-    if match:
-        days, h, m, s = (int(g or 0) for g in match.groups())
-        return float(((days * 24 + h) * 60 + m) * 60 + s)
+    text = str(value).strip().lower()
+    walltime = _walltime(text)
+    if walltime is not None:
+        return float(walltime)
+    if _COMPOUND.fullmatch(text):
+        return float(sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
     try:
         return float(parse_timedelta(text, default="s"))
     except (ValueError, TypeError, KeyError):
@@ -342,6 +347,7 @@ def job_config(kind: str, spec: SweepSpec | None = None, *, config_file: str | o
     if life + stagger > walltime - 30 or life <= stagger:
         key = "lifetime" if "lifetime" in values else "lifetime_stagger"
         if life <= stagger:
+            key = "lifetime_stagger" if "lifetime_stagger" in values else "lifetime"
             raise origin[key].error(key, f"a worker lives lifetime +- stagger, {hms(life)} +- {hms(stagger)}: the "
                                          "stagger must be shorter than the lifetime",
                                     "give a shorter lifetime_stagger or a longer lifetime (leave both out for "
@@ -473,10 +479,18 @@ def batch_client(config: JobConfig, security: Security | None = None,
         cluster = cls(**kwargs)
     keeper = JobKeeper(cluster, config.jobs)
     try:
-        cluster.scale(jobs=config.jobs)
-        try:  # submit now, so that a refused job is reported here rather than logged in the background
+        for _ in range(config.jobs):  # scale() would submit in the background, where a refusal is only logged
+            cluster.worker_spec.update(cluster.new_worker_spec())
+        try:
             cluster.sync(cluster._correct_state)
         except RuntimeError as exc:
+            from distributed.core import Status
+
+            for name, job in list(cluster.workers.items()):  # never submitted: nothing to cancel at close
+                if getattr(job, "job_id", None) is None:
+                    job.status = Status.failed
+                    del cluster.workers[name]
+                    cluster.worker_spec.pop(name, None)
             raise submission_error(config.kind, str(exc)) from None
         keeper.start()
         with Client(cluster, set_as_default=False) as client:
@@ -489,6 +503,9 @@ def batch_client(config: JobConfig, security: Security | None = None,
 def submission_error(kind: str, message: str) -> ClusterConfigError:
     """The batch system's refusal of a worker job (``message``: dask-jobqueue's report) as one paragraph."""
     stderr = message.split("stderr:", 1)[-1].strip() or message.strip()
-    return OPTION.error("cluster", f"{KINDS[kind]} refused the worker job: {show(stderr, 300)}",
-                        "correct the job resources it names (queue, account, cores, memory, walltime, "
-                        "job_extra_directives) in the spec's execution.resources or the --cluster-config file")
+    said = " / ".join(line.strip() for line in stderr.splitlines() if line.strip())
+    return OPTION.error("cluster", f"{KINDS[kind]} refused the worker job, saying: "
+                        f"{said if len(said) <= 400 else said[:397] + '...'}",
+                        "correct what it names in the job resources (queue, account, cores, memory, walltime, "
+                        "job_extra_directives: the spec's execution.resources or the --cluster-config file), or "
+                        f"check that {KINDS[kind]} works on this machine")

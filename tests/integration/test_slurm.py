@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).with_name("synsweep")
 BATCH_SCRIPT = ROOT / "deploy" / "slurm" / "sweep-in-allocation.sbatch"
 JOBS = 2
-LIFETIME, STAGGER = 10.0, 1.0  # s
-WORK_PER_JOB = 2.0 * (LIFETIME + STAGGER)  # core-seconds of sweep per job: every job outlives its worker
+LIFETIME, STAGGER = 8.0, 1.0  # s
+WORK_PER_JOB = 1.5 * (LIFETIME + STAGGER)  # core-seconds of sweep per job: every job outlives its worker
 RUN_TIMEOUT = 240  # s
 
 DOC = {
@@ -64,9 +64,12 @@ def sized_doc(core_seconds: float, chunks: int) -> dict:
     spec = load_spec(probe)
     values = spec.point_values(tuple(slice(0, d.size) for d in spec.dims))
     simulate(spec.circuit, spec.simulation, values, n_points=spec.n_points, metrics=spec.metrics)  # compile
-    start = time.perf_counter()
-    simulate(spec.circuit, spec.simulation, values, n_points=spec.n_points, metrics=spec.metrics)
-    per_point = max(time.perf_counter() - start, 1e-6) / spec.n_points
+    timings = []
+    for _ in range(3):  # the fastest of three: the machine's speed without other load, so the work is enough
+        start = time.perf_counter()
+        simulate(spec.circuit, spec.simulation, values, n_points=spec.n_points, metrics=spec.metrics)
+        timings.append(time.perf_counter() - start)
+    per_point = max(min(timings), 1e-6) / spec.n_points
     points = int(core_seconds / per_point)
     doc["sweep"][1]["linspace"]["num"] = max(points // len(doc["sweep"][0]["values"]), 10)
     doc["execution"]["chunk_points"] = max(points // chunks, 1)
@@ -170,3 +173,21 @@ def test_batch_script_runs_scheduler_workers_and_driver_in_one_allocation(slurm:
     ds = open_result(out).load()
     assert (ds.status == 1).all()
     xr.testing.assert_identical(data_only(ds), data_only(open_result(reference).load()))
+
+
+def test_a_job_slurm_refuses_is_reported_before_anything_is_written(slurm: SlurmNode, tmp_path: Path):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(DOC))
+    config = tmp_path / "cluster.yaml"
+    config.write_text(yaml.safe_dump({"cores": 1, "memory": "1GB", "walltime": "00:05:00", "interface": "lo",
+                                      "queue": "no-such-partition"}))
+    out = tmp_path / "never.zarr"
+    proc = subprocess.run([str(EXE), "run", str(spec_path), "--out", str(out), "--cluster", "slurm",
+                           "--cluster-config", str(config), "--no-progress"], capture_output=True, text=True,
+                          timeout=120, env=slurm.env())
+    assert proc.returncode == 2, proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("synsweep: error: option '--cluster': sbatch refused the worker job"), proc.stderr
+    assert "invalid partition" in error.lower() and "queue" in error and "Traceback" not in proc.stderr
+    assert not out.exists()
+    assert slurm.squeue() == ""
