@@ -419,7 +419,6 @@ class JobKeeper:
         self.cluster = cluster
         self.jobs = jobs
         self.seen: set[str] = set()  # jobs whose workers have connected
-        self.replaced: list[str] = []  # names of finished jobs, in order
         self._callback = PeriodicCallback(self.check, interval_ms)
 
     def _job_of(self, worker_name: str) -> str:
@@ -438,7 +437,6 @@ class JobKeeper:
             job = self.cluster.workers.pop(name, None)
             if job is not None:  # cancels the job if it is still there (its workers are gone)
                 self.cluster._futures.add(asyncio.ensure_future(_quietly(job.close())))
-            self.replaced.append(name)
         if finished:
             self.cluster.scale(jobs=self.jobs)
 

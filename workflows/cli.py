@@ -488,8 +488,8 @@ def cli() -> None:
               help="YAML file of job resources: cores, memory, walltime, queue, account, ... (--cluster).")
 @click.option("--lifetime", metavar="DURATION", help="Workers retire after this long, before the walltime, "
               "and their jobs are replaced (e.g. 50m; default: 10% of the walltime before it).")
-@click.option("--lifetime-stagger", metavar="DURATION", help="Random extra lifetime, so that workers do not "
-              "retire all at once (e.g. 4m).")
+@click.option("--lifetime-stagger", metavar="DURATION", help="Workers retire at the lifetime plus or minus a "
+              "random part of this, so that they do not all retire at once (e.g. 4m).")
 @click.option("--security", metavar="FILE|auto", help="TLS: a dask config file with distributed.comm.tls, or "
               "'auto' for a throwaway certificate (local cluster or --cluster).")
 @click.option("--tls-ca-file", metavar="PEM", help="TLS: certificate of the CA that signed every certificate.")

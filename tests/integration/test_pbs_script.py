@@ -64,7 +64,8 @@ def test_pbs_batch_script_runs_the_sweep_on_every_node_of_the_allocation(tmp_pat
     assert "driver finished with exit code 0" in proc.stdout
 
     started = [line.split() for line in calls.read_text().splitlines()]
-    assert [(index, args[-1]) for index, _, *args in started] == [("0", "1"), ("1", "1")]  # node, worker count
+    # one launcher per node (started in parallel, so in any order): node index, worker count
+    assert sorted((index, args[-1]) for index, _, *args in started) == [("0", "1"), ("1", "1")]
     deadline = time.monotonic() + 30
     while any(_alive(int(pid)) for _, pid, *_ in started) and time.monotonic() < deadline:
         time.sleep(0.2)
