@@ -60,7 +60,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Security
 
 
 class SweepIncomplete(Exception):
@@ -222,21 +222,23 @@ def _worker_environment() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _client(client: Client | None, scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def _client(client: Client | None, scheduler: str | None, workers: int | None,
+            security: Security | None = None) -> Iterator[Any]:
     if client is not None:
         yield client
         return
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, set_as_default=False) as c:
+        with Client(scheduler, security=security, set_as_default=False) as c:
             yield c
         return
     with _worker_environment(), warnings.catch_warnings():
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None) as cluster:
+                          host="127.0.0.1", dashboard_address=None, security=security,
+                          protocol="tls://" if security is not None else None) as cluster:
             with Client(cluster, set_as_default=False) as c:
                 yield c
 
@@ -329,13 +331,14 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
             scheduler: str | None = None, workers: int | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool = True,
             only_chunks: Collection[int | str] | None = None, extend: str | os.PathLike | None = None,
-            on_start: Callable[[RunStart], None] | None = None) -> RunReport:
+            on_start: Callable[[RunStart], None] | None = None, security: Security | None = None) -> RunReport:
     """Run the sweep into the store ``out`` and report what was done (``run_sweep`` without the dataset).
 
     ``only_chunks``: compute at most these chunk ids (and, with listed traced points, the traced batch
     only if "traces" is among them); for partial runs and tests. ``extend``: an earlier store of this
     sweep with fewer axis values (``synsweep.sweeps.extend``): its points are copied, only new ones are
     computed. ``on_start`` is called once the work is known, before a cluster is started or a task sent.
+    ``security`` (a ``distributed.Security``): TLS for ``Client(scheduler)`` and for the embedded cluster.
     Failed chunks are reported in ``RunReport.failed`` (and recorded in the store), never raised here.
     The store's run lock is held from before anything is written until the end.
     """
@@ -347,7 +350,8 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
         _run_jobs(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
-                  progress=progress, only_chunks=only_chunks, source=source, on_start=on_start)
+                  progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
+                  security=security)
     report.wall_seconds = time.perf_counter() - wall
     return report
 
@@ -355,7 +359,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *, client: Client | None,
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
-              on_start: Callable[[RunStart], None] | None) -> None:
+              on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
     """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
     done = done_chunks(out) if resume else set()
     layout = trace_layout(spec)
@@ -394,7 +398,7 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
         from tqdm import tqdm
 
         bar = tqdm(total=total_points - to_copy, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
-    with _client(client, scheduler, workers) as c:
+    with _client(client, scheduler, workers, security) as c:
         from distributed import as_completed
 
         threads = sum(c.nthreads().values()) or 1
@@ -463,19 +467,21 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
               scheduler: str | None = None, workers: int | None = None, resume: bool = False,
               overwrite: bool = False, progress: bool = True, extend: str | os.PathLike | None = None,
-              on_start: Callable[[RunStart], None] | None = None) -> xr.Dataset:
+              on_start: Callable[[RunStart], None] | None = None, security: Security | None = None) -> xr.Dataset:
     """Run the sweep ``spec`` into the zarr store ``out`` and return the result, opened lazily.
 
     Store rules: ``out`` must not exist unless ``resume`` (same spec_hash; only chunks without a
     completion marker are computed) or ``overwrite`` (deleted and recreated) is given; otherwise
     StoreError. Distribution: ``client`` if given; else ``Client(scheduler)``; else an embedded
     LocalCluster (``workers`` processes, default one per core, 1 thread each) closed at the end.
+    ``security`` (a ``distributed.Security``): TLS for ``Client(scheduler)`` and for the embedded cluster.
     Raises SweepIncomplete after all chunks ran when any chunk failed; rerunning with ``resume=True``
     computes only the failed (and never-run) chunks. Results are bit-identical whatever the chunk size
     and the number of workers. ``extend`` and ``on_start``: as for ``execute``.
     """
     report = execute(spec, out, client=client, scheduler=scheduler, workers=workers, resume=resume,
-                     overwrite=overwrite, progress=progress, extend=extend, on_start=on_start)
+                     overwrite=overwrite, progress=progress, extend=extend, on_start=on_start,
+                     security=security)
     raise_if_incomplete(report, spec)
     return open_result(out)
 

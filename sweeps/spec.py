@@ -31,7 +31,9 @@ The spec format (every key but name, circuit and simulation is optional)::
              random: {n: 10, seed: 1, distribution: normal, mean: -65, std: 2}}
     metrics: [spike_count, pearson]         # default: all of synsweep.engine.METRICS
     record: {variables: [v, n1.m], every: 10, points: all}   # or points: [{g: 0.005, I_ext: 0.1, trial: 3}]
-    execution: {chunk_points: 4096}         # not part of the spec hash
+    execution:                              # not part of the spec hash
+      chunk_points: 4096
+      resources: {cores: 8, memory: 16GB, walltime: '02:00:00', queue: normal}  # batch jobs (run --cluster)
 
 Axis values: exactly one of ``values: [...]``, ``linspace: {start, stop, num}``, ``logspace: {start, stop,
 num}`` (geometric, start and stop are the end values, both > 0) and ``random: {n, seed, distribution,
@@ -79,6 +81,8 @@ from synsweep.engine import (
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 
+from .clusters import SPEC as SPEC_RESOURCES
+from .clusters import parse_resources
 from .draws import DISTRIBUTIONS, MAX_SEED, draws, round_significant
 from .errors import SpecError, closest, listing, show, suggestion
 from .model import Axis, Dim, RecordSpec, SweepSpec
@@ -96,7 +100,7 @@ AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
 RECORD_KEYS = ("variables", "every", "points")
-EXECUTION_KEYS = ("chunk_points",)
+EXECUTION_KEYS = ("chunk_points", "resources")
 PRECISIONS = ("float64", "float32")
 SCHEMES = ("coupled", "split")
 SIM_DEFAULTS = Simulation(dt=1.0, duration=1.0)
@@ -867,6 +871,9 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     chunk_points = _integer(ex.get("chunk_points", DEFAULT_CHUNK_POINTS), "execution.chunk_points",
                             "give the target number of points per task, a whole number >= 1, e.g. "
                             "chunk_points: 4096", "a whole number of points >= 1", 1)
+    execution: dict[str, Any] = {"chunk_points": chunk_points}
+    if ex.get("resources") is not None:
+        execution["resources"] = parse_resources(ex["resources"], SPEC_RESOURCES)
     document = {
         "name": name,
         "description": description,
@@ -875,7 +882,7 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
         "sweep": sweep_doc,
         "metrics": list(metrics),
         "record": record_doc,
-        "execution": {"chunk_points": chunk_points},
+        "execution": execution,
     }
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
                      metrics=metrics, record=record, chunk_points=chunk_points, document=document)

@@ -2,6 +2,8 @@
 
     synsweep run SPEC.yaml --out RESULT.zarr [--scheduler ADDRESS] [--workers N] [--resume] [--overwrite]
                  [--extend OLD.zarr] [--chunk-points N] [--no-progress] [--plot PNG]
+                 [--cluster slurm|pbs [--jobs N] [--cluster-config FILE] [--lifetime D] [--lifetime-stagger D]]
+                 [--security FILE|auto] [--tls-ca-file PEM --tls-cert PEM --tls-key PEM]
     synsweep validate SPEC.yaml [--out PATH] [--compile]   what a run would do and cost, without running it
     synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
     synsweep demo [--out DIR] [--workers N]       the packaged coupling scan (seed 000, positive g)
@@ -376,7 +378,7 @@ def _run_state(path: Path) -> list[tuple[str, str]]:
 
 # -- running -----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _scheduler_client(scheduler: str | None) -> Iterator[Any]:
+def _scheduler_client(scheduler: str | None, security: Any = None) -> Iterator[Any]:
     """A client of the scheduler at ``scheduler`` (None: the runner starts a local cluster), connected
     before anything is written, so an unreachable address leaves no store behind."""
     if scheduler is None:
@@ -391,19 +393,92 @@ def _scheduler_client(scheduler: str | None) -> Iterator[Any]:
     except ValueError as exc:
         _fail(f"--scheduler {scheduler!r} is not a scheduler address: {exc}. Give it as tcp://host:port, "
               "e.g. tcp://10.0.0.5:8786 (what 'dask scheduler' prints).")
+    _check_tls_address(scheduler, security)
     try:
-        client = Client(scheduler, set_as_default=False)
+        client = Client(scheduler, security=security, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         _fail(f"could not connect to the dask scheduler at {scheduler!r}: {exc}. Check that the scheduler is "
               "running and reachable (e.g. tcp://host:8786), or leave out --scheduler to start a local "
-              "cluster.")
+              "cluster." + (" With TLS, also check that the scheduler's certificate and yours are signed by "
+                            "the CA you gave." if security is not None else ""))
     with client:
         yield client
 
 
+def _check_tls_address(scheduler: str, security: Any) -> None:
+    from distributed import Security
+
+    from synsweep.sweeps.security import is_tls_address
+
+    if security is not None and not is_tls_address(scheduler):
+        _fail(f"--scheduler {scheduler!r} is a plain address, but TLS options are given; a scheduler started "
+              "with certificates listens on tls://host:port: give that address.")
+    if security is None and is_tls_address(scheduler) and not Security().get_tls_config_for_role("client")["ca_file"]:
+        _fail(f"--scheduler {scheduler!r} uses TLS, but no certificates are given: the scheduler refuses clients "
+              "without a certificate signed by its CA. Give --tls-ca-file, --tls-cert and --tls-key (or "
+              "--security FILE, a dask config file with distributed.comm.tls).")
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, cluster: Any, security: Any, out: Path) -> Iterator[Any]:
+    """The client a run uses: of ``scheduler``, of batch jobs (``cluster``, a JobConfig), or None (local)."""
+    if cluster is None:
+        with _scheduler_client(scheduler, security) as client:
+            yield client
+        return
+    from synsweep.sweeps.clusters import ClusterConfigError, batch_client
+
+    click.echo(f"submitting {cluster.describe()}", err=True)
+    try:
+        with batch_client(cluster, security, shared_temp_directory=out.absolute().parent) as client:
+            yield client
+    except ClusterConfigError as exc:  # the batch system refused the first job: nothing was written
+        _fail(exc)
+
+
+def _batch_setup(spec: Any, cluster: str | None, options: dict[str, Any], scheduler: str | None,
+                 workers: int | None) -> Any:
+    """The checked JobConfig for ``--cluster`` (None without it); refuses options that do not go together."""
+    given = [name for name, value in options.items() if value is not None]
+    if cluster is None:
+        if given:
+            _fail(f"{given[0]} sets up the batch jobs of --cluster; give --cluster slurm or --cluster pbs, or "
+                  f"leave out {given[0]}.")
+        return None
+    if scheduler is not None or workers is not None:
+        other = "--scheduler" if scheduler is not None else "--workers"
+        _fail(f"--cluster {cluster} starts its own scheduler and its workers as batch jobs; {other} does not go "
+              f"with it. Give one of the two (--jobs N sets the number of batch jobs).")
+    from synsweep.sweeps.clusters import job_config
+
+    try:
+        return job_config(cluster, spec, config_file=options["--cluster-config"], jobs=options["--jobs"],
+                          lifetime=options["--lifetime"], lifetime_stagger=options["--lifetime-stagger"])
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+def _security(security: str | None, ca_file: str | None, cert: str | None, key: str | None,
+              scheduler: str | None) -> Any:
+    """The ``distributed.Security`` of the TLS options (None without them)."""
+    if security is None and ca_file is None and cert is None and key is None:
+        return None
+    from synsweep.sweeps.security import load_security
+
+    auto = security == "auto"
+    if auto and scheduler is not None:
+        _fail("--security auto makes a certificate for a scheduler synsweep starts itself; a running scheduler "
+              "at --scheduler has its own CA: give its certificates (--tls-ca-file, --tls-cert, --tls-key).")
+    try:
+        return load_security(None if auto else security, ca_file=ca_file, cert=cert, key=key, auto=auto,
+                             server=scheduler is None)
+    except _user_errors() as exc:
+        _fail(exc)
+
+
 def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None, resume: bool,
             overwrite: bool, progress: bool, plots: Sequence[tuple[str, Path]] = (),
-            extend: Path | None = None) -> Any:
+            extend: Path | None = None, cluster: Any = None, security: Any = None) -> Any:
     """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception.
 
     Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
@@ -413,12 +488,14 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
         _fail("--resume and --overwrite contradict each other: --resume keeps the store and computes what "
               "is missing, --overwrite deletes it and starts again; give one of them.")
     _check_resources(spec, out)
-    with _scheduler_client(scheduler) as client:
-        n_workers = sum(client.nthreads().values()) if client is not None else (workers or os.cpu_count() or 1)
+    with _client(scheduler, cluster, security, out) as client:
+        n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
+            cluster.jobs if cluster is not None else (workers or os.cpu_count() or 1))
         try:
             report = runner.execute(spec, out, client=client, workers=workers, resume=resume,
                                     overwrite=overwrite, progress=progress, extend=extend,
-                                    on_start=lambda start: _announce(spec, start, n_workers, extend))
+                                    on_start=lambda start: _announce(spec, start, n_workers, extend),
+                                    security=security)
             runner.raise_if_incomplete(report, spec)
         except SweepIncomplete as exc:
             raise Incomplete(_paragraph(exc)) from None
@@ -503,8 +580,25 @@ def cli() -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also write a figure of the pair's Pearson r over the sweep dims.")
+@click.option("--cluster", type=click.Choice(["slurm", "pbs"]), help="Start the workers as batch jobs of this "
+              "batch system (dask-jobqueue), with the resources of the spec's execution.resources or "
+              "--cluster-config.")
+@click.option("--jobs", type=click.IntRange(min=1), metavar="N", help="Batch jobs to keep running (--cluster).")
+@click.option("--cluster-config", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="YAML file of job resources: cores, memory, walltime, queue, account, ... (--cluster).")
+@click.option("--lifetime", metavar="DURATION", help="Workers retire after this long, before the walltime, "
+              "and their jobs are replaced (e.g. 50m; default: 10% of the walltime before it).")
+@click.option("--lifetime-stagger", metavar="DURATION", help="Workers retire at the lifetime plus or minus a "
+              "random part of this, so that they do not all retire at once (e.g. 4m).")
+@click.option("--security", metavar="FILE|auto", help="TLS: a dask config file with distributed.comm.tls, or "
+              "'auto' for a throwaway certificate (local cluster or --cluster).")
+@click.option("--tls-ca-file", metavar="PEM", help="TLS: certificate of the CA that signed every certificate.")
+@click.option("--tls-cert", metavar="PEM", help="TLS: this node's certificate.")
+@click.option("--tls-key", metavar="PEM", help="TLS: the private key of --tls-cert.")
 def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resume: bool, overwrite: bool,
-        extend: Path | None, chunk_points: int | None, no_progress: bool, plot: Path | None) -> None:
+        extend: Path | None, chunk_points: int | None, no_progress: bool, plot: Path | None, cluster: str | None,
+        jobs: int | None, cluster_config: Path | None, lifetime: str | None, lifetime_stagger: str | None,
+        security: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None) -> None:
     """Run the sweep SPEC.yaml and write the result to RESULT.zarr."""
     if scheduler is not None and workers is not None:
         _fail("--workers sizes the local cluster that synsweep starts; with --scheduler the workers are "
@@ -512,8 +606,13 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
     sweep = load(spec, chunk_points)
     if plot is not None:
         _check_plottable(sweep, plot)
+    batch = _batch_setup(sweep, cluster, {"--jobs": jobs, "--cluster-config": cluster_config,
+                                          "--lifetime": lifetime, "--lifetime-stagger": lifetime_stagger},
+                         scheduler, workers)
+    tls = _security(security, tls_ca_file, tls_cert, tls_key, scheduler)
     execute(sweep, out, scheduler=scheduler, workers=workers, resume=resume, overwrite=overwrite,
-            progress=not no_progress, plots=[("standard", plot)] if plot is not None else [], extend=extend)
+            progress=not no_progress, plots=[("standard", plot)] if plot is not None else [], extend=extend,
+            cluster=batch, security=tls)
 
 
 @cli.command()

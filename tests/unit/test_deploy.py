@@ -1,0 +1,207 @@
+"""deploy/: the files users run without us. No container engine or Kubernetes cluster here, so the manifests and the
+Dockerfile are checked for what would break them: syntax, kinds and apiVersions, names that must match across
+files (Service selector and pod labels, ports, the scheduler address, volumes and claims, the ConfigMap the docs
+create, the image tag), and every synsweep / dask command line, parsed by the real click commands."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+from distributed.cli.dask_scheduler import main as dask_scheduler
+from distributed.cli.dask_worker import main as dask_worker
+
+from synsweep.sweeps.clusters import job_config, read_config_file
+from synsweep.workflows.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "kubernetes"
+DOCKERFILE = DEPLOY / "container" / "Dockerfile"
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+IMAGE = f"synsweep:{VERSION}"
+API_VERSIONS = {"Deployment": "apps/v1", "Service": "v1", "Job": "batch/v1", "PersistentVolumeClaim": "v1"}
+
+
+# -- command lines, parsed by the commands themselves --------------------------------------------------------
+def check_command(argv: list[str]) -> None:
+    """Raise click.UsageError (or fail) unless ``argv`` is a valid synsweep / dask scheduler / dask worker call."""
+    if argv[0] == "synsweep":
+        ctx = click.Context(cli, info_name="synsweep")
+        sub = cli.get_command(ctx, argv[1])
+        assert sub is not None, f"synsweep has no command {argv[1]!r}"
+        sub.make_context(argv[1], argv[2:], parent=ctx)
+    elif argv[:2] == ["dask", "scheduler"]:
+        dask_scheduler.make_context("dask scheduler", argv[2:])
+    elif argv[:2] == ["dask", "worker"]:
+        dask_worker.make_context("dask worker", argv[2:])
+    else:
+        pytest.fail(f"unexpected command {argv}")
+
+
+def test_check_command_rejects_what_the_commands_reject():
+    with pytest.raises(click.UsageError):
+        check_command(["synsweep", "run", "spec.yaml", "--out", "x.zarr", "--no-such-option"])
+    with pytest.raises(click.UsageError):
+        check_command(["dask", "worker", "tcp://h:8786", "--nworker", "1"])
+
+
+# -- Kubernetes ------------------------------------------------------------------------------------------
+def manifests() -> dict[tuple[str, str], dict]:
+    docs = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return docs
+
+
+def pod_specs() -> dict[str, dict]:
+    return {name: doc["spec"]["template"]["spec"] for (kind, name), doc in manifests().items()
+            if kind in ("Deployment", "Job")}
+
+
+def containers() -> list[dict]:
+    return [c for spec in pod_specs().values() for c in spec.get("initContainers", []) + spec["containers"]]
+
+
+def test_manifests_parse_with_known_kinds_and_the_kustomization_lists_them_all():
+    docs = manifests()
+    assert {kind for kind, _ in docs} == set(API_VERSIONS)
+    for (kind, name), doc in docs.items():
+        assert doc["apiVersion"] == API_VERSIONS[kind], name
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Kustomization"
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_deployments_select_their_own_pods_and_the_service_finds_the_scheduler():
+    docs = manifests()
+    for (kind, name), doc in docs.items():
+        if kind == "Deployment":
+            assert doc["spec"]["selector"]["matchLabels"].items() <= doc["spec"]["template"]["metadata"][
+                "labels"].items(), name
+    service = docs[("Service", "synsweep-scheduler")]
+    scheduler = docs[("Deployment", "synsweep-scheduler")]
+    assert service["spec"]["selector"].items() <= scheduler["spec"]["template"]["metadata"]["labels"].items()
+    worker_labels = docs[("Deployment", "synsweep-worker")]["spec"]["template"]["metadata"]["labels"]
+    assert not service["spec"]["selector"].items() <= worker_labels.items()  # the Service is the scheduler's only
+    container = scheduler["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    command = container["command"]
+    assert int(command[command.index("--port") + 1]) == ports["comm"]
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["targetPort"] == "comm"
+    address = f"tcp://synsweep-scheduler:{service_port['port']}"
+    worker = docs[("Deployment", "synsweep-worker")]["spec"]["template"]["spec"]["containers"][0]["command"]
+    driver = docs[("Job", "synsweep-sweep")]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert worker[2] == address
+    assert driver[driver.index("--scheduler") + 1] == address
+
+
+def test_every_command_parses_and_uses_the_image_the_dockerfile_builds():
+    for container in containers():
+        assert container["image"] == IMAGE, container["name"]
+        if container["command"][0] != "sh":
+            check_command(container["command"])
+    assert f"-t {IMAGE} " in DOCKERFILE.read_text()
+
+
+def test_volumes_claims_and_the_spec_configmap_are_consistent():
+    docs = manifests()
+    claims = {name for kind, name in docs if kind == "PersistentVolumeClaim"}
+    for name, spec in pod_specs().items():
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            for mount in container.get("volumeMounts", []):
+                assert mount["name"] in volumes, (name, mount)
+        for volume in volumes.values():
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims
+                assert "ReadWriteMany" in docs[("PersistentVolumeClaim", volume["persistentVolumeClaim"][
+                    "claimName"])]["spec"]["accessModes"]
+    for claim in claims:  # every claim is used
+        assert any(v.get("persistentVolumeClaim", {}).get("claimName") == claim
+                   for spec in pod_specs().values() for v in spec.get("volumes", []))
+    job = pod_specs()["synsweep-sweep"]
+    configmap = next(v["configMap"]["name"] for v in job["volumes"] if "configMap" in v)
+    assert f"kubectl create configmap {configmap} --from-file=spec.yaml=" in (ROOT / "docs" / "cluster.md").read_text()
+    driver = job["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in driver["volumeMounts"]}
+    command = driver["command"]
+    assert command[2].startswith(mounts["spec"] + "/") and command[2].endswith("/spec.yaml")
+    assert command[command.index("--out") + 1].startswith(mounts["results"] + "/")
+    assert "--resume" in command  # a restarted driver pod continues the sweep
+
+
+def test_workers_use_the_shared_kernel_cache_seeded_from_the_image():
+    spec = pod_specs()["synsweep-worker"]
+    worker = spec["containers"][0]
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in worker["volumeMounts"]}
+    assert env["NUMBA_NUM_THREADS"] == "1"
+    assert env["SYNSWEEP_CACHE_DIR"] == mounts["kernel-cache"]
+    (seed,) = spec["initContainers"]
+    image_cache = dockerfile_env()["SYNSWEEP_CACHE_DIR"]
+    assert seed["command"][-1] == f"cp -rn {image_cache}/. {mounts['kernel-cache']}/"
+
+
+# -- Dockerfile ------------------------------------------------------------------------------------------
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0], line.split(None, 1)[1]) for line in lines]
+
+
+def dockerfile_env() -> dict[str, str]:
+    env = {}
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "ENV":
+            env.update(part.split("=", 1) for part in shlex.split(rest))
+    return env
+
+
+def test_dockerfile_copies_what_exists_and_warms_the_cache_with_real_commands():
+    instructions = dockerfile_instructions()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    known = {"FROM", "ENV", "WORKDIR", "COPY", "RUN", "USER", "CMD"}
+    assert {k for k, _ in instructions} <= known
+    for keyword, rest in instructions:
+        if keyword == "COPY":
+            *sources, _ = rest.split()
+            for source in sources:
+                assert (ROOT / source).exists(), source
+    runs = [rest for keyword, rest in instructions if keyword == "RUN"]
+    assert any(r.startswith("pip install \".[cluster]\"") for r in runs)
+    commands = [shlex.split(part) for r in runs for part in r.split("&&") if part.strip().startswith("synsweep")]
+    assert len(commands) == 2
+    for argv in commands:
+        assert argv[1:3] == ["validate", "--compile"]
+        check_command(argv)
+        assert (ROOT / argv[3]).is_file(), argv  # the packaged spec (WORKDIR is the source tree)
+    assert dockerfile_env()["NUMBA_NUM_THREADS"] == "1"
+    cmd = next(rest for keyword, rest in instructions if keyword == "CMD")
+    assert yaml.safe_load(cmd) == ["synsweep", "--help"]
+
+
+# -- batch scripts and example configs -------------------------------------------------------------------
+@pytest.mark.parametrize("script", ["slurm/sweep-in-allocation.sbatch", "pbs/sweep-in-allocation.pbs"])
+def test_batch_scripts_are_valid_bash(script):
+    proc = subprocess.run(["bash", "-n", str(DEPLOY / script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["slurm", "pbs"])
+def test_example_cluster_configs_are_valid(kind):
+    path = DEPLOY / kind / "cluster.yaml"
+    assert {"cores", "memory", "walltime", "queue", "account", "jobs"} <= set(read_config_file(path))
+    config = job_config(kind, None, config_file=path, check_submit=False)
+    assert config.lifetime_seconds + config.stagger_seconds < config.walltime_seconds
