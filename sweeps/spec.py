@@ -93,7 +93,7 @@ __all__ = ["load_spec", "check_resources", "estimate", "traced_indices", "SpecEr
 TOP_KEYS = ("name", "description", "circuit", "simulation", "sweep", "metrics", "record", "execution")
 CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
-SYNAPSE_KEYS = ("model", "pre", "post", "output", "params")
+SYNAPSE_KEYS = ("model", "pre", "post", "output", "params", "init")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
                    "coincidence_window", "sync_tolerance")
 AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
@@ -231,6 +231,18 @@ def _object_name(name: str, field: str, what: str) -> None:
 
 
 # -- circuit ---------------------------------------------------------------------------------------------
+def _synapse_init(raw: Any, field: str, model: str, definition: Any) -> dict[str, float]:
+    """Every state variable's initial value (the model's default where not given); {} for a stateless model."""
+    given = _mapping(raw, f"{field}.init", "give initial values as a mapping, e.g. init: {s: 0}", optional=True)
+    names = [v.name for v in definition.state]
+    for var in given:
+        if var not in names:
+            _fail(f"{field}.init.{var}", f"synapse model '{model}' has no state variable {show(var)}",
+                  suggestion(var, names) if names else "this synapse model has no state: leave init out")
+    return {v.name: _number(given[v.name], f"{field}.init.{v.name}", f"give the initial {v.long_name} in "
+                            f"{v.units}") if v.name in given else float(v.default) for v in definition.state}
+
+
 def _model_params(raw: Any, field: str, what: str, definition: tuple[Param, ...]) -> dict[str, float]:
     """The parameters of a neuron or synapse model: the given ones, validated, and defaults for the rest
     (a parameter whose default follows another one, such as cif's v_reset = E_m, only when given)."""
@@ -323,10 +335,13 @@ def _circuit(raw: Any) -> tuple[Circuit, dict[str, Any]]:
         params = _model_params(sm.get("params"), field, f"synapse model '{model}'", definition.all_params(output))
         if params.get("delay", 0.0) < 0:
             _fail(f"{field}.params.delay", f"is negative ({params['delay']:g} ms)", "give a delay >= 0 ms")
-        synapses.append(Synapse(name, model, ends["pre"], ends["post"], params, output))
+        init = _synapse_init(sm.get("init"), field, model, definition)
+        synapses.append(Synapse(name, model, ends["pre"], ends["post"], params, output, init))
         synapses_doc[name] = {"model": model, "pre": ends["pre"], "post": ends["post"], "params": dict(params)}
         if output is not None:
             synapses_doc[name]["output"] = output
+        if init:
+            synapses_doc[name]["init"] = dict(init)
 
     inputs_raw = _mapping(m.get("inputs"), "circuit.inputs",
                           f"give inputs as a mapping neuron -> current, e.g. inputs: {{{names[0]}: 0.1}}",

@@ -268,3 +268,26 @@ def test_izhikevich_regular_spiking_rate_and_reset():
     np.testing.assert_array_equal(v[resets], -65.0)
     assert np.all(np.diff(u)[resets - 1] > 7.0)
     assert np.max(v) < 30.0  # v is reset in the step that reaches the peak
+
+
+def test_synapse_initial_state_from_the_spec_decays_as_its_closed_form():
+    """init: {s: s0} on a kinetic synapse whose presynaptic neuron never fires: s = s0 e^(-beta t); the
+    initial value is also a sweep path (synapses.<name>.init.s), and an unknown variable is refused."""
+    from synsweep.sweeps import load_spec
+    from synsweep.sweeps.errors import SpecError
+
+    doc = {"name": "syn-init", "circuit": {
+        "neurons": {"pre": {"model": "spike_source", "params": {"t_first": 1e4}}, "post": {"model": "hh"}},
+        "synapses": {"ex": {"model": "ampa", "pre": "pre", "post": "post", "init": {"s": 0.3}}}, "pairs": []},
+        "simulation": {"dt": 0.01, "duration": 10.0},
+        "sweep": [{"name": "s0", "paths": ["synapses.ex.init.s"], "values": [0.1, 0.7]}]}
+    spec = load_spec(doc)
+    assert spec.circuit.synapses[0].init == {"s": 0.3, "pulse": 0.0}
+    assert spec.document["circuit"]["synapses"]["ex"]["init"] == {"s": 0.3, "pulse": 0.0}
+    for values, s0 in (({}, np.array([0.3])), (spec.point_values((slice(None),)), np.array([0.1, 0.7]))):
+        res = simulate(spec.circuit, spec.simulation, values, record=["ex.s"])
+        want = s0[:, None] * np.exp(-0.18 * res.trace_times)[None, :]
+        np.testing.assert_allclose(res.traces[("ex", "s")], want, rtol=1e-9)
+    doc["circuit"]["synapses"]["ex"]["init"] = {"q": 1.0}
+    with pytest.raises(SpecError, match=r"circuit\.synapses\.ex\.init\.q.*no state variable 'q'"):
+        load_spec(doc)
