@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).with_name("synsweep")
 BATCH_SCRIPT = ROOT / "deploy" / "slurm" / "sweep-in-allocation.sbatch"
 JOBS = 2
-LIFETIME, STAGGER = 8.0, 1.0  # s
-WORK_PER_JOB = 1.5 * (LIFETIME + STAGGER)  # core-seconds of sweep per job: every job outlives its worker
-RUN_TIMEOUT = 240  # s
+# a worker's lifetime counts from its start, so it must leave room for the start itself (imports, kernel load:
+# 2-3 s on a quiet machine, 10 s and more on busy shared cores) and at least one task after it
+LIFETIME, STAGGER = 15.0, 1.0  # s
+WORK_PER_JOB = 1.3 * (LIFETIME + STAGGER)  # core-seconds of sweep per job: every job outlives its worker
+RUN_TIMEOUT = 400  # s
 
 DOC = {
     "name": "slurm-test",
