@@ -18,7 +18,8 @@ The spec format (every key but name, circuit and simulation is optional)::
       inputs: {n1: 0.1, n2: 0.08}           # constant external currents; default 0
       pairs: [[n1, n2]]                     # pairs for pairwise metrics; default every pair, in order
     simulation: {dt: 0.01, duration: 100, transient: 0, integrator: rk4, precision: float64,
-                 scheme: coupled, divergence_bound: 10000, coincidence_window: 2, sync_tolerance: 1}
+                 scheme: coupled, divergence_bound: 10000, coincidence_window: 2, sync_tolerance: 1,
+                 kuramoto_interval: 1}
     sweep:                                  # dims in order; the last varies fastest
       - {name: g, paths: [synapses.gap.params.g1, synapses.gap.params.g2],
          linspace: {start: 0, stop: 0.01, num: 41}}
@@ -78,6 +79,7 @@ from synsweep.engine import (
     Simulation,
     Synapse,
 )
+from synsweep.engine.metrics import metric_applies
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 
@@ -95,7 +97,7 @@ CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
 SYNAPSE_KEYS = ("model", "pre", "post", "output", "params")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
-                   "coincidence_window", "sync_tolerance")
+                   "coincidence_window", "sync_tolerance", "kuramoto_interval")
 AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
@@ -419,7 +421,8 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
         _fail("simulation.divergence_bound", f"must be a positive number, got {bound:g}", bound_fix)
     windows = {}
     for key, meaning in (("coincidence_window", "the window within which two spikes count as coincident"),
-                         ("sync_tolerance", "the spike-time lag below which a pair counts as synchronous")):
+                         ("sync_tolerance", "the spike-time lag below which a pair counts as synchronous"),
+                         ("kuramoto_interval", "the time between samples of the Kuramoto order parameter")):
         fix = f"give {meaning} in ms, e.g. {key}: {getattr(SIM_DEFAULTS, key):g}"
         windows[key] = _number(m.get(key, getattr(SIM_DEFAULTS, key)), f"simulation.{key}", fix,
                                "a positive number of ms")
@@ -429,8 +432,12 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
                      precision=precision, scheme=scheme, divergence_bound=bound, **windows)
     doc = {"dt": dt, "duration": duration, "transient": transient, "integrator": integrator,
            "precision": precision, "scheme": scheme, "divergence_bound": bound}
-    if any(windows[k] != getattr(SIM_DEFAULTS, k) for k in windows):  # keeps older specs' hashes unchanged
-        doc.update(windows)
+    # written only when not the default, which keeps older specs' hashes unchanged
+    pair_keys = ("coincidence_window", "sync_tolerance")
+    if any(windows[k] != getattr(SIM_DEFAULTS, k) for k in pair_keys):
+        doc.update({k: windows[k] for k in pair_keys})
+    if windows["kuramoto_interval"] != SIM_DEFAULTS.kuramoto_interval:
+        doc["kuramoto_interval"] = windows["kuramoto_interval"]
     return sim, doc
 
 
@@ -922,7 +929,8 @@ def estimate(spec: SweepSpec) -> dict[str, Any]:
     per_point = 1 + 8  # status (int8), diverged_step (int64)
     for name in spec.metrics:
         info = METRICS[name]
-        per_point += np.dtype(info.dtype).itemsize * (n_neurons if info.dim == "neuron" else n_pairs)
+        if metric_applies(name, n_neurons, n_pairs):
+            per_point += np.dtype(info.dtype).itemsize * {"neuron": n_neurons, "pair": n_pairs}.get(info.dim, 1)
     metric_bytes = n_points * per_point
     itemsize = np.dtype(spec.simulation.precision).itemsize
     if spec.record is not None:
