@@ -79,6 +79,7 @@ from synsweep.engine import (
     Simulation,
     Synapse,
 )
+from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS
 from synsweep.engine.metrics import metric_applies
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
@@ -442,9 +443,11 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
 
 
 # -- metrics ---------------------------------------------------------------------------------------------
-def _metrics(raw: Any) -> tuple[str, ...]:
+def _metrics(raw: Any, n_neurons: int) -> tuple[str, ...]:
+    """The metric names; by default every metric, less the circuit metrics of a circuit too small for them
+    (so that the default list, and the hash, of a pair's spec is what it was before ``kuramoto``)."""
     if raw is None:
-        return tuple(DEFAULT_METRICS)
+        return tuple(m for m in DEFAULT_METRICS if METRICS[m].dim != "circuit" or metric_applies(m, n_neurons, 0))
     fix = f"list metric names, e.g. metrics: [spike_count, pearson]; known metrics: {listing(METRICS)}"
     items = _list(raw, "metrics", fix)
     out: list[str] = []
@@ -452,6 +455,10 @@ def _metrics(raw: Any) -> tuple[str, ...]:
         _choice(name, f"metrics[{i}]", list(METRICS), "metric")
         if name in out:
             _fail(f"metrics[{i}]", f"metric '{name}' is listed twice", "list each metric once")
+        if METRICS[name].dim == "circuit" and not metric_applies(name, n_neurons, 0):
+            _fail(f"metrics[{i}]", f"metric '{name}' needs a circuit of at least {KURAMOTO_MIN_NEURONS} neurons, "
+                                   f"this one has {n_neurons}",
+                  "leave it out (a pair's phase locking is the metric plv)")
         out.append(name)
     return tuple(out)
 
@@ -869,7 +876,7 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
                                                                              "(quote it if needed)")
     circuit, circuit_doc = _circuit(top["circuit"])
     simulation, simulation_doc = _simulation(top["simulation"])
-    metrics = _metrics(top.get("metrics"))
+    metrics = _metrics(top.get("metrics"), len(circuit.neurons))
     dims, sweep_doc = _sweep(top.get("sweep"), circuit)
     record, record_doc = _record(top.get("record"), circuit, dims)
     ex = _mapping(top.get("execution"), "execution", "give execution: {chunk_points: 4096}, or leave it out",
