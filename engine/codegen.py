@@ -56,6 +56,10 @@ MAX_UNROLLED_SYNAPSES = 16
 
 NEURON_ACC = ("count", "first", "last", "isi_sum", "isi_sq", "last_isi")
 PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad", "n_coinc", "t_desync", "plv_c", "plv_s", "plv_n")
+# per circuit of at least KURAMOTO_MIN_NEURONS neurons: the sum of the Kuramoto order parameter R over its samples
+# and the number of samples (see ``synsweep.engine.metrics``)
+CIRCUIT_ACC = ("kur_sum", "kur_n")
+KURAMOTO_MIN_NEURONS = 3
 # per neuron and step, for the pairs' spike synchrony: spiked (0/1), spike time, and before this step: last
 # spike time, spike count, latest ISI
 SPIKE_SCRATCH = ("up", "tc", "last", "count", "last_isi")
@@ -132,8 +136,11 @@ class KernelLayout:
             self.i_base, row = row, row + n
             self.scratch, row = row, row + 1
         self.n_work = row
-        self.n_acc = len(NEURON_ACC) * n + len(PAIR_ACC) * len(key.pairs) + 1
-        self.n_acc_work = self.n_acc + (len(SPIKE_SCRATCH) * n if self.looped else 0)  # + scratch rows of A
+        self.kuramoto = n >= KURAMOTO_MIN_NEURONS
+        n_circuit = len(CIRCUIT_ACC) if self.kuramoto else 0
+        self.n_acc = len(NEURON_ACC) * n + len(PAIR_ACC) * len(key.pairs) + n_circuit + 1
+        # + scratch rows of A (looped): SPIKE_SCRATCH per neuron, then the Kuramoto sums (cos, sin, all-valid)
+        self.n_acc_work = self.n_acc + ((len(SPIKE_SCRATCH) * n + 3 * self.kuramoto) if self.looped else 0)
 
     def state_row(self, unit: int, var: str) -> int:
         return self.state_rows.index((unit, var))
@@ -154,6 +161,11 @@ class KernelLayout:
 
     def pair_acc(self, pair: int, what: str) -> int:
         return len(NEURON_ACC) * len(self.key.neuron_models) + len(PAIR_ACC) * pair + PAIR_ACC.index(what)
+
+    def circuit_acc(self, what: str) -> int:
+        """Accumulator row of a circuit-level sum (only for a circuit with ``kuramoto``)."""
+        return len(NEURON_ACC) * len(self.key.neuron_models) + len(PAIR_ACC) * len(self.key.pairs) + \
+            CIRCUIT_ACC.index(what)
 
     @property
     def diverged_row(self) -> int:
@@ -289,6 +301,66 @@ def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b
     src(f"{acc['plv_c']} += valid * cs")
     src(f"{acc['plv_s']} += valid * sn")
     src(f"{acc['plv_n']} += valid")
+
+
+def emit_kuramoto_sample(src: _Source, lay: KernelLayout, tile: int) -> None:
+    """The Kuramoto order parameter R of the circuit at the end of this step, added to its running sum
+    (see ``synsweep.engine.metrics``), every ``kur_every`` steps of the analysed window.
+
+    The branch is on the step index, the same for every lane, so the lane loop under it stays a vector
+    loop; it runs after the metrics loop, from each neuron's spike bookkeeping (last spike, latest ISI,
+    count). The unrolled layout keeps the sums in locals, the looped one in three scratch rows of A, with
+    the same operations in the same order (neuron 0 first), so both give the same bits.
+    """
+    n = len(lay.neurons)
+
+    def acc(row: int, offset: str = "") -> str:
+        return f"A[i + {offset}U({row * tile})]"
+
+    def neuron(k: int | None, what: str) -> str:
+        if k is None:  # looped: neuron e, at offset o_acc
+            return acc(NEURON_ACC.index(what), "o_acc + ")
+        return acc(lay.neuron_acc(k, what))
+
+    def term(k: int | None, kc: str, ks: str, ok: str) -> None:
+        src(f"{ok} = {ok} * np.float64({neuron(k, 'count')} >= 2.0)")
+        src(f"sn, cs = sincos2pi((t_s - {neuron(k, 'last')}) / max({neuron(k, 'last_isi')}, 1e-300))")
+        src(f"{kc} = {kc} + cs")
+        src(f"{ks} = {ks} + sn")
+
+    src("if kur_every > 0 and counting and (s + 1) % kur_every == 0:")
+    src.indent()
+    src("t_s = (s64 + 1.0) * dt64")
+    if lay.looped:
+        base = lay.n_acc + len(SPIKE_SCRATCH) * n
+        kc, ks, ok = (acc(base + c) for c in range(3))
+        src("for i in range(U(TILE)):")
+        src(f"    {kc} = 0.0")
+        src(f"    {ks} = 0.0")
+        src(f"    {ok} = 1.0")
+        src(f"for e in range({n}):")
+        src.indent()
+        src(f"o_acc = U(e) * U({len(NEURON_ACC) * tile})")
+        src("for i in range(U(TILE)):")
+        src.indent()
+        term(None, kc, ks, ok)
+        src.dedent()
+        src.dedent()
+        src("for i in range(U(TILE)):")
+        src.indent()
+    else:
+        kc, ks, ok = "kc", "ks", "ok"
+        src("for i in range(U(TILE)):")
+        src.indent()
+        src("kc = 0.0")
+        src("ks = 0.0")
+        src("ok = 1.0")
+        for k in range(n):
+            term(k, kc, ks, ok)
+    src(f"{acc(lay.circuit_acc('kur_sum'))} += {ok} * (np.sqrt({kc} * {kc} + {ks} * {ks}) / {float(n)!r})")
+    src(f"{acc(lay.circuit_acc('kur_n'))} += {ok}")
+    src.dedent()
+    src.dedent()
 
 
 def _emit_uniform_params(src: _Source, lay: KernelLayout) -> None:
@@ -517,7 +589,8 @@ def generate(key: KernelKey, engine_hash: str) -> str:
          then each neuron's spike rule and reset;
       2. the event loop (only with spike-triggered synapses): delay ring buffers, spike-triggered state
          updates of the synapses (increments, transmitter pulses) and jumps of post voltages;
-      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums.
+      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums;
+      4. for circuits of >= 3 neurons, every ``kur_every`` steps: the Kuramoto order parameter's sample.
     """
     if key.integrator not in INTEGRATORS:
         raise ValueError(f"unknown integrator {key.integrator!r}")
@@ -563,9 +636,10 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     ftype = "f8" if key.precision == "float64" else "f4"
     sig = f"void({ftype}[:, ::1], {ftype}[:, ::1], f8[:, ::1], "
     sig += f"{ftype}[:, :, ::1], " if rec else ""
-    sig += f"i8, i8, {ftype}, i8, {ftype}, f8, f8)"
+    sig += f"i8, i8, {ftype}, i8, {ftype}, f8, f8{', i8' if lay.kuramoto else ''})"
     args = "X, P, ACC, " + ("REC, " if rec else "") + \
-        "n_steps, n_transient, dt, rec_every, v_bound, coinc_window, sync_tol"
+        "n_steps, n_transient, dt, rec_every, v_bound, coinc_window, sync_tol" + \
+        (", kur_every" if lay.kuramoto else "")
     src(f'@njit("{sig}", cache=True, fastmath={FASTMATH}, error_model="numpy", boundscheck=False)')
     src(f"def run({args}):")
     src.indent()
@@ -616,6 +690,8 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         emit_looped_step(src, lay, tab, tile)
     else:
         _emit_unrolled_step(src, lay, tab, tile)
+    if lay.kuramoto:
+        emit_kuramoto_sample(src, lay, tile)
     if rec:
         src("if rec_every > 0 and (s + 1) % rec_every == 0:")
         src.indent()

@@ -26,6 +26,11 @@ Definitions (T_w = duration - transient, the analysed window, in ms):
                       other later (its latest ISI; this neuron's before the other has two spikes)):
                       the time of the last spike that did not; the first spike time when all did; NaN when
                       the pair was still out of sync at its last spike, or silent
+Circuit metric (circuits of at least 3 neurons; a pair has ``plv``), see ``kuramoto_reference``:
+    kuramoto          time mean of the Kuramoto order parameter R(t) = |(1/N) sum_k exp(2 pi i phi_k(t))| of
+                      the neurons' spike phases phi_k(t) = (t - t_k,last) / (t_k,last - t_k,prev), sampled
+                      every ``kuramoto_interval`` ms of the window at which every neuron has >= 2 spikes;
+                      1 for identical periodic trains in phase, ~0 for a splay state; NaN without samples
 A diverged point (status 2) reports NaN for every float metric and -1 spikes.
 """
 
@@ -35,13 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codegen import KernelLayout
+from .codegen import KURAMOTO_MIN_NEURONS, KernelLayout
 
 
 @dataclass(frozen=True)
 class MetricInfo:
     name: str
-    dim: str  # 'neuron' or 'pair'
+    dim: str  # 'neuron', 'pair' or 'circuit' (one value per point, no extra dim)
     units: str
     long_name: str
     dtype: str = "float64"
@@ -61,18 +66,59 @@ PAIR_METRICS = (
     MetricInfo("plv", "pair", "1", "phase-locking value of neuron a's spikes in neuron b's cycle"),
     MetricInfo("time_to_sync", "pair", "ms", "time from which the spike trains stay within the sync tolerance"),
 )
-METRICS: dict[str, MetricInfo] = {m.name: m for m in NEURON_METRICS + PAIR_METRICS}
+CIRCUIT_METRICS = (
+    MetricInfo("kuramoto", "circuit", "1", "Kuramoto order parameter (time mean)"),
+)
+METRICS: dict[str, MetricInfo] = {m.name: m for m in NEURON_METRICS + PAIR_METRICS + CIRCUIT_METRICS}
 DEFAULT_METRICS = tuple(METRICS)
 
 STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
+
+
+def metric_applies(name: str, n_neurons: int, n_pairs: int) -> bool:
+    """Whether metric ``name`` exists for a circuit of ``n_neurons`` neurons and ``n_pairs`` pairs."""
+    dim = METRICS[name].dim
+    if dim == "pair":
+        return n_pairs > 0
+    if dim == "circuit":
+        return n_neurons >= KURAMOTO_MIN_NEURONS
+    return True
+
+
+def kuramoto_reference(spike_times: list[np.ndarray], sample_times: np.ndarray) -> float:
+    """The Kuramoto order parameter from spike times (post hoc; the kernel computes it online).
+
+    ``spike_times``: per neuron, its spike times (ms, ascending) within the analysed window;
+    ``sample_times``: the times at which R is sampled (the kernel: every ``kuramoto_interval`` ms of the
+    window, at the end of a step, that step's spikes included).
+
+    The spike phase of neuron k at time t is phi_k(t) = (t - t_k,last) / (t_k,last - t_k,prev) cycles: the
+    time since its latest spike at or before t over its latest completed inter-spike interval (exact for a
+    regularly firing neuron; the wrap is implicit in exp(2 pi i phi)). At a sample time where every neuron
+    has at least 2 spikes, R(t) = |(1/N) sum_k exp(2 pi i phi_k(t))|; the metric is the mean of R over those
+    samples, NaN when there are none.
+    """
+    values = []
+    for t in np.asarray(sample_times, dtype=np.float64):
+        z = 0j
+        for times in spike_times:
+            times = np.asarray(times, dtype=np.float64)
+            m = int(np.searchsorted(times, t, side="right"))
+            if m < 2:
+                break
+            last, prev = times[m - 1], times[m - 2]
+            z += np.exp(2j * np.pi * (t - last) / (last - prev))
+        else:
+            values.append(abs(z) / len(spike_times))
+    return float(np.mean(values)) if values else float("nan")
 
 
 def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: float,
              names: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
     """Reported metrics of the first ``n`` lanes from the accumulators ``acc`` (float64, rows x lanes).
 
-    Returns arrays of shape (n, n_neurons) or (n, n_pairs) per metric, plus ``status`` and
-    ``diverged_step`` of shape (n,).
+    Returns arrays of shape (n, n_neurons) or (n, n_pairs) per metric, (n,) per circuit metric (all NaN for a
+    circuit it does not apply to), plus ``status`` and ``diverged_step`` of shape (n,).
     """
     acc = acc[:, :n]
     key = layout.key
@@ -123,16 +169,23 @@ def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: 
             end = np.maximum(np.where(n_a > 0, last[:, a_idx], -np.inf), np.where(n_b > 0, last[:, b_idx], -np.inf))
             values["time_to_sync"] = np.where((n_a > 0) & (n_b > 0) & (desync < end),
                                               np.where(desync < 0, start, desync), np.nan)
+        if layout.kuramoto:
+            n_kur = acc[layout.circuit_acc("kur_n")]
+            values["kuramoto"] = np.where(n_kur > 0, acc[layout.circuit_acc("kur_sum")] / np.maximum(n_kur, 1.0),
+                                          np.nan)
+        else:
+            values["kuramoto"] = np.full(n, np.nan)
     for name in names:
         info = METRICS[name]
         if info.dim == "pair" and not n_pairs:
             v = np.zeros((n, 0))
         else:
             v = values[name]
+        bad = diverged if info.dim == "circuit" else diverged[:, None]
         if info.dtype == "int32":
-            v = np.where(diverged[:, None], -1, v).astype(np.int32)
+            v = np.where(bad, -1, v).astype(np.int32)
         else:
-            v = np.where(diverged[:, None], np.nan, v)
+            v = np.where(bad, np.nan, v)
         out[name] = v
     out["status"] = np.where(diverged, STATUS_DIVERGED, STATUS_OK).astype(np.int8)
     out["diverged_step"] = diverged_step

@@ -29,6 +29,8 @@ class Simulation:
     divergence_bound: a point whose voltage-like variable leaves [-bound, bound] or becomes NaN is
     marked diverged at that step; the other points go on.
     coincidence_window, sync_tolerance: ms, of the spike-synchrony metrics (``synsweep.engine.metrics``).
+    kuramoto_interval: ms between the samples of the Kuramoto order parameter (metric ``kuramoto``),
+        rounded to a whole number of steps (at least one step).
     """
 
     dt: float
@@ -40,6 +42,7 @@ class Simulation:
     divergence_bound: float = 1.0e4
     coincidence_window: float = 2.0
     sync_tolerance: float = 1.0
+    kuramoto_interval: float = 1.0
 
     @property
     def n_steps(self) -> int:
@@ -48,6 +51,11 @@ class Simulation:
     @property
     def n_transient(self) -> int:
         return int(round(self.transient / self.dt))
+
+    @property
+    def kuramoto_every(self) -> int:
+        """Steps between the samples of the Kuramoto order parameter."""
+        return max(1, int(round(self.kuramoto_interval / self.dt)))
 
     @property
     def dtype(self) -> np.dtype:
@@ -202,6 +210,8 @@ def simulate(
     args += [n_steps, n_transient, dtype.type(simulation.dt), record_every if rec_rows else 0,
              dtype.type(simulation.divergence_bound), float(simulation.coincidence_window),
              float(simulation.sync_tolerance)]
+    if layout.kuramoto:  # 0: the metric is not asked for, no samples
+        args.append(simulation.kuramoto_every if "kuramoto" in metrics else 0)
     start = time.perf_counter()
     module.run(*args)
     seconds = time.perf_counter() - start

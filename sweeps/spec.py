@@ -18,7 +18,8 @@ The spec format (every key but name, circuit and simulation is optional)::
       inputs: {n1: 0.1, n2: 0.08}           # constant external currents; default 0
       pairs: [[n1, n2]]                     # pairs for pairwise metrics; default every pair, in order
     simulation: {dt: 0.01, duration: 100, transient: 0, integrator: rk4, precision: float64,
-                 scheme: coupled, divergence_bound: 10000, coincidence_window: 2, sync_tolerance: 1}
+                 scheme: coupled, divergence_bound: 10000, coincidence_window: 2, sync_tolerance: 1,
+                 kuramoto_interval: 1}
     sweep:                                  # dims in order; the last varies fastest
       - {name: g, paths: [synapses.gap.params.g1, synapses.gap.params.g2],
          linspace: {start: 0, stop: 0.01, num: 41}}
@@ -78,6 +79,8 @@ from synsweep.engine import (
     Simulation,
     Synapse,
 )
+from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS
+from synsweep.engine.metrics import metric_applies
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 
@@ -95,7 +98,7 @@ CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
 SYNAPSE_KEYS = ("model", "pre", "post", "output", "params", "init")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
-                   "coincidence_window", "sync_tolerance")
+                   "coincidence_window", "sync_tolerance", "kuramoto_interval")
 AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
@@ -434,7 +437,8 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
         _fail("simulation.divergence_bound", f"must be a positive number, got {bound:g}", bound_fix)
     windows = {}
     for key, meaning in (("coincidence_window", "the window within which two spikes count as coincident"),
-                         ("sync_tolerance", "the spike-time lag below which a pair counts as synchronous")):
+                         ("sync_tolerance", "the spike-time lag below which a pair counts as synchronous"),
+                         ("kuramoto_interval", "the time between samples of the Kuramoto order parameter")):
         fix = f"give {meaning} in ms, e.g. {key}: {getattr(SIM_DEFAULTS, key):g}"
         windows[key] = _number(m.get(key, getattr(SIM_DEFAULTS, key)), f"simulation.{key}", fix,
                                "a positive number of ms")
@@ -444,15 +448,21 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
                      precision=precision, scheme=scheme, divergence_bound=bound, **windows)
     doc = {"dt": dt, "duration": duration, "transient": transient, "integrator": integrator,
            "precision": precision, "scheme": scheme, "divergence_bound": bound}
-    if any(windows[k] != getattr(SIM_DEFAULTS, k) for k in windows):  # keeps older specs' hashes unchanged
-        doc.update(windows)
+    # written only when not the default, which keeps older specs' hashes unchanged
+    pair_keys = ("coincidence_window", "sync_tolerance")
+    if any(windows[k] != getattr(SIM_DEFAULTS, k) for k in pair_keys):
+        doc.update({k: windows[k] for k in pair_keys})
+    if windows["kuramoto_interval"] != SIM_DEFAULTS.kuramoto_interval:
+        doc["kuramoto_interval"] = windows["kuramoto_interval"]
     return sim, doc
 
 
 # -- metrics ---------------------------------------------------------------------------------------------
-def _metrics(raw: Any) -> tuple[str, ...]:
+def _metrics(raw: Any, n_neurons: int) -> tuple[str, ...]:
+    """The metric names; by default every metric, less the circuit metrics of a circuit too small for them
+    (so that the default list, and the hash, of a pair's spec is what it was before ``kuramoto``)."""
     if raw is None:
-        return tuple(DEFAULT_METRICS)
+        return tuple(m for m in DEFAULT_METRICS if METRICS[m].dim != "circuit" or metric_applies(m, n_neurons, 0))
     fix = f"list metric names, e.g. metrics: [spike_count, pearson]; known metrics: {listing(METRICS)}"
     items = _list(raw, "metrics", fix)
     out: list[str] = []
@@ -460,6 +470,10 @@ def _metrics(raw: Any) -> tuple[str, ...]:
         _choice(name, f"metrics[{i}]", list(METRICS), "metric")
         if name in out:
             _fail(f"metrics[{i}]", f"metric '{name}' is listed twice", "list each metric once")
+        if METRICS[name].dim == "circuit" and not metric_applies(name, n_neurons, 0):
+            _fail(f"metrics[{i}]", f"metric '{name}' needs a circuit of at least {KURAMOTO_MIN_NEURONS} neurons, "
+                                   f"this one has {n_neurons}",
+                  "leave it out (a pair's phase locking is the metric plv)")
         out.append(name)
     return tuple(out)
 
@@ -877,7 +891,7 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
                                                                              "(quote it if needed)")
     circuit, circuit_doc = _circuit(top["circuit"])
     simulation, simulation_doc = _simulation(top["simulation"])
-    metrics = _metrics(top.get("metrics"))
+    metrics = _metrics(top.get("metrics"), len(circuit.neurons))
     dims, sweep_doc = _sweep(top.get("sweep"), circuit)
     record, record_doc = _record(top.get("record"), circuit, dims)
     ex = _mapping(top.get("execution"), "execution", "give execution: {chunk_points: 4096}, or leave it out",
@@ -937,7 +951,8 @@ def estimate(spec: SweepSpec) -> dict[str, Any]:
     per_point = 1 + 8  # status (int8), diverged_step (int64)
     for name in spec.metrics:
         info = METRICS[name]
-        per_point += np.dtype(info.dtype).itemsize * (n_neurons if info.dim == "neuron" else n_pairs)
+        if metric_applies(name, n_neurons, n_pairs):
+            per_point += np.dtype(info.dtype).itemsize * {"neuron": n_neurons, "pair": n_pairs}.get(info.dim, 1)
     metric_bytes = n_points * per_point
     itemsize = np.dtype(spec.simulation.precision).itemsize
     if spec.record is not None:

@@ -12,6 +12,7 @@ Layout (``build_template``):
                point's coordinate values) and traced_<axis> per axis of a zip group (points list only)
     data       <metric>(*sweep, neuron|pair)   engine METRICS units / long_name / dtype;
                                                float fill NaN, spike_count int32 fill -1
+               kuramoto(*sweep) float64        circuit metric, only for circuits of >= 3 neurons
                status(*sweep) int8             0 not computed (fill), 1 ok, 2 diverged (flag_values)
                diverged_step(*sweep) int64     -1 (fill and "did not diverge")
                trace_<var>(*sweep, neuron, time)          record.points 'all'
@@ -55,6 +56,7 @@ import zarr
 import zarr.codecs
 
 from synsweep.engine import METRICS, STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, SimResult
+from synsweep.engine.metrics import metric_applies
 from synsweep.engine.simulate import resolve_record
 
 from .chunks import ChunkPlan
@@ -198,8 +200,15 @@ def _axis_attrs(ax) -> dict[str, str]:
 
 
 def _metric_names(spec: SweepSpec) -> list[str]:
-    n_pairs = len(spec.circuit.pair_list)
-    return [m for m in spec.metrics if not (METRICS[m].dim == "pair" and n_pairs == 0)]
+    """The spec's metrics that exist for its circuit (pair metrics need a pair, ``kuramoto`` 3 neurons)."""
+    n_neurons, n_pairs = len(spec.circuit.neurons), len(spec.circuit.pair_list)
+    return [m for m in spec.metrics if metric_applies(m, n_neurons, n_pairs)]
+
+
+def _metric_dims(name: str) -> tuple[str, ...]:
+    """A metric's dims after the sweep dims: its entity dim, none for a circuit metric."""
+    dim = METRICS[name].dim
+    return () if dim == "circuit" else (dim,)
 
 
 def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[str, dict]]:
@@ -241,12 +250,12 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
 
     for m in _metric_names(spec):
         info = METRICS[m]
-        other = len(names) if info.dim == "neuron" else len(pairs)
+        other = {"neuron": (len(names),), "pair": (len(pairs),)}.get(info.dim, ())
         fill = -1 if np.dtype(info.dtype).kind == "i" else np.nan
         attrs = {"units": info.units, "long_name": info.long_name}
         if np.dtype(info.dtype).kind == "i":
             attrs["missing_value_note"] = "-1: not computed or diverged"
-        add(m, (*sdims, info.dim), (*shape, other), (*cshape, other), info.dtype, fill, attrs)
+        add(m, (*sdims, *_metric_dims(m)), (*shape, *other), (*cshape, *other), info.dtype, fill, attrs)
     add("status", sdims, shape, cshape, np.int8, STATUS_NOT_COMPUTED, {
         "units": "1", "long_name": "state of the point's computation",
         "flag_values": [STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED],
@@ -470,7 +479,7 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
 # -- writing blocks ----------------------------------------------------------------------------------------
 def block_variables(spec: SweepSpec, layout: TraceLayout | None) -> dict[str, tuple[str, ...]]:
     """The variables along the sweep dims: name -> their dims after the sweep dims."""
-    names: dict[str, tuple[str, ...]] = {m: (METRICS[m].dim,) for m in _metric_names(spec)}
+    names: dict[str, tuple[str, ...]] = {m: _metric_dims(m) for m in _metric_names(spec)}
     names["status"] = ()
     names["diverged_step"] = ()
     if layout is not None and layout.points is None:

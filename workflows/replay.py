@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from synsweep.engine import METRICS, SimResult, simulate
+from synsweep.engine.metrics import metric_applies
 from synsweep.sweeps.model import SweepSpec
 
 from .selection import AnalysisError, axis_names, point_label, select_indices, sweep_dims
@@ -267,10 +268,11 @@ def traces_dataset(replay: Replay, ds: xr.Dataset | None = None) -> xr.Dataset:
                           {"long_name": "neuron pair (pair_a-pair_b)"})
     for m in spec.metrics:
         info = METRICS[m]
-        if info.dim == "pair" and not pairs:
+        if not metric_applies(m, len(names), len(pairs)):
             continue
         value = result.metrics[m][0].astype(info.dtype)
-        data[m] = xr.Variable((info.dim,), value, {"units": info.units, "long_name": info.long_name})
+        dims = () if info.dim == "circuit" else (info.dim,)
+        data[m] = xr.Variable(dims, value, {"units": info.units, "long_name": info.long_name})
     out = xr.Dataset(data, coords=coords)
     out.attrs = {"title": f"replay of {spec.name} at {replay.label}", "spec_hash": spec.spec_hash,
                  "sample_every_steps": replay.every, "point": replay.label}

@@ -266,3 +266,81 @@ def test_export_netcdf_round_trips_the_dataset(store: Path, tmp_path: Path) -> N
         assert back.attrs[key] == ("" if value is None else str(value).lower() if isinstance(value, bool)
                                    else value)
     assert_user_error(in_process("export", store, "--format", "netcdf", "--out", "-"), "standard output")
+
+
+# -- a circuit of three neurons: the circuit metric kuramoto ----------------------------------------------
+TRIO_SPEC = {
+    "name": "analysis_trio",
+    "description": "three HH neurons in a chain, g x drive; the Kuramoto order parameter",
+    "circuit": {
+        "neurons": {"n1": {"model": "hh", "init": {"v": -70.0}}, "n2": {"model": "hh", "init": {"v": -60.0}},
+                    "n3": {"model": "hh", "init": {"v": -50.0}}},
+        "synapses": {"s12": {"model": "electrical", "pre": "n1", "post": "n2"},
+                     "s23": {"model": "electrical", "pre": "n2", "post": "n3"}},
+        "inputs": {"n1": 0.15, "n2": 0.15, "n3": 0.15},
+    },
+    "simulation": {"dt": 0.01, "duration": 40.0, "transient": 5.0, "kuramoto_interval": 0.5},
+    "sweep": [
+        {"name": "g", "paths": ["synapses.s12.params.g1", "synapses.s12.params.g2", "synapses.s23.params.g1",
+                                "synapses.s23.params.g2"], "values": [0.0, 0.02, 0.05]},
+        {"name": "I_ext", "paths": ["inputs.n1"], "values": [0.15, 0.2]},
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def trio_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("trio")
+    spec_path, out = tmp / "trio.yaml", tmp / "trio.zarr"
+    spec_path.write_text(yaml.safe_dump(TRIO_SPEC, sort_keys=False))
+    proc = synsweep("run", spec_path, "--out", out, "--workers", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_pair_store_has_no_kuramoto(store: Path) -> None:
+    assert "kuramoto" not in open_result(store)
+
+
+def test_three_neuron_store_holds_kuramoto_and_the_commands_know_it(trio_store: Path, tmp_path: Path) -> None:
+    """kuramoto is a variable over the sweep dims alone; inspect, report, plot, replay and export handle it."""
+    ds = open_result(trio_store)
+    assert ds.kuramoto.dims == ("g", "I_ext") and ds.kuramoto.dtype == np.float64
+    assert ds.kuramoto.attrs == {"units": "1", "long_name": "Kuramoto order parameter (time mean)"}
+    kur = ds.kuramoto.values
+    assert np.isfinite(kur).all() and ((kur > 0.0) & (kur <= 1.0 + 1e-12)).all(), kur
+    assert json_spec(ds)["simulation"]["kuramoto_interval"] == 0.5
+
+    inspect = synsweep("inspect", trio_store)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "kuramoto(g, I_ext)" in inspect.stdout, inspect.stdout
+
+    page_path = tmp_path / "report.html"
+    report = synsweep("report", trio_store, "--out", page_path)
+    assert report.returncode == 0, report.stderr
+    page = page_path.read_text()
+    assert "<tr><td>kuramoto</td><td>-</td><td>1</td>" in page  # no neuron or pair, units 1
+    assert "<figcaption>kuramoto over (g, I_ext)</figcaption>" in page
+
+    fig = tmp_path / "kur.png"
+    plot = synsweep("plot", trio_store, "kuramoto", "--out", fig)
+    assert plot.returncode == 0, plot.stderr
+    assert fig.read_bytes().startswith(PNG_MAGIC)
+
+    replay = in_process("replay", trio_store, "--point", f"g={float(ds.g[1])!r},I_ext={float(ds.I_ext[0])!r}",
+                        "--fig", tmp_path / "replay.png")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert re.search(r"kuramoto\s+-\s+(\S+)\s+(\S+)\s+equal", replay.stdout), replay.stdout
+    assert "all 33 stored values equal the replay bit for bit" in replay.stdout  # 5 x 3 + 5 x 3 + 1 + 2
+    assert "DIFFERENT" not in replay.stdout
+
+    table = in_process("export", trio_store, "--format", "csv", "--out", "-")
+    assert table.returncode == 0, table.stderr
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [float(r["kuramoto"]) for r in rows] == kur.ravel().tolist()
+
+
+def json_spec(ds: xr.Dataset) -> dict:
+    import json
+
+    return json.loads(ds.attrs["spec"])

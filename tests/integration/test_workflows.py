@@ -126,6 +126,10 @@ def test_chain_activity_travels_from_the_driven_neuron_and_the_pairs_synchronise
     for pair in ("n1-n2", "n2-n3"):
         r = ds["pearson"].sel(pair=pair)
         assert float(r.isel(g=-1)) > 0.95 > float(r.isel(g=0)), r.values
+    # three neurons: the circuit's Kuramoto order parameter is stored too; undefined while n2, n3 are silent
+    kur = ds["kuramoto"]
+    assert kur.dims == ("g",) and kur.attrs["long_name"] == "Kuramoto order parameter (time mean)"
+    assert np.isnan(float(kur.isel(g=0))) and float(kur.isel(g=-1)) > 0.95, kur.values
     assert len(traced_points(run.open())) == 3
     assert_figures(run, "chain")
 

@@ -148,6 +148,8 @@ CASES = [
     ("bound-nonpositive", setter("simulation", "divergence_bound", value=0), "'simulation.divergence_bound'",
      "positive"),
     ("simulation-key-typo", rename("simulation", "dt", new="dtt"), "'simulation.dtt'", "did you mean 'dt'"),
+    ("kuramoto-interval-zero", setter("simulation", "kuramoto_interval", value=0), "'simulation.kuramoto_interval'",
+     "positive"),
     # sweep
     ("sweep-not-list", setter("sweep", value={"name": "g"}), "'sweep'", "list"),
     ("linspace-num-zero", setter(*S0, "linspace", "num", value=0), "'sweep[0].linspace.num'", "got 0"),
@@ -200,6 +202,8 @@ CASES = [
      "did you mean 'pearson'"),
     ("metric-twice", setter("metrics", value=["pearson", "pearson"]), "'metrics[1]'", "twice"),
     ("metrics-not-list", setter("metrics", value="pearson"), "'metrics'", "list"),
+    ("kuramoto-of-a-pair", setter("metrics", value=["spike_count", "kuramoto"]), "'metrics[1]'",
+     "at least 3 neurons"),
     # record
     ("record-unknown-variable", setter("record", "variables", value=["w"]), "'record.variables[0]'",
      "no neuron"),

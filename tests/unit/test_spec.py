@@ -177,7 +177,7 @@ def test_linspace_reproducible_and_single_value():
 def test_defaults_filled_in():
     spec = load_spec(minimal())
     assert spec.dims == () and spec.shape == () and spec.n_points == 1
-    assert spec.metrics == tuple(DEFAULT_METRICS)
+    assert spec.metrics == tuple(m for m in DEFAULT_METRICS if m != "kuramoto")  # one neuron: no kuramoto
     assert spec.record is None
     assert spec.chunk_points == 4096
     assert spec.description == ""
@@ -383,3 +383,35 @@ def test_round_significant():
     x = np.array([0.1 + 0.2, -1.4e-17, 0.0, 123456.78901234567, np.inf])
     np.testing.assert_array_equal(round_significant(x), [0.3, -1.4e-17, 0.0, 123456.789012, np.inf])
     assert not np.signbit(round_significant(np.array([-0.0]))[0])
+
+
+def test_kuramoto_is_a_default_metric_of_three_neurons_only_and_leaves_pair_hashes_alone():
+    """The circuit metric kuramoto is in the default metrics of a circuit of >= 3 neurons; a pair's default
+    list (and so its spec hash) is the list of the ten metrics there were before it."""
+    pair = minimal()
+    pair["circuit"]["neurons"]["n2"] = {"model": "hh"}
+    spec = load_spec(pair)
+    assert "kuramoto" not in spec.metrics
+    explicit = copy.deepcopy(pair)
+    explicit["metrics"] = ["spike_count", "rate_count", "rate_isi", "isi_cv", "first_spike_time", "pearson",
+                           "mean_abs_dv", "coincidence", "plv", "time_to_sync"]
+    assert load_spec(explicit).spec_hash == spec.spec_hash
+    trio = copy.deepcopy(pair)
+    trio["circuit"]["neurons"]["n3"] = {"model": "hh"}
+    assert load_spec(trio).metrics[-1] == "kuramoto"
+
+
+def test_kuramoto_interval_is_stored_only_when_not_the_default():
+    doc = minimal()
+    spec = load_spec(doc)
+    assert spec.simulation.kuramoto_interval == 1.0 and spec.simulation.kuramoto_every == 100
+    assert "kuramoto_interval" not in spec.document["simulation"]
+    doc["simulation"]["kuramoto_interval"] = 1.0
+    assert load_spec(doc).spec_hash == spec.spec_hash
+    doc["simulation"]["kuramoto_interval"] = 0.25
+    other = load_spec(doc)
+    assert other.simulation.kuramoto_every == 25
+    assert other.document["simulation"]["kuramoto_interval"] == 0.25
+    assert "coincidence_window" not in other.document["simulation"]
+    assert other.spec_hash != spec.spec_hash
+    assert load_spec(other.document) == other

@@ -110,3 +110,33 @@ def test_every_model_keeps_the_loops_vectorised(precision):
               for text in (with_events, without_events)]
     assert counts[1] >= (2 if precision == "float64" else 1), (counts, without_events[-2000:])
     assert counts[0] == counts[1] + 1, (counts, with_events[-2000:])
+
+
+TRIO = r"""
+import llvmlite.binding as llvm
+llvm.set_option("probe", "-pass-remarks=loop-vectorize")
+llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
+import sys
+from synsweep.engine import Circuit, Neuron, Synapse
+from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernels import kernel_assembly
+names = ("a", "b", "c")
+for n in (2, 3):
+    circuit = Circuit(neurons=tuple(Neuron(x, "hh") for x in names[:n]),
+                      synapses=(Synapse("gap", "electrical", "a", "b"),), pairs=(("a", "b"),))
+    kernel_assembly(KernelKey.for_circuit(circuit, "rk4", "float64", "coupled"))
+    print("=== kernel done", file=sys.stderr, flush=True)
+"""
+
+
+def test_kuramoto_sampling_loop_is_vectorised():
+    """A third neuron adds the Kuramoto sample loop (under a branch on the step index, the same for every
+    lane): the kernel has exactly one more full-width float64 vector loop than the pair's."""
+    proc = subprocess.run([sys.executable, "-c", TRIO], capture_output=True, text=True, env=os.environ.copy(),
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    full = simd_bits() // 64
+    pair, trio = proc.stderr.split("=== kernel done")[:2]
+    counts = [sum(int(w) >= full for w in re.findall(r"vectorized loop \(vectorization width: (\d+)", text))
+              for text in (pair, trio)]
+    assert counts[0] >= 2 and counts[1] == counts[0] + 1, (counts, trio[-2000:])
