@@ -142,7 +142,7 @@ def gap_groups(lay: KernelLayout) -> list[GapGroup]:
         if out is None or out.diffusive is None or sm.state or sm.spike_triggered or a == b:
             continue
         rows = [lay.param_row("synapse", j, p) for p in out.diffusive]
-        if any(r not in tie for r in rows):  # not tied (a per-point or a lone value): evaluated on its own
+        if any(r not in tie or lay.w_param_row(r) is not None for r in rows):  # lone or per-point value
             continue
         candidates.setdefault((name, output, tie[rows[0]], tie[rows[1]]), []).append(j)
     groups = []

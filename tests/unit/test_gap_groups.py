@@ -74,6 +74,20 @@ def test_the_electrical_synapse_is_diffusive_as_declared():
     assert SYNAPSE_MODELS["electrical"].output("gap").diffusive == ("g1", "g2")
 
 
+def test_a_group_needs_tied_uniform_conductances_in_the_key():
+    """Detection alone (no compile): ties come from simulate; a key that makes every parameter vary, or ties
+    nothing, or a circuit small enough to unroll, has no group."""
+    circuit = all_to_all(12)
+    key = kernel_key(circuit, SIM)
+    assert len(key.tied) == 1 and len(key.tied[0]) == 2 * len(circuit.synapses)
+    assert len(gap_groups(codegen.KernelLayout(key))) == 1
+    every_row_varies = codegen.KernelKey.for_circuit(circuit, "rk4", "float64", "coupled", tied=key.tied)
+    assert gap_groups(codegen.KernelLayout(every_row_varies)) == []
+    assert gap_groups(codegen.KernelLayout(codegen.KernelKey.for_circuit(circuit, "rk4", "float64", "coupled",
+                                                                         varying=()))) == []
+    assert kernel_key(all_to_all(6), SIM).tied == ()  # unrolled: nothing to tie
+
+
 @pytest.mark.parametrize(("params", "both_ways", "reverse", "symmetric"), [
     ({}, False, False, True),  # g1 = g2: one total
     ({"g1": 0.004, "g2": 0.001}, False, False, False),  # asymmetric: prefix and suffix sums
