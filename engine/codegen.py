@@ -75,6 +75,10 @@ class KernelKey:
     record: (unit, state variable) recorded as traces; units are the neurons 0..N-1, then the synapses.
     varying: the parameter rows (of P) that may differ between lanes; every other parameter is uniform
         over the batch and read once per tile as a scalar, not per lane. None: every parameter varies.
+    tied: classes of uniform parameter rows (P rows, each class sorted, two rows or more) known to hold the
+        same value; the looped layout sums an all-to-all group of diffusive synapses (gap junctions) whose
+        conductances are tied in O(N) per stage instead of O(N^2) (``synsweep.engine.looped``). Only
+        conductances of diffusive synapses are tied (``simulate.tied_rows``); () ties nothing.
     """
 
     neuron_models: tuple[str, ...]
@@ -85,15 +89,16 @@ class KernelKey:
     scheme: str
     record: tuple[tuple[int, str], ...] = ()
     varying: tuple[int, ...] | None = None
+    tied: tuple[tuple[int, ...], ...] = ()
 
     @classmethod
     def for_circuit(cls, circuit: Circuit, integrator: str, precision: str, scheme: str,
                     record: tuple[tuple[int, str], ...] = (), rings: tuple[int, ...] | None = None,
-                    varying: tuple[int, ...] | None = None) -> KernelKey:
+                    varying: tuple[int, ...] | None = None, tied: tuple[tuple[int, ...], ...] = ()) -> KernelKey:
         models, synapses, pairs = circuit.structure()
         rings = rings or (1,) * len(synapses)
         synapses = tuple((*syn, ring) for syn, ring in zip(synapses, rings, strict=True))
-        return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record), varying)
+        return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record), varying, tuple(tied))
 
 
 class KernelLayout:
@@ -130,11 +135,11 @@ class KernelLayout:
             row += syn[4] if syn[4] > 1 else 0
         self.looped = n > MAX_UNROLLED_NEURONS or len(key.synapses) > MAX_UNROLLED_SYNAPSES
         stages = INTEGRATORS[key.integrator].stages if key.integrator in INTEGRATORS else 0
-        if self.looped:  # stage states Z, stage slopes K (stage-major), input currents I, one scratch row
+        if self.looped:  # stage states Z, stage slopes K (stage-major), input currents I, three scratch rows
             self.z_base, row = row, row + self.n_state
             self.k_base, row = row, row + stages * self.n_state
             self.i_base, row = row, row + n
-            self.scratch, row = row, row + 1
+            self.scratch, row = row, row + 3  # the metrics' 'ok' flag; two running sums of the gap groups
         self.n_work = row
         self.kuramoto = n >= KURAMOTO_MIN_NEURONS
         n_circuit = len(CIRCUIT_ACC) if self.kuramoto else 0

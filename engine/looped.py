@@ -14,6 +14,22 @@ Per stage j of the tableau, with every state of the stage (Z = Y + dt sum_l a_jl
     3. K_j of every synapse state and every neuron state, group by group
 then Y += dt sum_j b_j K_j, the spike rules and resets, the event loop and the metrics loop, as in the
 unrolled step and in the same order of operations within each model's functions.
+
+Gap groups. A diffusive synapse (``Output.diffusive``: the electrical synapse) adds g_pre (V_post - V_pre)
+to its pre neuron's input and g_post (V_pre - V_post) to its post neuron's. When a set of such synapses has
+one conductance g_pre and one g_post (their rows tied in the kernel key: uniform over the batch and equal)
+and joins every pair of a set of m >= 3 neurons the same way (n_fwd synapses from the lower-numbered
+neuron to the higher one, n_bwd the other way, for every pair), neuron i's input from them is exactly
+
+    a sum_{j > i} (V_j - V_i) + b sum_{j < i} (V_j - V_i),   a = n_fwd g_pre + n_bwd g_post,
+                                                              b = n_fwd g_post + n_bwd g_pre
+  = a (S_>i - n_>i V_i) + b (S_<i - n_<i V_i)
+
+with S_>i, S_<i the sums of the voltages of the group's members above and below i and n_>i, n_<i their
+counts: a prefix sum and a suffix sum over the members, O(m) per stage instead of O(m^2). With a = b
+(g_pre and g_post tied together, or n_fwd = n_bwd) it is a (S - m V_i), one total. Voltages enter as
+differences to the first member's (V_j - V_0), which keeps the sums small. The result equals the
+per-synapse evaluation up to rounding (the order of the additions differs), not bit for bit.
 """
 
 from __future__ import annotations
@@ -93,10 +109,73 @@ def _neuron_tables(lay: KernelLayout) -> list[tuple[object, _Table]]:
     return tables
 
 
+class GapGroup:
+    """An all-to-all group of diffusive synapses with tied conductances (see the module docstring).
+
+    members: neuron indices, ascending; synapses: the synapse indices it replaces; g_pre, g_post: P rows of
+    the tied conductances (read as scalars of the tile); n_fwd, n_bwd: synapses per pair from the lower
+    neuron to the higher one and back.
+    """
+
+    def __init__(self, members: list[int], synapses: list[int], g_pre: int, g_post: int, n_fwd: int, n_bwd: int):
+        self.members, self.synapses = members, synapses
+        self.g_pre, self.g_post, self.n_fwd, self.n_bwd = g_pre, g_post, n_fwd, n_bwd
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether a = b: the same conductance from above and below, so one total replaces the two sums."""
+        return self.n_fwd == self.n_bwd or self.g_pre == self.g_post
+
+
+def gap_groups(lay: KernelLayout) -> list[GapGroup]:
+    """The gap groups of a looped kernel: diffusive synapses (no state, not spike-triggered, pre != post)
+    whose conductances are uniform and tied, grouped by their pair of conductance classes, kept when they
+    join every pair of their neurons (at least 3) the same way."""
+    key = lay.key
+    if not lay.looped:
+        return []
+    tie = {r: cls[0] for cls in key.tied for r in cls}  # P row -> the first row of its class
+    candidates: dict[tuple, list[int]] = {}
+    for j, (name, a, b, output, _) in enumerate(key.synapses):
+        sm = lay.synapse_models[j]
+        out = sm.output(output)
+        if out is None or out.diffusive is None or sm.state or sm.spike_triggered or a == b:
+            continue
+        rows = [lay.param_row("synapse", j, p) for p in out.diffusive]
+        if any(r not in tie or lay.w_param_row(r) is not None for r in rows):  # lone or per-point value
+            continue
+        candidates.setdefault((name, output, tie[rows[0]], tie[rows[1]]), []).append(j)
+    groups = []
+    for (_, _, g_pre, g_post), syns in candidates.items():
+        members = sorted({key.synapses[j][k] for j in syns for k in (1, 2)})
+        counts: dict[tuple[int, int], list[int]] = {}
+        for j in syns:
+            a, b = key.synapses[j][1:3]
+            counts.setdefault((min(a, b), max(a, b)), [0, 0])[0 if a < b else 1] += 1
+        shapes = {tuple(c) for c in counts.values()}
+        if len(members) >= 3 and len(counts) == len(members) * (len(members) - 1) // 2 and len(shapes) == 1:
+            n_fwd, n_bwd = shapes.pop()
+            groups.append(GapGroup(members, syns, g_pre, g_post, n_fwd, n_bwd))
+    return groups
+
+
+def _gap_table(lay: KernelLayout, g: int, group: GapGroup) -> str:
+    """Per member: W rows of its voltage and input current, its counts of members below and above."""
+    m = len(group.members)
+    rows = [[lay.state_row(k, lay.neurons[k].voltage), lay.i_base + k, p, m - 1 - p]
+            for p, k in enumerate(group.members)]
+    factors = [lay.neurons[k].conductance_factor for k in group.members]
+    return (f"GAP{g} = np.array({rows!r}, dtype=np.int64)  # columns: v, i_in, below, above\n"
+            f"GAP{g}_FACTORS = np.array({factors!r}, dtype=np.float64)")
+
+
 def _synapse_tables(lay: KernelLayout) -> list[tuple[object, object, _Table]]:
     key, n = lay.key, len(lay.neurons)
+    grouped = {j for group in gap_groups(lay) for j in group.synapses}
     items = []
     for j, (name, a, b, output, ring) in enumerate(key.synapses):
+        if j in grouped:
+            continue
         sm, pre, post = lay.synapse_models[j], lay.neurons[a], lay.neurons[b]
         post_model = key.neuron_models[b] if sm.post_jump is not None and post.refractory is not None else None
         row = {"v_pre": lay.state_row(a, pre.voltage), "v_post": lay.state_row(b, post.voltage),
@@ -126,6 +205,7 @@ def _synapse_tables(lay: KernelLayout) -> list[tuple[object, object, _Table]]:
 def looped_tables(lay: KernelLayout) -> list[str]:
     """Module-level source of the index tables (numba freezes global arrays into the compiled code)."""
     lines = [t.source() for _, t in _neuron_tables(lay)]
+    lines += [_gap_table(lay, g, group) for g, group in enumerate(gap_groups(lay))]
     for _, (_, _, factors), t in _synapse_tables(lay):
         lines.append(t.source())
         lines.append(f"{t.name}_FACTORS = np.array({[list(f) for f in factors]!r}, dtype=np.float64)")
@@ -146,6 +226,7 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
     key = lay.key
     neuron_tables = _neuron_tables(lay)
     synapse_tables = _synapse_tables(lay)
+    groups = gap_groups(lay)
     n_state = lay.n_state
 
     def lane_loop() -> None:
@@ -184,6 +265,8 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
                 src(f"{at(table.offset('i_in'))} = {table.param('i_ext')}")
                 src.dedent()
                 src.dedent()
+            for g, group in enumerate(groups):
+                emit_gap_group(src, lay, g, group, volt_base, tile)
             for sm, (output, _, _), table in synapse_tables:
                 out = sm.output(output)
                 if out is None:
@@ -367,3 +450,40 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
             src(f"A[i + o_acc + U({c * tile})] += w * ({expr})")
         src.dedent()
         src.dedent()
+
+
+def emit_gap_group(src: _Source, lay: KernelLayout, g: int, group: GapGroup, volt_base: str, tile: int) -> None:
+    """Add a gap group's currents to its members' inputs: a (S_>i - n_>i V_i) + b (S_<i - n_<i V_i), the
+    voltages taken relative to the first member's (module docstring). Two scratch rows hold the running sums."""
+    m = len(group.members)
+    run_sum = f"W[i + U({(lay.scratch + 1) * tile})]"
+    v0 = f"W[i + U(({volt_base} + GAP{g}[0, 0]) * TILE)]"
+    v_e = f"W[i + U(({volt_base} + GAP{g}[e, 0]) * TILE)]"
+    i_e = f"W[i + U(GAP{g}[e, 1] * TILE)]"
+    src(f"g_pre = C[{group.g_pre}]")
+    src(f"g_post = C[{group.g_post}]")
+    src(f"gap_a = F({group.n_fwd}) * g_pre + F({group.n_bwd}) * g_post")  # from the members above
+    src(f"gap_b = F({group.n_fwd}) * g_post + F({group.n_bwd}) * g_pre")  # from the members below
+    src("for i in range(U(TILE)):")
+    src(f"    {run_sum} = F(0.0)")
+    if group.symmetric:  # a = b: I_i = a (S - m V_i), S the sum over all members
+        src(f"for e in range({m}):")
+        src("    for i in range(U(TILE)):")
+        src(f"        {run_sum} += {v_e} - {v0}")
+        src(f"for e in range({m}):")
+        src(f"    f_a = F(GAP{g}_FACTORS[e]) * gap_a")
+        src("    for i in range(U(TILE)):")
+        src(f"        {i_e} += f_a * ({run_sum} - F({m}) * ({v_e} - {v0}))")
+        return
+    # members below (ascending prefix sums), then members above (descending suffix sums)
+    for order, coef, count in (("range({m})", "gap_b", 2), ("range({m} - 1, -1, -1)", "gap_a", 3)):
+        src(f"for e in {order.format(m=m)}:")
+        src(f"    f_c = F(GAP{g}_FACTORS[e]) * {coef}")
+        src(f"    n_c = F(GAP{g}[e, {count}])")
+        src("    for i in range(U(TILE)):")
+        src(f"        d = {v_e} - {v0}")
+        src(f"        {i_e} += f_c * ({run_sum} - n_c * d)")
+        src(f"        {run_sum} += d")
+        if count == 2:
+            src("for i in range(U(TILE)):")
+            src(f"    {run_sum} = F(0.0)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import codegen
 from .circuit import Circuit
 from .codegen import TILE, KernelKey, KernelLayout
 from .integrators import INTEGRATORS
@@ -114,14 +115,40 @@ def varying_rows(circuit: Circuit, paths: Collection[str]) -> tuple[int, ...]:
     return tuple(r for r, path in enumerate(circuit.param_paths()) if path in given)
 
 
+# tie equal uniform conductances of diffusive synapses in the kernel key, so that the looped layout sums an
+# all-to-all gap-junction group in O(N) (False: every synapse is evaluated on its own; for tests and benchmarks)
+GAP_GROUPS = True
+
+
+def tied_rows(circuit: Circuit, varying: Collection[int]) -> tuple[tuple[int, ...], ...]:
+    """Classes (two rows or more) of the uniform conductance rows of diffusive synapses (``Output.diffusive``)
+    that hold the same value in the circuit. Only for circuits large enough for the looped layout, the only
+    one that uses them; a conductance given per point is never tied, so ties do not depend on the chunking."""
+    if not GAP_GROUPS or (len(circuit.neurons) <= codegen.MAX_UNROLLED_NEURONS
+                          and len(circuit.synapses) <= codegen.MAX_UNROLLED_SYNAPSES):
+        return ()
+    table = circuit.param_paths()
+    index = {path: r for r, path in enumerate(table)}
+    varying = set(varying)
+    classes: dict[float, list[int]] = {}
+    for syn in circuit.synapses:
+        out = syn.definition.output(syn.output)
+        for name in (out.diffusive or ()) if out is not None else ():
+            r = index[f"synapses.{syn.name}.params.{name}"]
+            if r not in varying:
+                classes.setdefault(table[f"synapses.{syn.name}.params.{name}"], []).append(r)
+    return tuple(tuple(sorted(set(rows))) for rows in classes.values() if len(set(rows)) > 1)
+
+
 def kernel_key(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray] | None = None,
                record: Sequence[str] = ()) -> KernelKey:
     """The compiled kernel that ``simulate`` uses for these arguments: parameters that ``values`` gives
     per point vary between lanes, the others are scalars of the kernel."""
     values = values or {}
+    varying = varying_rows(circuit, values)
     return KernelKey.for_circuit(circuit, simulation.integrator, simulation.precision, simulation.scheme,
                                  resolve_record(circuit, record), delay_rings(circuit, simulation, values),
-                                 varying_rows(circuit, values))
+                                 varying, tied_rows(circuit, varying))
 
 
 def simulate(

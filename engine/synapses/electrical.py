@@ -25,6 +25,6 @@ ELECTRICAL = SynapseModel(
         Param("g1", 0.002, "conductance of pre", "conductance seen by the pre neuron (neuron 1)"),
         Param("g2", 0.002, "conductance", "conductance seen by the post neuron (neuron 2)"),
     ),
-    outputs={"gap": Output((), currents)},
+    outputs={"gap": Output((), currents, diffusive=("g1", "g2"))},
     default_output="gap",
 )
