@@ -17,3 +17,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"the shared folder with reference data is missing: {SHARED}")
     return SHARED
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup``: the tests of an integration or end-to-end module stay on one
+    test worker, so its module and session fixtures (a single-node SLURM, a TLS cluster, stores built once)
+    start once; unit tests are spread test by test."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.parent.name in ("integration", "e2e"):
+            item.add_marker(pytest.mark.xdist_group(name=path.stem))
