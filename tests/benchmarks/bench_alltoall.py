@@ -16,9 +16,10 @@ import argparse
 import importlib
 import os
 import statistics
-from itertools import combinations
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+from bench_models import all_to_all  # noqa: E402  (this folder: benchmarks run as scripts)
 
 from synsweep.engine import Circuit, Neuron, Simulation, Synapse, simulate  # noqa: E402
 
@@ -26,14 +27,6 @@ from synsweep.engine import Circuit, Neuron, Simulation, Synapse, simulate  # no
 def pair() -> Circuit:
     return Circuit(neurons=(Neuron("a", "hh"), Neuron("b", "hh")), synapses=(Synapse("gap", "electrical", "a", "b"),),
                    inputs={"a": 0.1, "b": 0.08})
-
-
-def all_to_all(n: int) -> Circuit:
-    names = [f"n{i}" for i in range(n)]
-    return Circuit(neurons=tuple(Neuron(x, "hh") for x in names),
-                   synapses=tuple(Synapse(f"g{a}_{b}", "electrical", names[a], names[b])
-                                  for a, b in combinations(range(n), 2)),
-                   inputs={x: 0.1 for x in names}, pairs=())
 
 
 def main() -> None:
