@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import SpecError, listing, show, suggestion
+from .monitors import quiet_monitors, worker_environment
 
 if TYPE_CHECKING:
     from distributed import Client, Security
@@ -390,7 +391,8 @@ def job_config(kind: str, spec: SweepSpec | None = None, *, config_file: str | o
         python=values.get("python", sys.executable),
         job_extra_directives=tuple(values.get("job_extra_directives", ())),
         job_script_prologue=tuple(values.get("job_script_prologue", ())),
-        environment={"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)},
+        environment={"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent),
+                     **worker_environment()},
     )
 
 
@@ -472,7 +474,8 @@ def batch_client(config: JobConfig, security: Security | None = None,
         if shared_temp_directory is not None:
             kwargs["shared_temp_directory"] = os.fspath(shared_temp_directory)
     allowed = max(int(dask.config.get("distributed.scheduler.allowed-failures")), ALLOWED_FAILURES)
-    with warnings.catch_warnings(), dask.config.set({"distributed.scheduler.allowed-failures": allowed}):
+    quiet = quiet_monitors()
+    with warnings.catch_warnings(), dask.config.set({"distributed.scheduler.allowed-failures": allowed, **quiet}):
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = cls(**kwargs)
     keeper = JobKeeper(cluster, config.jobs)

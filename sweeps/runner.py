@@ -42,7 +42,6 @@ from .model import SweepSpec
 from .store import (
     TRACES_ID,
     StoreError,
-    block_dataset,
     block_variables,
     create_store,
     done_chunks,
@@ -54,9 +53,9 @@ from .store import (
     remove_store,
     store_attrs,
     store_plan,
+    trace_arrays,
     trace_layout,
-    traced_points_dataset,
-    write_region,
+    write_block,
 )
 
 if TYPE_CHECKING:
@@ -151,12 +150,11 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
         arrays = point_arrays(spec, result, layout, k)
     if copied is not None:  # old points as stored, new ones from the kernel
         if k:
-            for name, (_, a) in arrays.items():
+            for name, a in arrays.items():
                 copied[name][need] = a
-        arrays = {name: (rest, copied[name]) for name, rest in block_variables(spec, layout).items()}
-    block = block_dataset(spec, shape, arrays)
-    write_region(out, block, {d.name: s for d, s in zip(spec.dims, index, strict=True)})
-    n_diverged = int(np.count_nonzero(arrays["status"][1] == 2))
+        arrays = {name: copied[name] for name in block_variables(spec, layout)}
+    write_block(out, index, arrays)
+    n_diverged = int(np.count_nonzero(arrays["status"] == 2))
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid()}
@@ -177,8 +175,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     values = {path: np.concatenate([p[path] for p in parts]) for path in parts[0]} if parts else {}
     n = len(layout.points)
     result, compile_seconds = _simulate(spec, values, n, layout.record, layout.every)
-    block = traced_points_dataset(spec, result, layout, n)
-    write_region(out, block, {"traced_point": slice(0, n)})
+    write_block(out, (slice(0, n),), trace_arrays(spec, result, layout, n))
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
             "kernel_seconds": result.seconds, "compile_seconds": compile_seconds, "pid": os.getpid()}
     mark_done(out, TRACES_ID, info)
@@ -233,7 +230,11 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
         with Client(scheduler, security=security, set_as_default=False) as c:
             yield c
         return
-    with _worker_environment(), warnings.catch_warnings():
+    import dask.config
+
+    from .monitors import quiet_monitors
+
+    with _worker_environment(), warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,

@@ -41,6 +41,7 @@ and write passes ``consolidated=False``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -53,7 +54,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+import zarr.api.asynchronous
 import zarr.codecs
+import zarr.core.sync
 
 from synsweep.engine import METRICS, STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, SimResult
 from synsweep.engine.metrics import metric_applies
@@ -477,38 +480,27 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
 
 
 # -- writing blocks ----------------------------------------------------------------------------------------
-def block_variables(spec: SweepSpec, layout: TraceLayout | None) -> dict[str, tuple[str, ...]]:
-    """The variables along the sweep dims: name -> their dims after the sweep dims."""
-    names: dict[str, tuple[str, ...]] = {m: _metric_dims(m) for m in _metric_names(spec)}
-    names["status"] = ()
-    names["diverged_step"] = ()
+def block_variables(spec: SweepSpec, layout: TraceLayout | None) -> tuple[str, ...]:
+    """The names of the variables along the sweep dims, in the store's order."""
+    names = [*_metric_names(spec), "status", "diverged_step"]
     if layout is not None and layout.points is None:
-        names.update({name: (entity, "time") for name, (entity, _) in layout.stored.items()})
-    return names
+        names += list(layout.stored)
+    return tuple(names)
 
 
-def point_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout | None,
-                 n: int) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
-    """The ``block_variables`` for ``n`` points from the engine's result, flat: ``name -> (dims after the
-    sweep dims, array of shape (n, ...))``, in the store's dtypes."""
+def point_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout | None, n: int) -> dict[str, np.ndarray]:
+    """The ``block_variables`` for ``n`` points from the engine's result, flat: ``name -> array of shape
+    (n, ...)``, in the store's dtypes."""
     traces = trace_arrays(spec, result, layout, n) if layout is not None and layout.points is None else {}
-    data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
-    for name, rest in block_variables(spec, layout).items():
+    data: dict[str, np.ndarray] = {}
+    for name in block_variables(spec, layout):
         if name in traces:
-            data[name] = (rest, traces[name])
+            data[name] = traces[name]
         elif name in METRICS:
-            data[name] = (rest, result.metrics[name].astype(METRICS[name].dtype))
+            data[name] = result.metrics[name].astype(METRICS[name].dtype)
         else:
-            data[name] = (rest, result.metrics[name].astype(np.int8 if name == "status" else np.int64))
+            data[name] = result.metrics[name].astype(np.int8 if name == "status" else np.int64)
     return data
-
-
-def block_dataset(spec: SweepSpec, block_shape: tuple[int, ...],
-                  arrays: dict[str, tuple[tuple[str, ...], np.ndarray]]) -> xr.Dataset:
-    """One block as a numpy-backed dataset: the flat ``point_arrays`` reshaped to ``block_shape``."""
-    sdims = tuple(d.name for d in spec.dims)
-    return xr.Dataset({name: ((*sdims, *rest), a.reshape((*block_shape, *a.shape[1:])))
-                       for name, (rest, a) in arrays.items()})
 
 
 def trace_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout, n: int) -> dict[str, np.ndarray]:
@@ -526,12 +518,22 @@ def trace_arrays(spec: SweepSpec, result: SimResult, layout: TraceLayout, n: int
     return out
 
 
-def traced_points_dataset(spec: SweepSpec, result: SimResult, layout: TraceLayout, n: int) -> xr.Dataset:
-    """The traces of the ``n`` listed record points, numpy-backed, along ``traced_point``."""
-    return xr.Dataset({name: (("traced_point", layout.stored[name][0], "time"), a)
-                       for name, a in trace_arrays(spec, result, layout, n).items()})
+def write_block(path: str | os.PathLike, index: tuple[slice, ...], arrays: dict[str, np.ndarray]) -> None:
+    """Write flat arrays (``name -> (n, ...)``, C order of the block) into the store's arrays at ``index``
+    along their leading dims (the sweep dims, or ``traced_point``); whole zarr chunks only; idempotent.
 
+    The arrays are written with zarr directly and all at once (zarr's asynchronous API): 25 to 30 ms for
+    the 12 variables of an HH pair, where one ``Dataset.to_zarr(region=...)`` took 60 to 90 ms. The bytes
+    are the same: xarray's encoding of these variables is the identity (no scale, offset or mask).
+    """
+    shape = tuple(s.stop - s.start for s in index)
+    root = str(Path(path))
 
-def write_region(path: str | os.PathLike, block: xr.Dataset, region: dict[str, slice]) -> None:
-    """Write ``block`` into the store at ``region`` (whole zarr chunks only; idempotent)."""
-    block.to_zarr(Path(path), region=region, mode="r+", consolidated=False, zarr_format=ZARR_FORMAT)
+    async def write_one(name: str, a: np.ndarray) -> None:
+        arr = await zarr.api.asynchronous.open_array(store=root, path=name, mode="r+", zarr_format=ZARR_FORMAT)
+        await arr.setitem(index, a.reshape((*shape, *a.shape[1:])))
+
+    async def write_all() -> None:
+        await asyncio.gather(*(write_one(name, a) for name, a in arrays.items()))
+
+    zarr.core.sync.sync(write_all())

@@ -8,8 +8,9 @@ neuron-steps per second (2 B steps / s), single thread. Peers: the hand-written 
 same with shared exponentials (`hh_vec_sharedexp`), NumPy, and the seed-style Python loop (extrapolated from a
 few pairs); Brian2 when a venv with it is given (--brian2-venv, made by ../shared/bench/w1/setup_peers.sh).
 Each implementation's spike totals and sum of Pearson r are printed beside its speed, so a fast wrong
-answer shows. --service also runs W1 through the whole dask path (run_sweep on a LocalCluster of 2
-single-threaded workers, zarr writes included) and reports it against 2x the single-core engine.
+answer shows. --service also runs W1 through the whole service (the `synsweep run` command on a LocalCluster of
+2 single-threaded workers, timed from the command's start to its exit) and reports it against 2x the
+single-core engine measured just before it.
 
 Not part of the test suite: speed is reported as ratios measured in the same run, never asserted.
 """
@@ -94,11 +95,13 @@ def run_engine(B: int, prec: str) -> dict:
 
 
 def service_run(B: int, workers: int = 2) -> dict:
-    """W1 through run_sweep on a LocalCluster (warm kernel cache), timed from submit to the last write."""
-    from synsweep.sweeps import load_spec, run_sweep
+    """W1 through ``synsweep run SPEC --out STORE --workers 2`` (warm kernel cache, default chunking), timed
+    as a whole command: interpreter start, spec checks, the kernel measurement for the estimate, the
+    LocalCluster's start and close, scheduling, kernels and zarr writes."""
+    import yaml
 
     ng = int(np.sqrt(B))
-    spec = load_spec({
+    doc = {
         "name": "w1-service",
         "circuit": {"neurons": {"n1": {"model": "hh", "init": {"v": -75.0}},
                                 "n2": {"model": "hh", "init": {"v": -65.0}}},
@@ -108,14 +111,24 @@ def service_run(B: int, workers: int = 2) -> dict:
                    "linspace": {"start": 0.0, "stop": 0.01, "num": ng}},
                   {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
                    "linspace": {"start": 0.05, "stop": 0.15, "num": B // ng}}],
-        "execution": {"chunk_points": 2048},
-    })
+    }
+    cli = Path(sys.executable).parent / "synsweep"
     with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "w1.yaml"
+        spec.write_text(yaml.safe_dump(doc))
         start = time.perf_counter()
-        run_sweep(spec, Path(tmp) / "w1.zarr", workers=workers, progress=False)
+        wall = time.time()
+        subprocess.run([str(cli), "run", str(spec), "--out", str(Path(tmp) / "w1.zarr"), "--workers", str(workers),
+                        "--no-progress"], check=True, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
-    return {"impl": f"service ({workers} workers, incl. cluster start)", "prec": "float64", "B": spec.n_points,
-            "time_s": elapsed, "neuron_steps_per_s": spec.neuron_steps / elapsed}
+        markers = (Path(tmp) / "w1.zarr" / ".synsweep" / "done").iterdir()  # written as each task ends
+        tasks = [(m.stat().st_mtime, json.loads(m.read_text())) for m in markers]
+    first = min(end - info["seconds"] for end, info in tasks) - wall
+    last = max(end for end, _ in tasks) - wall
+    neuron_steps = 2 * ng * (B // ng) * round(100.0 / 0.01)
+    return {"impl": f"synsweep run ({workers} workers, whole command)", "prec": "float64", "B": ng * (B // ng),
+            "time_s": elapsed, "neuron_steps_per_s": neuron_steps / elapsed,
+            "sweep_s": last - first, "before_first_task_s": first, "after_last_task_s": elapsed - last}
 
 
 def main() -> None:
@@ -147,13 +160,19 @@ def main() -> None:
             if a.brian2_venv and B <= 10000:
                 rows.append(run_brian2(a.brian2_venv, B))
     pairs: list[float] = []  # service / (2 x engine), each against the engine measured just before it
+    phases: list[float] = []  # the same for the tasks' phase alone (first task start to last write)
     if a.service:
         for _ in range(a.reps):
             engine = run_engine(10_000, "float64")
             rows.append(engine)
             service = service_run(a.service_B)
             rows.append(service)
+            ideal = service["neuron_steps_per_s"] * service["time_s"] / (2 * engine["neuron_steps_per_s"])
             pairs.append(service["neuron_steps_per_s"] / (2 * engine["neuron_steps_per_s"]))
+            phases.append(ideal / service["sweep_s"])
+            print(f"synsweep run: {service['time_s']:.1f} s = {service['before_first_task_s']:.1f} s to the first "
+                  f"task + {service['sweep_s']:.1f} s of tasks + {service['after_last_task_s']:.1f} s after the last; "
+                  f"2 x engine would take {ideal:.1f} s", flush=True)
 
     print(f"\nW1 on {os.cpu_count()} cores, 1 thread per implementation; neuron-steps/s (min, median of reps)\n")
     header = (f"{'impl':<42} {'prec':<8} {'B':>7} {'median':>10} {'min':>10} {'engine/this':>11}"
@@ -175,8 +194,10 @@ def main() -> None:
         print(f"{impl:<42} {prec:<8} {B:>7} {med:10.3e} {min(speeds):10.3e} {ratio:>11}  {spikes:<17} "
               f"{'' if r_sum is None else f'{r_sum:.9f}'}")
     if a.service:
-        print(f"\nservice / (2 x single-core engine measured just before it), per repetition: "
+        print(f"\nsynsweep run / (2 x single-core engine measured just before it), per repetition: "
               f"{', '.join(f'{x:.2f}' for x in pairs)}; median {statistics.median(pairs):.2f}")
+        print(f"its tasks' phase (first task start to last write) / (2 x engine): "
+              f"{', '.join(f'{x:.2f}' for x in phases)}; median {statistics.median(phases):.2f}")
 
 
 if __name__ == "__main__":

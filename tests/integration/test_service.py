@@ -263,3 +263,20 @@ def test_diverged_points_are_flagged(client, tmp_path):
     assert (ds.diverged_step.sel(g=-0.01) > 0).all() and (ds.diverged_step.sel(g=[0.0, 0.002]) == -1).all()
     assert (ds.spike_count.sel(g=-0.01) == -1).all() and ds.pearson.sel(g=-0.01).isnull().all()
     assert ds.pearson.sel(g=[0.0, 0.002]).notnull().all()
+
+
+def test_embedded_cluster_runs_with_quiet_monitors():
+    import dask.config
+
+    from synsweep.sweeps.monitors import QUIET, WORKER_KEYS
+    from synsweep.sweeps.runner import _client
+
+    def settings() -> dict:
+        return {k: dask.config.get(k) for k in WORKER_KEYS}
+
+    with _client(None, None, 1) as c:
+        (got,) = c.run(settings).values()
+        tick = c.run_on_scheduler(dask.config.get, "distributed.admin.tick.interval")
+    assert got == {k: QUIET[k] for k in WORKER_KEYS}
+    assert tick == QUIET["distributed.admin.tick.interval"]
+    assert dask.config.get("distributed.admin.tick.interval") != QUIET["distributed.admin.tick.interval"]
