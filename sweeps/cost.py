@@ -11,9 +11,9 @@ and once timed, so it takes well under a second once the kernel is compiled. The
 
 for workers like this machine's cores, one thread each; it leaves out starting the cluster (seconds) and a
 first compile of the kernel. ``TASK_OVERHEAD_S`` is the cost of a task besides its kernel (scheduling,
-building the block, writing its zarr chunks and its marker), from ``tests/benchmarks/bench_scale.py``: about
-35 ms for a 4,096-point block in one quiet process, 60-170 ms per task through dask with two workers on two
-shared cores (most of it the zarr region write of the block's nine variables).
+building the block, writing its zarr chunks and its marker): 25 to 35 ms per task through dask with two
+workers on two shared cores, most of it the block's zarr writes (``tests/benchmarks/bench_engine.py --service``),
+plus the scheduler's round trip (4 to 16 ms, ``tests/benchmarks/bench_scale.py``).
 """
 
 from __future__ import annotations

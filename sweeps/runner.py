@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from synsweep.engine import simulate
 
@@ -59,6 +58,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
+    import xarray as xr
     from distributed import Client, Security
 
 

@@ -42,6 +42,7 @@ and write passes ``consolidated=False``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -49,10 +50,9 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask.array as da
 import numpy as np
-import xarray as xr
 import zarr
 import zarr.api.asynchronous
 import zarr.codecs
@@ -65,6 +65,9 @@ from synsweep.engine.simulate import resolve_record
 from .chunks import ChunkPlan
 from .model import SweepSpec
 from .provenance import provenance_attrs
+
+if TYPE_CHECKING:  # xarray, pandas and dask.array load in ~1 s: not in the workers, which never need them
+    import xarray as xr
 
 META_GROUP = ".synsweep"
 TRACES_ID = "traces"
@@ -180,6 +183,8 @@ def _strings(values: list[str]) -> np.ndarray:
 
 def sweep_coords(spec: SweepSpec) -> dict[str, xr.Variable]:
     """The coordinates along the sweep dims (see the module docstring)."""
+    import xarray as xr
+
     coords: dict[str, xr.Variable] = {}
     for dim in spec.dims:
         if not dim.zipped:
@@ -220,6 +225,9 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
     Contract: every data variable along the sweep dims is chunked ``plan.chunk_shape`` there and whole
     along its other dims; coordinates are single chunks.
     """
+    import dask.array as da
+    import xarray as xr
+
     sdims = tuple(d.name for d in spec.dims)
     shape, cshape = spec.shape, plan.chunk_shape
     if plan.shape != shape:
@@ -458,6 +466,22 @@ def analysis_chunks(path: str | os.PathLike, points: int | None = None) -> dict[
     return out
 
 
+def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tuple[int, int, int]:
+    """Points of the store at ``path`` that are ok, diverged and not computed: its ``status`` read with zarr
+    directly, in slabs of up to ``points`` points (``analysis_chunks``), so memory does not grow with the grid
+    and xarray is not needed (it saves half a second at the end of every ``synsweep run``)."""
+    status = zarr.open_array(Path(path) / "status", mode="r", zarr_format=ZARR_FORMAT)
+    slabs = analysis_chunks(path, points=points)
+    dims = status.metadata.dimension_names or ()
+    counts = np.zeros(3, dtype=np.int64)
+    starts = [range(0, n, slabs[d]) for d, n in zip(dims, status.shape, strict=True)]
+    for corner in itertools.product(*starts):
+        index = tuple(slice(c, c + slabs[d]) for c, d in zip(corner, dims, strict=True))
+        counts += np.bincount(np.asarray(status[index]).ravel(), minlength=3)[:3]
+    ok, diverged = int(counts[STATUS_OK]), int(counts[STATUS_DIVERGED])
+    return ok, diverged, int(status.size) - ok - diverged
+
+
 def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -> xr.Dataset:
     """Open a result store lazily (dask-backed), with dims, coords and attrs intact; no warnings.
 
@@ -466,6 +490,8 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
     their dtype (the zarr fill value is not applied as a mask): ``status`` 0 and ``spike_count`` -1 mark
     points not computed.
     """
+    import xarray as xr
+
     p = Path(path)
     if not (p / "zarr.json").is_file():
         raise StoreError(f"{p} is not a zarr store")

@@ -314,7 +314,9 @@ def describe_result(ds: Any, path: Path) -> str:
     rows.append(("variables", _table(var_rows)))
     if "status" in ds:
         total = int(ds["status"].size)
-        ok, div, nc = _status_counts(ds)
+        from synsweep.sweeps.store import status_counts
+
+        ok, div, nc = status_counts(path)
 
         def pct(k: int) -> str:
             return f"{k:,} ({100.0 * k / total:.1f}%)" if total else str(k)
@@ -350,13 +352,6 @@ def describe_result(ds: Any, path: Path) -> str:
         prov.append(("spec", "stored (ds.attrs['spec'])"))
     rows += prov or [("provenance", "none recorded")]
     return _rows(rows)
-
-
-def _status_counts(ds: Any) -> tuple[int, int, int]:
-    """Points ok, diverged and not computed, counted chunk by chunk (memory does not grow with the grid)."""
-    status = ds["status"]
-    ok, div = (int((status == flag).sum()) for flag in (1, 2))
-    return ok, div, int(status.size) - ok - div
 
 
 def _run_state(path: Path) -> list[tuple[str, str]]:
@@ -478,7 +473,7 @@ def _security(security: str | None, ca_file: str | None, cert: str | None, key: 
 
 def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None, resume: bool,
             overwrite: bool, progress: bool, plots: Sequence[tuple[str, Path]] = (),
-            extend: Path | None = None, cluster: Any = None, security: Any = None) -> Any:
+            extend: Path | None = None, cluster: Any = None, security: Any = None) -> None:
     """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception.
 
     Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
@@ -501,10 +496,12 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
             raise Incomplete(_paragraph(exc)) from None
         except _user_errors() as exc:
             _fail(exc)
-    ds = open_result(out)
-    click.echo(_summary_line(ds, out, report, extend))
+    click.echo(_summary_line(out, report, extend))
+    if not plots:
+        return
     from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
 
+    ds = open_result(out)
     for kind, path in plots:
         if kind == "standard":
             written = write_plot(ds, path)
@@ -514,7 +511,6 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
             written = [sync_vs_coupling(ds, path)]
         for p in written:
             click.echo(f"wrote {p}")
-    return ds
 
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
@@ -538,10 +534,12 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
                f"{_expected_time(neuron_steps, start.chunks_to_run, measure_kernel(spec), workers)}", err=True)
 
 
-def _summary_line(ds: Any, out: Path, report: Any, extend: Path | None) -> str:
+def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
     """What the store holds, and what this run did (``report``: the runner's RunReport)."""
-    ok, div, _ = _status_counts(ds)
-    line = f"wrote {out}: {int(ds['status'].size):,} points, {ok:,} ok, {div:,} diverged"
+    from synsweep.sweeps.store import status_counts
+
+    ok, div, missing = status_counts(out)
+    line = f"wrote {out}: {ok + div + missing:,} points, {ok:,} ok, {div:,} diverged"
     computed = [c for c in report.computed if c != "traces"]
     skipped = [c for c in report.skipped if c != "traces"]
     line += f"; this run computed {_count(len(computed), 'chunk')} ({_count(report.n_points, 'point')})"
