@@ -131,8 +131,18 @@ def service_run(B: int, workers: int = 2) -> dict:
             "sweep_s": last - first, "before_first_task_s": first, "after_last_task_s": elapsed - last}
 
 
+def engines_at_once(n: int = 2, B: int = 10_000) -> float:
+    """Summed neuron-steps/s of ``n`` engine processes running W1 at the same time, one thread each: what this
+    machine's cores deliver together (shared caches, memory and the hypervisor make it less than n x one)."""
+    cmd = [sys.executable, __file__, "--one-engine", str(B)]
+    subprocess.run(cmd, check=True, capture_output=True)  # load the kernel outside the timing
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    return sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["neuron_steps_per_s"] for p in procs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--one-engine", type=int, metavar="B", help=argparse.SUPPRESS)  # used by engines_at_once
     ap.add_argument("--B", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--precisions", nargs="+", default=["float64", "float32"])
@@ -142,6 +152,9 @@ def main() -> None:
     ap.add_argument("--service-B", type=int, default=100_000)
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if a.one_engine:
+        print(json.dumps(run_engine(a.one_engine, "float64")))
+        return
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as build:
@@ -161,18 +174,22 @@ def main() -> None:
                 rows.append(run_brian2(a.brian2_venv, B))
     pairs: list[float] = []  # service / (2 x engine), each against the engine measured just before it
     phases: list[float] = []  # the same for the tasks' phase alone (first task start to last write)
+    ceilings: list[float] = []  # service / (2 engine processes running at once)
     if a.service:
         for _ in range(a.reps):
             engine = run_engine(10_000, "float64")
             rows.append(engine)
+            both = engines_at_once(2)
             service = service_run(a.service_B)
             rows.append(service)
-            ideal = service["neuron_steps_per_s"] * service["time_s"] / (2 * engine["neuron_steps_per_s"])
+            steps = service["neuron_steps_per_s"] * service["time_s"]
+            ideal = steps / (2 * engine["neuron_steps_per_s"])
             pairs.append(service["neuron_steps_per_s"] / (2 * engine["neuron_steps_per_s"]))
             phases.append(ideal / service["sweep_s"])
+            ceilings.append(service["neuron_steps_per_s"] / both)
             print(f"synsweep run: {service['time_s']:.1f} s = {service['before_first_task_s']:.1f} s to the first "
                   f"task + {service['sweep_s']:.1f} s of tasks + {service['after_last_task_s']:.1f} s after the last; "
-                  f"2 x engine would take {ideal:.1f} s", flush=True)
+                  f"2 x engine would take {ideal:.1f} s, 2 engines at once {steps / both:.1f} s", flush=True)
 
     print(f"\nW1 on {os.cpu_count()} cores, 1 thread per implementation; neuron-steps/s (min, median of reps)\n")
     header = (f"{'impl':<42} {'prec':<8} {'B':>7} {'median':>10} {'min':>10} {'engine/this':>11}"
@@ -198,6 +215,8 @@ def main() -> None:
               f"{', '.join(f'{x:.2f}' for x in pairs)}; median {statistics.median(pairs):.2f}")
         print(f"its tasks' phase (first task start to last write) / (2 x engine): "
               f"{', '.join(f'{x:.2f}' for x in phases)}; median {statistics.median(phases):.2f}")
+        print(f"synsweep run / (2 engine processes at once, this machine's two cores together): "
+              f"{', '.join(f'{x:.2f}' for x in ceilings)}; median {statistics.median(ceilings):.2f}")
 
 
 if __name__ == "__main__":

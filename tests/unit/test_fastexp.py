@@ -38,3 +38,16 @@ def test_exp_clamps_instead_of_overflowing():
     _apply64(np.array([1e6, -1e6, 710.0, np.nan]), out)
     assert np.isfinite(out[:3]).all() and out[0] > 1e307 and 0.0 < out[1] < 1e-307
     assert np.isnan(out[3])
+
+
+def test_polynomial_coefficients_are_the_documented_fit():
+    """The constants written out in exp64 / exp32 are fit_coefficients(9) / fit_coefficients(4)."""
+    import inspect
+    import re
+
+    from synsweep.engine import fastexp
+
+    for fn, degree in ((fastexp.exp64, 9), (fastexp.exp32, 4)):
+        source = inspect.getsource(fn.py_func)
+        written = [float(c) for c in re.findall(r"p(?: = p \* r \+|\s=)\s*(?:np\.float32\()?([-0-9.e]+)", source)]
+        np.testing.assert_allclose(written[::-1], fastexp.fit_coefficients(degree), rtol=1e-13, atol=0)

@@ -49,7 +49,8 @@ def test_looped_step_equals_unrolled_step(monkeypatch):
 
 def test_looped_kuramoto_equals_unrolled_kuramoto(monkeypatch):
     """The circuit-level Kuramoto order parameter, with neurons of different models interleaved (the looped
-    layout walks them by index, not by model group): the same bits both ways, and a value per point."""
+    layout walks them by index, not by model group): the same spikes and bookkeeping both ways, kuramoto equal to
+    1 ulp, and a value per point."""
     circuit = Circuit(
         neurons=(Neuron("h1", "hh"), Neuron("l1", "lif", params=LIF), Neuron("h2", "hh", init={"v": -50.0}),
                  Neuron("src", "spike_source", params={"period": 7.0, "t_first": 2.0})),
@@ -60,12 +61,15 @@ def test_looped_kuramoto_equals_unrolled_kuramoto(monkeypatch):
     values = {"synapses.gap.params.g1": np.linspace(0.0, 0.02, n), "inputs.l1": np.linspace(15.0, 25.0, n)}
     unrolled, looped = run_both(circuit, sim, values, monkeypatch)
     for name, arr in unrolled.metrics.items():
-        if name in ("pearson", "mean_abs_dv", "coincidence", "plv", "time_to_sync"):
+        if name in ("pearson", "mean_abs_dv", "coincidence", "plv", "time_to_sync", "kuramoto"):
             continue  # the pair metrics are the previous test's (here plv can differ in the last bit)
         np.testing.assert_array_equal(looped.metrics[name], arr, err_msg=name)
     for trace, arr in unrolled.traces.items():
         np.testing.assert_array_equal(looped.traces[trace], arr, err_msg=str(trace))
     kur = unrolled.metrics["kuramoto"]
+    # the same spikes give the same phases, but the two layouts' compiled float code may round a sample
+    # differently in the last bit (seen: 2 of 16 points, 1.1e-16): equal to 1 ulp, not bit for bit
+    np.testing.assert_allclose(looped.metrics["kuramoto"], kur, rtol=4e-16, atol=0)
     assert np.isfinite(kur).all() and np.unique(kur).size == n, kur
 
 
