@@ -3,6 +3,11 @@
     speed = measure_kernel(spec)                     # loads (or compiles) the kernel, times a small batch
     seconds = expected_seconds(spec.neuron_steps, n_chunks, speed, workers=8)
 
+A run whose tasks all ran on this machine records its workers' kernel speed next to the compiled kernel
+(``record_speed``); ``synsweep run`` estimates from that record when there is one (``recorded_speed``: the
+speed of real chunks on loaded cores, and half a second saved on loading the kernel in the driver), and
+measures otherwise.
+
 The measurement runs the sweep's own kernel (same circuit, integrator, precision, scheme and traces) on the
 first points of the grid: up to ``MEASURE_POINTS`` points for up to ``MEASURE_STEPS`` steps, once to warm up
 and once timed, so it takes well under a second once the kernel is compiled. The expected time is
@@ -19,9 +24,14 @@ plus the scheduler's round trip (4 to 16 ms, ``tests/benchmarks/bench_scale.py``
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from math import prod
+from pathlib import Path
 
 from synsweep.engine import simulate
 
@@ -42,6 +52,7 @@ class KernelSpeed:
     points: int  # measured batch
     steps: int
     load_seconds: float  # loading (or compiling) the kernel in this process, and the warm-up run
+    source: str | None = None  # where a recorded speed comes from; None: measured just now on points x steps
 
 
 def measure_kernel(spec: SweepSpec) -> KernelSpeed:
@@ -67,3 +78,38 @@ def measure_kernel(spec: SweepSpec) -> KernelSpeed:
 def expected_seconds(neuron_steps: int, n_chunks: int, speed: KernelSpeed, workers: int) -> float:
     """Seconds to compute ``neuron_steps`` in ``n_chunks`` tasks on ``workers`` single-threaded workers."""
     return (neuron_steps / speed.neuron_steps_per_second + n_chunks * TASK_OVERHEAD_S) / max(workers, 1)
+
+
+def _record_path(spec: SweepSpec) -> Path:
+    from synsweep.engine.kernels import cache_dir, kernel_source
+
+    from .spec import kernel_key
+
+    return cache_dir() / f"{kernel_source(kernel_key(spec))[0]}.speed.json"
+
+
+def record_speed(spec: SweepSpec, neuron_steps: int, kernel_seconds: float, points: int) -> None:
+    """Keep the workers' kernel speed of a finished run (``neuron_steps`` in ``kernel_seconds`` summed over
+    its tasks, ``points`` points) for this machine's later estimates; written atomically, last run wins."""
+    if kernel_seconds <= 0 or neuron_steps <= 0:
+        return
+    path = _record_path(spec)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({
+        "neuron_steps_per_second": neuron_steps / kernel_seconds, "points": points,
+        "steps": spec.simulation.n_steps, "host": socket.gethostname(),
+        "recorded": datetime.now(UTC).isoformat(timespec="seconds")}))
+    os.replace(tmp, path)
+
+
+def recorded_speed(spec: SweepSpec) -> KernelSpeed | None:
+    """The speed ``record_speed`` kept for this sweep's kernel on this host, or None."""
+    try:
+        record = json.loads(_record_path(spec).read_text())
+        if record["host"] != socket.gethostname():
+            return None  # a cache directory shared with other machines: their speed is not this one's
+        when = record["recorded"].replace("T", " ").removesuffix("+00:00")
+        return KernelSpeed(float(record["neuron_steps_per_second"]), int(record["points"]), int(record["steps"]),
+                           0.0, source=f"kernel speed of the workers of the run of {when} UTC here")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

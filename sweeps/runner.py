@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 import uuid
 import warnings
@@ -35,6 +36,7 @@ import numpy as np
 from synsweep.engine import simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
+from .cost import record_speed
 from .extend import ExtensionSource
 from .lock import acquire
 from .model import SweepSpec
@@ -88,6 +90,7 @@ class RunReport:
     kernel_seconds: float = 0.0
     compile_seconds: float = 0.0
     wall_seconds: float = 0.0
+    hosts: set[str] = field(default_factory=set)  # where the sweep chunks ran
 
 
 # -- the tasks (run on the workers) ------------------------------------------------------------------------
@@ -157,7 +160,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     n_diverged = int(np.count_nonzero(arrays["status"] == 2))
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
-            "compile_seconds": compile_seconds, "pid": os.getpid()}
+            "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
     mark_done(out, chunk_id, info)
     return info
 
@@ -354,6 +357,9 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
                   progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
                   security=security)
     report.wall_seconds = time.perf_counter() - wall
+    if report.hosts == {socket.gethostname()}:
+        record_speed(spec, report.n_points * len(spec.circuit.neurons) * spec.simulation.n_steps,
+                     report.kernel_seconds, report.n_points)
     return report
 
 
@@ -443,6 +449,7 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                         report.n_points += info["n_points"]
                         report.n_copied += info.get("n_copied", 0)
                         report.n_diverged += info["n_diverged"]
+                        report.hosts.add(info.get("host", "?"))
                         if bar is not None:
                             bar.update(info["n_points"])
                     report.task_seconds += info["seconds"]

@@ -262,8 +262,10 @@ def _expected_time(neuron_steps: int, n_chunks: int, speed: Any, workers: int | 
                 "and measures it)")
     from synsweep.sweeps.cost import expected_seconds
 
-    measured = (f"kernel measured here: {speed.neuron_steps_per_second / 1e6:.3g} M neuron-steps/s per worker "
-                f"on {speed.points:,} points x {speed.steps:,} steps; cluster start not included")
+    rate = f"{speed.neuron_steps_per_second / 1e6:.3g} M neuron-steps/s per worker"
+    measured = (f"{speed.source}: {rate}" if speed.source else
+                f"kernel measured here: {rate} on {speed.points:,} points x {speed.steps:,} steps")
+    measured += "; cluster start not included"
     if workers is not None:
         return (f"{_duration(expected_seconds(neuron_steps, n_chunks, speed, workers))} on "
                 f"{_count(workers, 'worker')} ({measured})")
@@ -514,13 +516,14 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
 
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
-    """Say on stderr what the run will do and how long it should take (the kernel is measured here)."""
+    """Say on stderr what the run will do and how long it should take (from the kernel speed the last run of
+    this kernel here recorded, else measured here now)."""
     if not start.chunks_to_run:
         if not start.traced_batch:
             click.echo(f"{PROG}: nothing to compute: all {start.n_chunks:,} chunks of {start.out} are done",
                        err=True)
         return
-    from synsweep.sweeps.cost import measure_kernel
+    from synsweep.sweeps.cost import measure_kernel, recorded_speed
     from synsweep.sweeps.spec import estimate
 
     neuron_steps = start.points_to_run * len(spec.circuit.neurons) * spec.simulation.n_steps
@@ -528,10 +531,11 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
     copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
+    speed = recorded_speed(spec) or measure_kernel(spec)
     click.echo(f"{PROG}: {start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: "
                f"{start.points_to_run:,} points, {neuron_steps:,} neuron-steps{copied}, output about "
                f"{_bytes(output)}; expected time "
-               f"{_expected_time(neuron_steps, start.chunks_to_run, measure_kernel(spec), workers)}", err=True)
+               f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}", err=True)
 
 
 def _summary_line(out: Path, report: Any, extend: Path | None) -> str:

@@ -19,27 +19,15 @@ from distributed import Client, LocalCluster
 
 from synsweep.engine import METRICS
 from synsweep.sweeps import StoreError, SweepIncomplete, execute, load_spec, open_result, run_sweep
+from synsweep.sweeps.cost import recorded_speed
 from synsweep.sweeps.store import META_GROUP, done_chunks, status_counts
+
+from ..specs import hh_pair_doc
 
 PAIR_METRICS = [m for m in METRICS if METRICS[m].dim != "circuit"]  # a pair has no circuit metric (kuramoto)
 G = [0.0, 0.004, 0.008]
-DOC = {
-    "name": "hh-pair-test",
-    "circuit": {
-        "neurons": {"n1": {"model": "hh", "init": {"v": -75}}, "n2": {"model": "hh", "init": {"v": -65}}},
-        "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}},
-        "inputs": {"n1": 0.1, "n2": 0.1},
-    },
-    "simulation": {"dt": 0.02, "duration": 10, "transient": 2, "integrator": "rk4", "precision": "float64",
-                   "scheme": "coupled"},
-    "sweep": [
-        {"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"], "values": G},
-        {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
-         "linspace": {"start": 0.05, "stop": 0.15, "num": 10}},
-    ],
-    "record": {"variables": ["v"], "every": 10, "points": "all"},
-    "execution": {"chunk_points": 64},
-}
+DOC = hh_pair_doc("hh-pair-test", G, duration=10, chunk_points=64,
+                  record={"variables": ["v"], "every": 10, "points": "all"})
 CHUNKS_OF_7 = 6  # (3, 10) with chunk_points 7: blocks of (1, 5)
 
 
@@ -97,6 +85,9 @@ def test_worker_count_does_not_change_results(reference, tmp_path):
     # an embedded LocalCluster with one worker process (the run_sweep default path)
     ds = run_sweep(make_spec(7), tmp_path / "w1.zarr", workers=1, progress=False)
     xr.testing.assert_identical(data_only(ds.load()), data_only(reference))
+    # every task ran here: the run recorded its workers' kernel speed for later estimates
+    speed = recorded_speed(make_spec(7))
+    assert speed is not None and speed.points == 30 and speed.neuron_steps_per_second > 1e5
 
 
 def test_layout_units_and_clean_open(reference, reference_path):

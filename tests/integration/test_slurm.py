@@ -26,6 +26,7 @@ import yaml
 from synsweep.engine import simulate
 from synsweep.sweeps import load_spec, open_result, run_sweep
 
+from ..specs import hh_pair_doc
 from .slurm_node import SlurmError, SlurmNode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,23 +39,7 @@ LIFETIME, STAGGER = 15.0, 1.0  # s
 WORK_PER_JOB = 1.3 * (LIFETIME + STAGGER)  # core-seconds of sweep per job: every job outlives its worker
 RUN_TIMEOUT = 400  # s
 
-DOC = {
-    "name": "slurm-test",
-    "circuit": {
-        "neurons": {"n1": {"model": "hh", "init": {"v": -75}}, "n2": {"model": "hh", "init": {"v": -65}}},
-        "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}},
-        "inputs": {"n1": 0.1, "n2": 0.1},
-    },
-    "simulation": {"dt": 0.02, "duration": 100, "transient": 2, "integrator": "rk4", "precision": "float64",
-                   "scheme": "coupled"},
-    "sweep": [
-        {"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"],
-         "values": [0.0, 0.002, 0.004, 0.008]},
-        {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
-         "linspace": {"start": 0.05, "stop": 0.15, "num": 10}},
-    ],
-    "execution": {"chunk_points": 64},
-}
+DOC = hh_pair_doc("slurm-test", [0.0, 0.002, 0.004, 0.008], duration=100, chunk_points=64)
 
 
 def sized_doc(core_seconds: float, chunks: int) -> dict:

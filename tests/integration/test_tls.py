@@ -27,23 +27,10 @@ from distributed import Client, Security
 
 from synsweep.sweeps import open_result
 
+from ..specs import hh_pair_doc
+
 BIN = Path(sys.executable).parent
-SPEC = {
-    "name": "tls-test",
-    "circuit": {
-        "neurons": {"n1": {"model": "hh", "init": {"v": -75}}, "n2": {"model": "hh", "init": {"v": -65}}},
-        "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}},
-        "inputs": {"n1": 0.1, "n2": 0.1},
-    },
-    "simulation": {"dt": 0.02, "duration": 100, "transient": 2, "integrator": "rk4", "precision": "float64",
-                   "scheme": "coupled"},
-    "sweep": [
-        {"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"], "values": [0.0, 0.004]},
-        {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
-         "linspace": {"start": 0.05, "stop": 0.15, "num": 10}},
-    ],
-    "execution": {"chunk_points": 5},
-}
+SPEC = hh_pair_doc("tls-test", [0.0, 0.004], duration=100, chunk_points=5)
 START_TIMEOUT = 60  # s
 RUN_TIMEOUT = 180  # s
 

@@ -35,3 +35,30 @@ def test_expected_seconds_is_kernel_time_plus_task_overhead_over_the_workers():
     assert expected_seconds(2_000_000, 0, speed, 1) == pytest.approx(2.0)
     assert expected_seconds(2_000_000, 10, speed, 1) == pytest.approx(2.0 + 10 * TASK_OVERHEAD_S)
     assert expected_seconds(2_000_000, 10, speed, 4) == pytest.approx((2.0 + 10 * TASK_OVERHEAD_S) / 4)
+
+
+def test_a_recorded_speed_is_read_back_on_this_host_only(tmp_path, monkeypatch):
+    import socket
+
+    from synsweep.sweeps.cost import record_speed, recorded_speed
+
+    monkeypatch.setenv("SYNSWEEP_CACHE_DIR", str(tmp_path))
+    spec = load_spec(DOC)
+    assert recorded_speed(spec) is None
+    record_speed(spec, neuron_steps=3_000_000, kernel_seconds=1.5, points=60)
+    speed = recorded_speed(spec)
+    assert speed.neuron_steps_per_second == pytest.approx(2e6) and speed.points == 60
+    assert speed.steps == spec.simulation.n_steps and speed.source.startswith("kernel speed of the workers")
+    other = load_spec({**DOC, "simulation": {**DOC["simulation"], "precision": "float32"}})
+    assert recorded_speed(other) is None  # another kernel
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-node")
+    assert recorded_speed(spec) is None  # a cache directory shared with other machines
+
+
+def test_a_damaged_record_is_ignored(tmp_path, monkeypatch):
+    from synsweep.sweeps.cost import _record_path, recorded_speed
+
+    monkeypatch.setenv("SYNSWEEP_CACHE_DIR", str(tmp_path))
+    spec = load_spec(DOC)
+    _record_path(spec).write_text("{not json")
+    assert recorded_speed(spec) is None
