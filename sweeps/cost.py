@@ -90,16 +90,20 @@ def _record_path(spec: SweepSpec) -> Path:
 
 def record_speed(spec: SweepSpec, neuron_steps: int, kernel_seconds: float, points: int) -> None:
     """Keep the workers' kernel speed of a finished run (``neuron_steps`` in ``kernel_seconds`` summed over
-    its tasks, ``points`` points) for this machine's later estimates; written atomically, last run wins."""
+    its tasks, ``points`` points) for this machine's later estimates; written atomically, last run wins.
+    A cache directory that cannot be written only costs the record: the sweep is done either way."""
     if kernel_seconds <= 0 or neuron_steps <= 0:
         return
-    path = _record_path(spec)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({
-        "neuron_steps_per_second": neuron_steps / kernel_seconds, "points": points,
-        "steps": spec.simulation.n_steps, "host": socket.gethostname(),
-        "recorded": datetime.now(UTC).isoformat(timespec="seconds")}))
-    os.replace(tmp, path)
+    try:
+        path = _record_path(spec)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({
+            "neuron_steps_per_second": neuron_steps / kernel_seconds, "points": points,
+            "steps": spec.simulation.n_steps, "host": socket.gethostname(),
+            "recorded": datetime.now(UTC).isoformat(timespec="seconds")}))
+        os.replace(tmp, path)
+    except OSError:
+        return
 
 
 def recorded_speed(spec: SweepSpec) -> KernelSpeed | None:

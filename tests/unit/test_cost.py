@@ -62,3 +62,11 @@ def test_a_damaged_record_is_ignored(tmp_path, monkeypatch):
     spec = load_spec(DOC)
     _record_path(spec).write_text("{not json")
     assert recorded_speed(spec) is None
+
+
+def test_an_unwritable_cache_costs_only_the_record(tmp_path, monkeypatch):
+    from synsweep.sweeps import cost
+
+    monkeypatch.setattr(cost, "_record_path", lambda spec: tmp_path / "no-such-dir" / "k.speed.json")
+    cost.record_speed(load_spec(DOC), neuron_steps=1000, kernel_seconds=1.0, points=10)  # no exception
+    assert not (tmp_path / "no-such-dir").exists()
