@@ -20,6 +20,7 @@ example to see the profiler in the dashboard.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dask.config
@@ -41,8 +42,12 @@ def quiet_monitors() -> dict[str, Any]:
     for ``dask.config.set`` around a cluster's start (a nanny hands its configuration to its worker)."""
     import distributed  # noqa: F401  (registers distributed's defaults)
 
-    if dask.config.get("synsweep.dask-monitors", default="quiet") == "default":
+    choice = dask.config.get("synsweep.dask-monitors", default="quiet")
+    if choice == "default":
         return {}
+    if choice != "quiet":
+        warnings.warn(f"dask config synsweep.dask-monitors is {choice!r}; it takes 'quiet' (synsweep's settings, "
+                      f"the default) or 'default' (dask's own). Using 'quiet'.", UserWarning, stacklevel=2)
     defaults = dask.config.merge(*dask.config.defaults)
     return {key: value for key, value in QUIET.items()
             if dask.config.get(key, default=None) == dask.config.get(key, default=None, config=defaults)}

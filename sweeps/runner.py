@@ -31,15 +31,17 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import dask.config
 import numpy as np
 
-from synsweep.engine import simulate
+from synsweep.engine import STATUS_DIVERGED, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
 from .cost import record_speed
 from .extend import ExtensionSource
 from .lock import acquire
 from .model import SweepSpec
+from .monitors import quiet_monitors
 from .store import (
     TRACES_ID,
     StoreError,
@@ -157,7 +159,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
                 copied[name][need] = a
         arrays = {name: copied[name] for name in block_variables(spec, layout)}
     write_block(out, index, arrays)
-    n_diverged = int(np.count_nonzero(arrays["status"] == 2))
+    n_diverged = int(np.count_nonzero(arrays["status"] == STATUS_DIVERGED))
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
@@ -233,10 +235,6 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
         with Client(scheduler, security=security, set_as_default=False) as c:
             yield c
         return
-    import dask.config
-
-    from .monitors import quiet_monitors
-
     with _worker_environment(), warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)

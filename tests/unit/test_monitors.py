@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import dask.config
+import pytest
 
 from synsweep.sweeps.monitors import QUIET, WORKER_KEYS, quiet_monitors, worker_environment
 
@@ -27,6 +28,11 @@ def test_a_users_own_setting_is_kept():
 def test_dask_defaults_on_request():
     with dask.config.set({"synsweep.dask-monitors": "default"}):
         assert quiet_monitors() == {} and worker_environment() == {}
+
+
+def test_an_unknown_choice_is_named_and_the_quiet_settings_are_kept():
+    with dask.config.set({"synsweep.dask-monitors": "defaults"}), pytest.warns(UserWarning, match="'quiet'.*'default'"):
+        assert quiet_monitors() == QUIET
 
 
 def test_worker_environment_reads_back_as_the_quiet_settings():
