@@ -93,9 +93,14 @@ def plan_chunks(spec: SweepSpec, chunk_points: int | None = None) -> ChunkPlan:
     """The chunk plan of ``spec`` for at most ``chunk_points`` points per chunk.
 
     ``chunk_points`` defaults to ``spec.chunk_points`` (the spec's ``execution.chunk_points``), then to
-    4096. Deterministic: the same shape and target always give the same plan.
+    4096. Deterministic: the same shape and target always give the same plan. A continuation sweep's
+    blocks hold one direction and the whole continued dim (``synsweep.sweeps.continuation``).
     """
     target = chunk_points or spec.chunk_points or DEFAULT_CHUNK_POINTS
+    if spec.continuation is not None:  # one direction and the whole continued dim per block
+        from .continuation import continuation_plan
+
+        return continuation_plan(spec, target)
     return ChunkPlan(spec.shape, chunk_shape_for(spec.shape, target))
 
 

@@ -146,6 +146,9 @@ def extension_source(spec: SweepSpec, old: str | os.PathLike, out: str | os.Path
     from .spec import load_spec
 
     old_path = Path(old)
+    if spec.continuation is not None:
+        raise StoreError(f"--extend {old_path}: a continuation sweep cannot extend a store (each point depends on "
+                         f"the points before it along '{spec.continuation.dim}'). Run the wider sweep anew.")
     if not is_store(old_path):
         raise StoreError(f"--extend {old_path}: not a synsweep result store (no template there). Give the store "
                          f"of the earlier run (the --out it was run with).")

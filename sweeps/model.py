@@ -69,6 +69,42 @@ class RecordSpec:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """A continuation sweep along dim ``dim`` (see ``synsweep.sweeps.continuation``): ``directions`` holds
+    +1 (up: increasing values) and/or -1 (down), the coordinates of the result's ``direction`` dim."""
+
+    dim: str
+    directions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One refinement criterion (``synsweep.sweeps.refine``): ``metric`` at ``entity`` (a pair label or a
+    neuron name, None for a circuit metric), reduced over the dims not refined by ``reduce``; a cell is
+    marked when its corners lie on both sides of ``threshold`` (value >= threshold or not) or differ by
+    more than ``jump``."""
+
+    metric: str
+    entity: str | None = None
+    reduce: str = "mean"
+    threshold: float | None = None
+    jump: float | None = None
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """Adaptive refinement of the grid along ``dims`` (each of size m * 2**levels + 1): level 0 computes
+    every 2**levels-th point, each further level halves the spacing in the cells marked by a criterion
+    or (``status``) by a change of status between corners; at most ``budget`` points in all."""
+
+    dims: tuple[str, ...]
+    levels: int
+    criteria: tuple[Criterion, ...]
+    status: bool = True
+    budget: int | None = None
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     name: str
     description: str
@@ -79,6 +115,8 @@ class SweepSpec:
     record: RecordSpec | None
     chunk_points: int  # target number of points per task (execution only: not part of the hash)
     document: dict = field(repr=False, default_factory=dict)  # the normalised spec, JSON-serialisable
+    continuation: Continuation | None = None  # the first dim is then ``direction``
+    refine: Refinement | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

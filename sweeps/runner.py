@@ -37,6 +37,7 @@ import numpy as np
 from synsweep.engine import STATUS_DIVERGED, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
+from .continuation import run_branch
 from .cost import record_speed
 from .extend import ExtensionSource
 from .lock import acquire
@@ -143,12 +144,25 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     layout = trace_layout(spec)
     record = layout.record if layout is not None and layout.points is None else ()
     every = layout.every if layout is not None else 1
-    values = spec.point_values(index)
-    have, copied = source.read_block(index) if source is not None else (np.zeros(n, dtype=bool), None)
-    need = ~have
-    k = int(np.count_nonzero(need))
     kernel_seconds = compile_seconds = 0.0
-    if k:
+    if spec.continuation is not None:  # the lanes of the block run along the continued axis, in order
+        timing = [0.0, 0.0]
+
+        def lanes(values: dict[str, np.ndarray], m: int) -> tuple[dict[str, np.ndarray], dict]:
+            result, first_compile = _simulate(spec, values, m, record, every)
+            timing[0] += result.seconds
+            timing[1] += first_compile
+            return point_arrays(spec, result, layout, m), result.final_state
+
+        arrays = run_branch(spec, index, lanes)
+        have, copied, k = np.zeros(n, dtype=bool), None, n
+        kernel_seconds, compile_seconds = timing
+    else:
+        values = spec.point_values(index)
+        have, copied = source.read_block(index) if source is not None else (np.zeros(n, dtype=bool), None)
+        k = int(np.count_nonzero(~have))
+    need = ~have
+    if k and spec.continuation is None:
         part = values if k == n else {path: v[need] for path, v in values.items()}
         result, compile_seconds = _simulate(spec, part, k, record, every)
         kernel_seconds = result.seconds

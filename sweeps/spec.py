@@ -88,18 +88,22 @@ from .clusters import SPEC as SPEC_RESOURCES
 from .clusters import parse_resources
 from .draws import DISTRIBUTIONS, MAX_SEED, draws, round_significant
 from .errors import SpecError, closest, listing, show, suggestion
-from .model import Axis, Dim, RecordSpec, SweepSpec
+from .model import Axis, Continuation, Criterion, Dim, RecordSpec, Refinement, SweepSpec
 
 __all__ = ["load_spec", "check_resources", "estimate", "traced_indices", "SpecError",
            "RESERVED_NAMES", "RESERVED_PREFIXES", "DEFAULT_CHUNK_POINTS"]
 
-TOP_KEYS = ("name", "description", "circuit", "simulation", "sweep", "metrics", "record", "execution")
+TOP_KEYS = ("name", "description", "circuit", "simulation", "sweep", "metrics", "record", "execution", "refine")
 CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
 SYNAPSE_KEYS = ("model", "pre", "post", "output", "params", "init")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
                    "coincidence_window", "sync_tolerance", "kuramoto_interval")
-AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
+AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random", "continuation")
+CONTINUATION_DIRECTIONS = {"up": (1,), "down": (-1,), "both": (1, -1)}
+REFINE_KEYS = ("dims", "levels", "criteria", "status", "budget")
+CRITERION_KEYS = ("metric", "pair", "neuron", "reduce", "threshold", "jump")
+REDUCTIONS = ("mean", "min", "max")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
 RECORD_KEYS = ("variables", "every", "points")
@@ -109,7 +113,7 @@ SCHEMES = ("coupled", "split")
 SIM_DEFAULTS = Simulation(dt=1.0, duration=1.0)
 
 #: Names a dim or axis may not take: the dataset's own dims, and its data variables.
-RESERVED_NAMES = ("neuron", "pair", "pair_a", "pair_b", "synapse", "time", "traced_point", "status",
+RESERVED_NAMES = ("neuron", "pair", "pair_a", "pair_b", "synapse", "time", "traced_point", "status", "direction",
                   "diverged_step", *METRICS)
 #: Prefixes a dim or axis name may not take: the store names traces trace_<var> (neurons) and
 #: synapse_trace_<var> (synapses), and coordinates traced_<dim>.
@@ -621,7 +625,11 @@ def _axis(raw: Any, field: str, circuit: Circuit, known: Mapping[str, Any]) -> t
     axis = Axis(name=name, values=values, targets=dict(targets),
                 units=units[0] if len(units) == 1 else ", ".join(units),
                 long_name=_axis_long_name(circuit, targets), kind=kind)
-    return axis, {"name": name, "paths": dict(targets), kind: kind_doc}
+    doc = {"name": name, "paths": dict(targets), kind: kind_doc}
+    if m.get("continuation") is not None:
+        doc["continuation"] = _choice(m["continuation"], f"{field}.continuation", list(CONTINUATION_DIRECTIONS),
+                                      "continuation direction (up, down or both)")
+    return axis, doc
 
 
 def _dim_name(value: Any, field: str, taken: dict[str, str]) -> str:
@@ -693,6 +701,89 @@ def _sweep(raw: Any, circuit: Circuit) -> tuple[tuple[Dim, ...], list[dict[str, 
             dims.append(Dim(axis.name, (axis,)))
             doc.append(adoc)
     return tuple(dims), doc
+
+
+def _continuation(doc: list[dict[str, Any]], dims: tuple[Dim, ...]) -> tuple[Continuation | None, tuple[Dim, ...]]:
+    """The axis marked ``continuation`` (at most one, a plain axis), and the dims with the ``direction``
+    dim (+1 up, -1 down) put first."""
+    marked = [(i, d["continuation"]) for i, d in enumerate(doc) if "continuation" in d]
+    zipped = [i for i, d in enumerate(doc) if "zip" in d and any("continuation" in a for a in d["axes"])]
+    if zipped:
+        _fail(f"sweep[{zipped[0]}]", "an axis of a zip group cannot be continued",
+              "mark a plain axis (not in a zip group) with continuation: up, down or both")
+    if not marked:
+        return None, dims
+    if len(marked) > 1:
+        _fail(f"sweep[{marked[1][0]}].continuation", "only one axis can be continued",
+              "keep continuation on one axis; the other axes run as parallel lanes")
+    i, mode = marked[0]
+    directions = CONTINUATION_DIRECTIONS[mode]
+    axis = Axis(name="direction", values=np.asarray(directions, dtype=np.float64), targets={}, units="1",
+                long_name="continuation direction (+1: up the axis, -1: down)", kind="values")
+    return Continuation(dims[i].name, directions), (Dim("direction", (axis,)), *dims)
+
+
+def _refine(raw: Any, dims: tuple[Dim, ...], circuit: Circuit,
+            metrics: tuple[str, ...]) -> tuple[Refinement | None, dict[str, Any] | None]:
+    """The ``refine`` section: dims to refine (default all), levels, criteria, status, budget."""
+    if raw is None:
+        return None, None
+    example = ("refine: {levels: 5, criteria: [{metric: pearson, pair: n1-n2, threshold: 0.9}], "
+               "budget: 10000}")
+    m = _mapping(raw, "refine", f"give the refinement as a mapping, e.g. {example}")
+    _check_keys(m, "refine", REFINE_KEYS, ("levels",), {"levels": f"give the number of levels, e.g. {example}"})
+    names = [d.name for d in dims]
+    refined = _list(m.get("dims", names), "refine.dims", f"list dims to refine, some of {listing(names)}")
+    for j, name in enumerate(refined):
+        _choice(name, f"refine.dims[{j}]", names, "dim")
+    if not refined or len(set(refined)) != len(refined):
+        _fail("refine.dims", "must list distinct dims, at least one", f"list some of {listing(names)}")
+    levels = _integer(m["levels"], "refine.levels", "give a whole number of levels >= 1, e.g. levels: 5",
+                      "a whole number >= 1", 1, 30)
+    step = 1 << levels
+    for name in refined:
+        size = dims[names.index(name)].size
+        if size < step + 1 or (size - 1) % step:
+            coarse = max((size - 1) // step, 1)
+            _fail("refine.levels", f"dim '{name}' has {size} values; with {levels} levels a refined dim needs "
+                                   f"m * 2**{levels} + 1 values (e.g. {coarse * step + 1})",
+                  f"give '{name}' {coarse * step + 1} values, or fewer levels")
+    status = m.get("status", True)
+    if not isinstance(status, bool):
+        _fail("refine.status", f"must be true or false, got {_type_name(status)}",
+              "write status: true to refine where the status changes between neighbours")
+    budget = m.get("budget")
+    if budget is not None:
+        budget = _integer(budget, "refine.budget", "give the most points to compute, e.g. budget: 10000",
+                          "a whole number of points >= 1", 1)
+    cfix = "give criteria as a list, e.g. criteria: [{metric: pearson, pair: n1-n2, threshold: 0.9}]"
+    criteria: list[Criterion] = []
+    docs: list[dict[str, Any]] = []
+    pairs = {f"{a}-{b}" for a, b in circuit.pair_list}
+    for j, item in enumerate(_list(m.get("criteria"), "refine.criteria", cfix, optional=True)):
+        field = f"refine.criteria[{j}]"
+        c = _mapping(item, field, cfix)
+        _check_keys(c, field, CRITERION_KEYS, ("metric",), {"metric": cfix})
+        metric = _choice(c["metric"], f"{field}.metric", list(metrics), "metric of this sweep")
+        kind = METRICS[metric].dim
+        entity = None
+        if kind in ("pair", "neuron"):
+            choices = sorted(pairs) if kind == "pair" else list(circuit.neuron_names)
+            entity = _choice(c.get(kind, choices[0] if len(choices) == 1 else None), f"{field}.{kind}", choices,
+                             kind)
+        reduce = _choice(c.get("reduce", "mean"), f"{field}.reduce", REDUCTIONS, "reduction")
+        threshold = None if c.get("threshold") is None else _number(c["threshold"], f"{field}.threshold",
+                                                                     "give the boundary value, e.g. 0.9")
+        jump = None if c.get("jump") is None else _number(c["jump"], f"{field}.jump",
+                                                           "give the largest jump between neighbours, e.g. 0.2")
+        if threshold is None and jump is None:
+            _fail(field, "needs a threshold or a jump", "add threshold: <value> and/or jump: <tolerance>")
+        criteria.append(Criterion(metric, entity, reduce, threshold, jump))
+        docs.append({"metric": metric, "entity": entity, "reduce": reduce, "threshold": threshold, "jump": jump})
+    if not criteria and not status:
+        _fail("refine", "has no criterion and status: false, so nothing would be refined", cfix)
+    doc = {"dims": list(refined), "levels": levels, "criteria": docs, "status": status, "budget": budget}
+    return Refinement(tuple(refined), levels, tuple(criteria), status, budget), doc
 
 
 # -- record ----------------------------------------------------------------------------------------------
@@ -893,7 +984,16 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     simulation, simulation_doc = _simulation(top["simulation"])
     metrics = _metrics(top.get("metrics"), len(circuit.neurons))
     dims, sweep_doc = _sweep(top.get("sweep"), circuit)
+    continuation, dims = _continuation(sweep_doc, dims)
     record, record_doc = _record(top.get("record"), circuit, dims)
+    if continuation is not None and record is not None and record.points is not None:
+        _fail("record.points", "a continuation sweep keeps traces for every point or none: a listed point "
+                               "depends on the points before it along the continued axis",
+              "leave out record.points (traces are then kept for every point)")
+    refine, refine_doc = _refine(top.get("refine"), dims, circuit, metrics)
+    if refine is not None and continuation is not None:
+        _fail("refine", "refinement and continuation cannot be combined in one sweep",
+              "remove 'continuation' from the axis or the 'refine' section")
     ex = _mapping(top.get("execution"), "execution", "give execution: {chunk_points: 4096}, or leave it out",
                   optional=True)
     _check_keys(ex, "execution", EXECUTION_KEYS)
@@ -913,8 +1013,11 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
         "record": record_doc,
         "execution": execution,
     }
+    if refine_doc is not None:
+        document["refine"] = refine_doc
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
-                     metrics=metrics, record=record, chunk_points=chunk_points, document=document)
+                     metrics=metrics, record=record, chunk_points=chunk_points, document=document,
+                     continuation=continuation, refine=refine)
 
 
 # -- points, sizes, resources ----------------------------------------------------------------------------
