@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import dask.config
 import numpy as np
+import zarr
 
 from synsweep.engine import STATUS_DIVERGED, simulate
 
@@ -45,6 +46,7 @@ from .model import SweepSpec
 from .monitors import quiet_monitors
 from .store import (
     TRACES_ID,
+    ZARR_FORMAT,
     StoreError,
     block_variables,
     create_store,
@@ -94,6 +96,8 @@ class RunReport:
     compile_seconds: float = 0.0
     wall_seconds: float = 0.0
     hosts: set[str] = field(default_factory=set)  # where the sweep chunks ran
+    levels: list[tuple[int, int]] = field(default_factory=list)  # refinement: (level, its points) run or done
+    budget_stop: int | None = None  # refinement: the first level not run, its points over the budget
 
 
 # -- the tasks (run on the workers) ------------------------------------------------------------------------
@@ -380,6 +384,10 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
               on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
     """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
+    if spec.refine is not None:
+        _run_levels(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers,
+                    progress=progress, on_start=on_start, security=security)
+        return
     done = done_chunks(out) if resume else set()
     layout = trace_layout(spec)
     jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
@@ -403,8 +411,52 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
         on_start(RunStart(str(out), plan.n_chunks, sum(1 for c in report.skipped if c != TRACES_ID),
                           sum(1 for _, idx in jobs if idx is not None), total_points - to_copy, to_copy,
                           any(idx is None for _, idx in jobs)))
+    _dispatch(spec, out, jobs, report, total_points - to_copy, client=client, scheduler=scheduler,
+              workers=workers, progress=progress, source=source, security=security)
+
+
+def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+                scheduler: str | None, workers: int | None, progress: bool,
+                on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
+    """Run a refined sweep level by level (``synsweep.sweeps.refine``): each level's points are decided from
+    the store once the level before is complete; blocks already marked for a level are not run again."""
+    from .refine import level_source, level_todo
+
+    assert spec.refine is not None
+    done = done_chunks(out)
+    with contextlib.ExitStack() as stack:
+        for level in range(spec.refine.levels + 1):
+            todo = level_todo(spec, out, level)
+            computed = zarr.open_group(out, mode="r", zarr_format=ZARR_FORMAT)["status"][...] != 0
+            if spec.refine.budget is not None and np.count_nonzero(computed | todo) > spec.refine.budget:
+                report.budget_stop = level
+                return
+            report.levels.append((level, int(np.count_nonzero(todo))))
+            jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
+            for chunk_id, index in plan.blocks():
+                job = f"r{level}-{chunk_id}"
+                if job in done:
+                    report.skipped.append(job)
+                elif todo[index].any():
+                    jobs.append((job, index))
+            points = sum(int(np.count_nonzero(todo[idx])) for _, idx in jobs)
+            if on_start is not None:
+                on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
+            if jobs and client is None:  # one cluster for every level
+                client = stack.enter_context(_client(None, scheduler, workers, security))
+            _dispatch(spec, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
+                      progress=progress, source=level_source(spec, out, todo), security=security)
+            if report.failed:  # the next level needs this one complete
+                return
+
+
+def _dispatch(spec: SweepSpec, out: Path, jobs: list[tuple[int | str, tuple[slice, ...] | None]],
+              report: RunReport, total: int, *, client: Client | None, scheduler: str | None,
+              workers: int | None, progress: bool, source: Any, security: Security | None) -> None:
+    """Send ``jobs`` (chunk id, block index; None: the traced points) to the cluster, fill ``report``."""
     if not jobs:
         return
+    blocks = dict(jobs)
 
     per_point = len(spec.circuit.neurons) * spec.simulation.n_steps
     payload = _payload(spec)
@@ -416,7 +468,7 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_points - to_copy, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
+        bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
     with _client(client, scheduler, workers, security) as c:
         from distributed import as_completed
 
@@ -448,7 +500,7 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                     exc = fut.exception()
                     error = f"{type(exc).__name__}: {exc}"
                     report.failed.append((chunk_id, error))
-                    index = None if chunk_id == TRACES_ID else plan.block(int(chunk_id))
+                    index = blocks[chunk_id]
                     mark_failed(out, chunk_id, {
                         "chunk_id": chunk_id, "error": error,
                         "points": "the traced points" if index is None else describe_block(spec, index),
@@ -514,6 +566,9 @@ def raise_if_incomplete(report: RunReport, spec: SweepSpec) -> None:
     plan = store_plan(report.out, spec)
 
     def points(chunk_id: int | str) -> str:
-        return "the traced points" if chunk_id == TRACES_ID else describe_block(spec, plan.block(int(chunk_id)))
+        if chunk_id == TRACES_ID:
+            return "the traced points"
+        block = int(str(chunk_id).rpartition("-")[2])  # a refinement level's job: r<level>-<chunk id>
+        return describe_block(spec, plan.block(block))
 
     raise SweepIncomplete(_failure_message(report, points), report.failed, report)
