@@ -61,8 +61,7 @@ def marked_cells(corner_values: list[tuple[np.ndarray, Criterion]], status: np.n
             above = stack >= crit.threshold  # NaN: below
             marked |= above.any(axis=0) & ~above.all(axis=0)
         if crit.jump is not None:
-            with np.errstate(invalid="ignore"):
-                spread = np.nanmax(stack, axis=0) - np.nanmin(stack, axis=0) if np.isfinite(stack).any() else 0.0
+            spread = np.fmax.reduce(stack, axis=0) - np.fmin.reduce(stack, axis=0)  # NaN corners left out
             marked |= np.nan_to_num(spread, nan=0.0) > crit.jump
     if status is not None:
         stack = np.stack([status[c] for c in corners])
