@@ -1,6 +1,7 @@
 """The analysis commands of ``synsweep``: plot, replay, report and export a stored result.
 
-    synsweep plot RESULT.zarr VAR [--x AXIS] [--y AXIS] [--sel AXIS=VALUE ...] [--reduce mean|max|min|median]
+    synsweep plot RESULT.zarr VAR [--x AXIS] [--y AXIS] [--sel AXIS=VALUE ...]
+                  [--reduce mean|max|min|median|basin [--above VALUE]]
                   [--out FILE.png|FILE.pdf]
     synsweep replay RESULT.zarr --point AXIS=VALUE,... [--fig FILE.png|.pdf] [--traces FILE.nc|.npz] [--every N]
     synsweep report RESULT.zarr [--out report.html]
@@ -22,7 +23,7 @@ from typing import Any
 import click
 
 EXIT_REPLAY_MISMATCH = 4
-REDUCE_CHOICES = ("mean", "max", "min", "median")  # synsweep.workflows.selection.REDUCTIONS
+REDUCE_CHOICES = ("mean", "max", "min", "median", "basin")  # synsweep.workflows.selection.REDUCTIONS
 FIGURE_SUFFIXES = (".png", ".pdf")
 
 
@@ -86,12 +87,14 @@ RESULT = click.argument("result", type=click.Path(path_type=Path), metavar="RESU
 @click.option("--sel", multiple=True, metavar="AXIS=VALUE",
               help="Fix an axis at its nearest grid value (a label for neuron/pair); repeat for several.")
 @click.option("--reduce", type=click.Choice(REDUCE_CHOICES), help="Reduce every axis neither plotted nor "
-              "selected, over the ok points.")
+              "selected, over the ok points; basin: the fraction of them with VAR >= --above, with its 95% "
+              "Wilson interval.")
+@click.option("--above", type=float, metavar="VALUE", help="With --reduce basin: the state counted is VAR >= VALUE.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|FILE.pdf",
               help="Figure to write (default: RESULT_VAR.png in the current directory).")
 @reports_user_errors
 def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, ...], reduce: str | None,
-         out: Path | None) -> None:
+         above: float | None, out: Path | None) -> None:
     """Draw VAR of RESULT.zarr as a line over one axis or a heatmap over two."""
     from .plots import plot_variable
     from .selection import parse_assignments
@@ -100,7 +103,7 @@ def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, .
     _check_suffix(out, "--out", FIGURE_SUFFIXES)
     chosen = parse_assignments(sel, "--sel")
     ds = _open(result)
-    click.echo(f"wrote {plot_variable(ds, var, out, x=x, y=y, sel=chosen, reduce=reduce)}")
+    click.echo(f"wrote {plot_variable(ds, var, out, x=x, y=y, sel=chosen, reduce=reduce, above=above)}")
 
 
 @click.command()

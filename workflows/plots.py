@@ -288,6 +288,7 @@ def plot_variable(
     y: str | None = None,
     sel: dict[str, str | float] | None = None,
     reduce: str | None = None,
+    above: float | None = None,
     title: str | None = None,
     dpi: int = 120,
 ) -> Path:
@@ -297,9 +298,10 @@ def plot_variable(
     are not ok become NaN; the dataset stays lazy and only the cut is loaded). Axes and colour bar carry the
     coordinates' and the variable's long names and units. A heatmap paints cells without a value in grey
     (not computed, diverged, or no ok point behind a reduced cell) and hatches NaN at ok points; a line
-    leaves gaps there and marks diverged points with a cross along the bottom.
+    leaves gaps there and marks diverged points with a cross along the bottom. ``reduce="basin"`` with
+    ``above``: the fraction of the reduced points with ``var >= above``, a line with its 95% Wilson band.
     """
-    data = plot_data(ds, var, x=x, y=y, sel=sel, reduce=reduce)
+    data = plot_data(ds, var, x=x, y=y, sel=sel, reduce=reduce, above=above)
     fig = _variable_lines(ds, data) if data.y is None else _variable_heatmap(ds, data)
     fig.axes[0].set_title(title if title is not None else _variable_title(ds, data), fontsize="medium")
     return _save(fig, path, dpi)
@@ -308,7 +310,9 @@ def plot_variable(
 def _variable_title(ds: xr.Dataset, data: PlotData) -> str:
     lines = [str(ds[data.var].attrs.get("long_name", data.var))]
     where = [data.selected] if data.selected else []
-    if data.reduced:
+    if data.reduced and data.above is not None:
+        where.append(f"fraction with {data.var} >= {data.above:g} over {', '.join(data.reduced)} (95% Wilson CI)")
+    elif data.reduced:
         where.append(f"{data.reduce} over {', '.join(data.reduced)}"
                      + (" (ok points)" if data.n_ok is not None else ""))
     if where:
@@ -381,6 +385,9 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
         ys = np.asarray(values.values[k], dtype=np.float64)
         ax.plot(xs, ys, "o-", color=color, markersize=3, linewidth=1.5,
                 label=f"{data.hue} {label}" if label is not None else None)
+        if data.ci is not None:
+            lo, hi = (np.atleast_2d(b)[k] for b in data.ci)
+            ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
         if status is not None and (status[k] == STATUS_DIVERGED).any():
             diverged_any = True
             div = status[k] == STATUS_DIVERGED
@@ -389,8 +396,11 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
     if xlabels is not None:
         ax.set_xticks(xs, xlabels)
     ax.set_xlabel(axis_label(ds, data.x_coord))
-    ax.set_ylabel(axis_label(ds, data.var))
-    if data.var == "pearson":
+    ax.set_ylabel(f"fraction with {data.var} >= {data.above:g}" if data.above is not None
+                  else axis_label(ds, data.var))
+    if data.above is not None:
+        ax.set_ylim(-0.02, 1.02)
+    elif data.var == "pearson":
         ax.set_ylim(-1.05, 1.05)
     ax.grid(True, alpha=0.3)
     if data.hue is not None:

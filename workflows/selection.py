@@ -24,7 +24,8 @@ import numpy as np
 import xarray as xr
 
 STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
-REDUCTIONS = ("mean", "max", "min", "median")
+REDUCTIONS = ("mean", "max", "min", "median", "basin")
+WILSON_Z = 1.959963984540054  # the 97.5% quantile of the standard normal: 95% intervals
 UNMASKED = ("status", "diverged_step")  # variables that describe the status themselves
 MAX_LISTED = 12
 
@@ -187,6 +188,21 @@ class PlotData:
     selected: str = ""  # 'I_ext = 0.1 uA, neuron = n1'
     reduced: tuple[str, ...] = ()
     reduce: str | None = None
+    above: float | None = None  # basin: the state is var >= above
+    ci: tuple[np.ndarray, np.ndarray] | None = None  # basin: the 95% Wilson interval of each fraction
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = WILSON_Z) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion k/n (Wilson 1927; Brown, Cai & DasGupta 2001):
+
+        (p + z^2/2n -/+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n),   p = k/n;   NaN where n = 0.
+    """
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
 
 
 def _reduce(da: xr.DataArray, dims: list[str], how: str) -> xr.DataArray:
@@ -199,7 +215,8 @@ def _reduce(da: xr.DataArray, dims: list[str], how: str) -> xr.DataArray:
 
 
 def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None = None,
-              sel: Mapping[str, str | float] | None = None, reduce: str | None = None) -> PlotData:
+              sel: Mapping[str, str | float] | None = None, reduce: str | None = None,
+              above: float | None = None) -> PlotData:
     """Cut ``ds[var]`` to a line over ``x`` or a heatmap over ``(x, y)``, lazily, and load only the result.
 
     Defaults: ``x`` the first sweep dim of ``var``; ``y`` the next sweep dim of ``var`` when neither axis is
@@ -214,6 +231,9 @@ def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None =
         raise AnalysisError(f"the result has no variable {var!r}; its variables are: {', '.join(ds.data_vars)}")
     if reduce is not None and reduce not in REDUCTIONS:
         raise AnalysisError(f"--reduce {reduce!r} is not a reduction; give one of {', '.join(REDUCTIONS)}")
+    if (reduce == "basin") != (above is not None):
+        raise AnalysisError("--reduce basin needs --above VALUE (the state counted is VAR >= VALUE), and --above "
+                            "goes only with --reduce basin; e.g. --reduce basin --above 0.9")
     da = ds[var]
     sweep = [d for d in sweep_dims(ds) if d in da.dims]
 
@@ -269,9 +289,12 @@ def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None =
     status = ds["status"].isel({d: k for d, k in chosen.items() if d in ds["status"].dims}) if mask else None
     da = da.isel(chosen)
     values = da.astype(np.float64)
+    if above is not None:  # the state indicator, NaN where the point gives no value
+        values = (values >= above).astype(np.float64).where(values.notnull())
     if status is not None:
         values = values.where(status == STATUS_OK)
-    values = _reduce(values, rest, reduce or "mean")
+    n_valid = values.notnull().sum(dim=rest) if above is not None else None
+    values = _reduce(values, rest, "mean" if reduce in (None, "basin") else reduce)
     n_ok = None
     cell_status = None
     if status is not None:
@@ -283,6 +306,7 @@ def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None =
     keep = [d for d in (y_dim, hue, x_dim) if d is not None]
     values = values.transpose(*keep)
     loaded = xr.Dataset({"values": values, **({"n_ok": n_ok} if n_ok is not None else {}),
+                         **({"n_valid": n_valid} if n_valid is not None else {}),
                          **({"status": cell_status} if cell_status is not None else {})})
     loaded = loaded.compute()
     for dim, coord in ((x_dim, x_coord), (y_dim, y_coord)):
@@ -295,4 +319,8 @@ def plot_data(ds: xr.Dataset, var: str, *, x: str | None = None, y: str | None =
         data.status = np.asarray(loaded["status"].broadcast_like(out_values).transpose(*keep).values)
     if "n_ok" in loaded:
         data.n_ok = np.asarray(loaded["n_ok"].broadcast_like(out_values).transpose(*keep).values)
+    if "n_valid" in loaded:
+        n = np.asarray(loaded["n_valid"].broadcast_like(out_values).transpose(*keep).values)
+        data.above = above
+        data.ci = wilson_interval(np.round(np.asarray(out_values.values) * n), n)
     return data

@@ -298,3 +298,36 @@ def test_summaries_over_ok_points(monkeypatch: pytest.MonkeyPatch) -> None:
     m = approx.median  # a median to within a bin: at most half the values below m - width, half above m + width
     assert (r < m - width).sum() <= r.size / 2 and (r > m + width).sum() <= r.size / 2
     assert r.min() <= m <= r.max()
+
+
+# -- basin estimates ------------------------------------------------------------------------------------------
+def test_wilson_interval_matches_the_closed_form_values() -> None:
+    """Wilson 95% intervals: 0 of 10 -> (0, 0.2775), 5 of 10 -> (0.2366, 0.7634), none for n = 0."""
+    lo, hi = selection.wilson_interval(np.array([0, 5, 10, 0]), np.array([10, 10, 10, 0]))
+    np.testing.assert_allclose(lo[:3], [0.0, 0.23659, 0.72246], atol=5e-5)
+    np.testing.assert_allclose(hi[:3], [0.27754, 0.76341, 1.0], atol=5e-5)
+    assert np.isnan(lo[3]) and np.isnan(hi[3])
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_basin_is_the_fraction_of_ok_points_in_the_state_with_its_interval(chunked: bool) -> None:
+    ds = synthetic(chunked)
+    data = plot_data(ds, "pearson", x="a", sel={"pair": "n1-n2"}, reduce="basin", above=0.0)
+    raw = synthetic().pearson.values[..., 0].reshape(4, -1)  # (a, b*z), NaN: no value
+    k, n = np.nansum(raw >= 0.0, axis=1), np.isfinite(raw).sum(axis=1)
+    np.testing.assert_allclose(data.values.values, k / n)
+    lo, hi = selection.wilson_interval(k, n)
+    np.testing.assert_allclose(data.ci[0], lo)
+    np.testing.assert_allclose(data.ci[1], hi)
+    assert data.above == 0.0 and set(data.reduced) == {"b", "z"}
+
+
+def test_basin_needs_its_threshold() -> None:
+    with pytest.raises(AnalysisError, match="--above"):
+        plot_data(synthetic(), "pearson", x="a", reduce="basin")
+
+
+def test_basin_figure_is_written(tmp_path) -> None:
+    out = plot_variable(synthetic(), "pearson", tmp_path / "basin.png", x="a", sel={"pair": "n1-n2"},
+                        reduce="basin", above=0.0)
+    assert out.read_bytes()[:4] == b"\x89PNG"
