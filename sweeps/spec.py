@@ -779,7 +779,9 @@ def _refine(raw: Any, dims: tuple[Dim, ...], circuit: Circuit,
         if threshold is None and jump is None:
             _fail(field, "needs a threshold or a jump", "add threshold: <value> and/or jump: <tolerance>")
         criteria.append(Criterion(metric, entity, reduce, threshold, jump))
-        docs.append({"metric": metric, "entity": entity, "reduce": reduce, "threshold": threshold, "jump": jump})
+        docs.append({"metric": metric, **({kind: entity} if entity is not None else {}), "reduce": reduce,
+                     **({"threshold": threshold} if threshold is not None else {}),
+                     **({"jump": jump} if jump is not None else {})})
     if not criteria and not status:
         _fail("refine", "has no criterion and status: false, so nothing would be refined", cfix)
     doc = {"dims": list(refined), "levels": levels, "criteria": docs, "status": status, "budget": budget}
@@ -985,11 +987,12 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     metrics = _metrics(top.get("metrics"), len(circuit.neurons))
     dims, sweep_doc = _sweep(top.get("sweep"), circuit)
     continuation, dims = _continuation(sweep_doc, dims)
-    record, record_doc = _record(top.get("record"), circuit, dims)
-    if continuation is not None and record is not None and record.points is not None:
+    raw_record = top.get("record")
+    if continuation is not None and isinstance(raw_record, Mapping) and raw_record.get("points") not in (None, "all"):
         _fail("record.points", "a continuation sweep keeps traces for every point or none: a listed point "
                                "depends on the points before it along the continued axis",
               "leave out record.points (traces are then kept for every point)")
+    record, record_doc = _record(raw_record, circuit, dims)
     refine, refine_doc = _refine(top.get("refine"), dims, circuit, metrics)
     if refine is not None and continuation is not None:
         _fail("refine", "refinement and continuation cannot be combined in one sweep",

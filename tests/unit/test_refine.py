@@ -67,3 +67,59 @@ def test_decisions_depend_only_on_values_not_on_orientation(shape):
     truth = (rng.random(shape) > 0.7).astype(float)
     refine = Refinement(("a", "b"), 4, (Criterion("m", threshold=0.5),), status=False)
     np.testing.assert_array_equal(refine_field(truth, refine).T, refine_field(truth.T, refine))
+
+
+# -- the spec sections ---------------------------------------------------------------------------------------
+def pair_doc(**extra) -> dict:
+    from tests.specs import hh_pair_doc
+
+    doc = hh_pair_doc("s", [0.0, 0.001, 0.002, 0.003, 0.004], duration=10.0, chunk_points=8)
+    doc["sweep"][1]["linspace"]["num"] = 9
+    doc.update(extra)
+    return doc
+
+
+def test_refine_section_is_parsed_and_hashed():
+    from synsweep.sweeps.spec import load_spec
+
+    crit = [{"metric": "pearson", "threshold": 0.9}, {"metric": "spike_count", "neuron": "n2", "jump": 2}]
+    spec = load_spec(pair_doc(refine={"levels": 2, "criteria": crit}))
+    assert spec.refine.dims == ("g", "I_ext") and spec.refine.levels == 2 and spec.refine.status
+    assert spec.refine.criteria[0].entity == "n1-n2" and spec.refine.criteria[1].jump == 2.0
+    assert load_spec(spec.document).refine == spec.refine
+    assert spec.spec_hash != load_spec(pair_doc()).spec_hash
+
+
+@pytest.mark.parametrize("refine, field, words", [
+    ({"levels": 3}, "refine.levels", "with 3 levels"),
+    ({"levels": 2, "dims": ["x"]}, "refine.dims[0]", "unknown dim"),
+    ({"levels": 2, "criteria": [{"metric": "pearson"}]}, "refine.criteria[0]", "threshold or a jump"),
+    ({"levels": 2, "criteria": [{"metric": "spike_count", "threshold": 1}]}, "refine.criteria[0].neuron", "neuron"),
+    ({"levels": 2, "status": False}, "refine", "nothing would be refined"),
+])
+def test_bad_refine_sections_name_the_field(refine, field, words):
+    from synsweep.sweeps.spec import SpecError, load_spec
+
+    with pytest.raises(SpecError, match=words) as info:
+        load_spec(pair_doc(refine=refine))
+    assert info.value.field == field
+
+
+def test_continuation_adds_the_direction_dim_and_refuses_listed_traces():
+    from synsweep.sweeps.chunks import plan_chunks
+    from synsweep.sweeps.spec import SpecError, load_spec
+
+    doc = pair_doc()
+    doc["sweep"][0]["continuation"] = "down"
+    spec = load_spec(doc)
+    assert [d.name for d in spec.dims] == ["direction", "g", "I_ext"] and spec.shape == (1, 5, 9)
+    assert spec.continuation.dim == "g" and spec.continuation.directions == (-1,)
+    plan = plan_chunks(spec)
+    assert plan.chunk_shape[:2] == (1, 5)  # one direction and the whole continued axis per block
+    doc["record"] = {"variables": ["v"], "points": [{"g": 0.0, "I_ext": 0.05}]}
+    with pytest.raises(SpecError, match="every point or none"):
+        load_spec(doc)
+    doc.pop("record")
+    doc["sweep"][1]["continuation"] = "up"
+    with pytest.raises(SpecError, match="only one axis"):
+        load_spec(doc)

@@ -89,6 +89,42 @@ def main(outdir: Path, duration: float) -> None:
         print(metric, result[metric], flush=True)
     result["fraction_computed"] = float(computed.mean())
     (outdir / "refine_measure.json").write_text(json.dumps(result, indent=1))
+    figure(ref, full, outdir / "refine_coupling_scan.png")
+
+
+def figure(ref, full, path: Path) -> None:
+    """Left: the computed points of the refined run, coloured by pearson, with the points of each level drawn
+    smaller; right: the full run's pearson; both with the full run's pearson = 0.9 and onset contours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g, current = ref.g.values, ref.I_ext.values
+    computed = ref.status.values != 0
+    r_ref = ref.pearson.sel(pair="n1-n2").values
+    r_full = full.pearson.sel(pair="n1-n2").values
+    fires = full.spike_count.sel(neuron="n1").values >= 1
+    fig, axes = plt.subplots(1, 2, figsize=(12.0, 5.0), sharey=True)
+    gi, ii = np.nonzero(computed)
+    stride = np.ones(gi.size)
+    for level in range(LEVELS, -1, -1):  # the coarsest lattice a point lies on gives its size
+        s = 1 << level
+        stride = np.where((gi % s == 0) & (ii % s == 0) & (stride == 1), s, stride)
+    axes[0].scatter(g[gi], current[ii], c=r_ref[gi, ii], s=0.5 + 2.0 * np.log2(stride), cmap="RdBu_r", vmin=-1,
+                    vmax=1, linewidths=0)
+    axes[0].set_title(f"refined: {computed.sum():,} of {computed.size:,} points computed", fontsize="medium")
+    mesh = axes[1].pcolormesh(g, current, r_full.T, cmap="RdBu_r", vmin=-1, vmax=1, shading="nearest")
+    axes[1].set_title(f"full grid: {computed.size:,} points", fontsize="medium")
+    for ax in axes:
+        ax.contour(g, current, r_full.T, levels=[0.9], colors="k", linewidths=0.8)
+        ax.contour(g, current, fires.T.astype(float), levels=[0.5], colors="#7570b3", linewidths=0.8)
+        ax.set_xlabel("g (mS)")
+    axes[0].set_ylabel("I_ext into n1 (uA)")
+    fig.colorbar(mesh, ax=axes, label="pearson r of V1, V2")
+    fig.suptitle("coupling scan 257 x 257: black: pearson = 0.9, purple: firing onset of n1 (full run)",
+                 fontsize="medium")
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
