@@ -419,7 +419,9 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
                 scheduler: str | None, workers: int | None, progress: bool,
                 on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
     """Run a refined sweep level by level (``synsweep.sweeps.refine``): each level's points are decided from
-    the store once the level before is complete; blocks already marked for a level are not run again."""
+    the store once the level before is complete; blocks already marked for a level are not run again. When
+    the last level (or the budget) ends it, every block gets its plain completion marker, so inspect and
+    report count a finished refined store as complete."""
     from .refine import level_source, level_todo
 
     assert spec.refine is not None
@@ -430,7 +432,7 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
             computed = zarr.open_group(out, mode="r", zarr_format=ZARR_FORMAT)["status"][...] != 0
             if spec.refine.budget is not None and np.count_nonzero(computed | todo) > spec.refine.budget:
                 report.budget_stop = level
-                return
+                break
             report.levels.append((level, int(np.count_nonzero(todo))))
             jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
             for chunk_id, index in plan.blocks():
@@ -448,6 +450,8 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
                       progress=progress, source=level_source(spec, out, todo), security=security)
             if report.failed:  # the next level needs this one complete
                 return
+    for chunk_id, _ in plan.blocks():  # the refinement is finished: every block is as done as it will be
+        mark_done(out, chunk_id, {"chunk_id": chunk_id, "refined": True, "budget_stop": report.budget_stop})
 
 
 def _dispatch(spec: SweepSpec, out: Path, jobs: list[tuple[int | str, tuple[slice, ...] | None]],
