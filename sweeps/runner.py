@@ -446,8 +446,10 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
                 on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
             if jobs and client is None:  # one cluster for every level
                 client = stack.enter_context(_client(None, scheduler, workers, security))
+            copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
             _dispatch(spec, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
                       progress=progress, source=level_source(spec, out, todo), security=security)
+            report.n_copied = copied
             if report.failed:  # the next level needs this one complete
                 return
     for chunk_id, _ in plan.blocks():  # the refinement is finished: every block is as done as it will be
@@ -461,6 +463,7 @@ def _dispatch(spec: SweepSpec, out: Path, jobs: list[tuple[int | str, tuple[slic
     if not jobs:
         return
     blocks = dict(jobs)
+    computed_before = len(report.computed)  # a refinement dispatches once per level into one report
 
     per_point = len(spec.circuit.neurons) * spec.simulation.n_steps
     payload = _payload(spec)
@@ -525,7 +528,7 @@ def _dispatch(spec: SweepSpec, out: Path, jobs: list[tuple[int | str, tuple[slic
                     report.compile_seconds += info["compile_seconds"]
                     if bar is not None:
                         rate = report.n_points * per_point / max(time.perf_counter() - t0, 1e-9)
-                        bar.set_postfix_str(f"chunks {len(report.computed)}/{len(jobs)}, "
+                        bar.set_postfix_str(f"chunks {len(report.computed) - computed_before}/{len(jobs)}, "
                                             f"{rate:.3g} neuron-steps/s", refresh=False)
                 fut.release()
                 nxt = submit_next()

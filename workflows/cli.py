@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 import textwrap
@@ -328,7 +329,11 @@ def describe_result(ds: Any, path: Path) -> str:
         if run:
             rows.append(("", "runaway: a neuron fires faster than simulation.max_rate or more than once every "
                              "3 steps; its synchrony metrics are NaN"))
-        if nc:
+        refined = "refine" in json.loads(ds.attrs.get("spec", "{}") or "{}")
+        if nc and refined:
+            rows.append(("", "refined: points not computed are those the refinement left out (spec section "
+                             "refine); an interrupted refinement carries on with --resume"))
+        elif nc:
             rows.append(("", "incomplete: run again with --resume to compute the rest"))
         rows += _run_state(path)
         if "pearson" in ds and ok and len(sweep_dims(ds)) >= 1:
