@@ -202,7 +202,35 @@ def standard_figures(ds: xr.Dataset) -> list[tuple[str, dict]]:
             note = "; " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) if fixed else ""
             figures.append((f"{what} over ({sweep[0]}, {sweep[1]}){note}",
                             {"var": var, "x": sweep[0], "y": sweep[1], "sel": sel}))
-    return figures
+    return figures + basin_figures(ds, sweep)
+
+
+BASIN_SYNC = 0.9  # the report's basin estimate counts the points with pearson >= 0.9
+
+
+def basin_figures(ds: xr.Dataset, sweep: list[str]) -> list[tuple[str, dict]]:
+    """A basin estimate per pair when the sweep has random axes (e.g. initial conditions): over the first
+    other dim, the fraction of the random points with pearson >= BASIN_SYNC and its 95% Wilson interval; the
+    remaining dims are fixed at their middle value (``direction`` at its first)."""
+    def is_random(d: str) -> bool:
+        return any(c.dims == (d,) and c.attrs.get("sweep_kind") == "random" for c in ds.coords.values())
+
+    random_dims = [d for d in sweep if is_random(d)]
+    others = [d for d in sweep if d not in random_dims]
+    if "pearson" not in ds or not random_dims or not others:
+        return []
+    x = next((d for d in others if d != "direction"), others[0])
+    sel = {d: str(float(ds[d].values[0 if d == "direction" else ds.sizes[d] // 2])) if d in ds.coords
+           else str(ds.sizes[d] // 2) for d in others if d != x}
+    n = int(np.prod([ds.sizes[d] for d in random_dims]))
+    out = []
+    for label in _entities(ds, "pearson")[1][:MAX_ENTITY_FIGURES]:
+        note = "; " + ", ".join(f"{k} = {v}" for k, v in sel.items()) if sel else ""
+        out.append((f"basin estimate: fraction of the {n} points of {', '.join(random_dims)} with pearson of "
+                    f"{label} >= {BASIN_SYNC} over {x}, 95% Wilson interval{note}",
+                    {"var": "pearson", "x": x, "sel": {**sel, "pair": label}, "reduce": "basin",
+                     "above": BASIN_SYNC}))
+    return out
 
 
 def _figure_png(ds: xr.Dataset, kwargs: dict, tmp: Path, k: int) -> str:

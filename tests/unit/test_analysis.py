@@ -331,3 +331,18 @@ def test_basin_figure_is_written(tmp_path) -> None:
     out = plot_variable(synthetic(), "pearson", tmp_path / "basin.png", x="a", sel={"pair": "n1-n2"},
                         reduce="basin", above=0.0)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_adds_a_basin_estimate_over_a_random_axis(tmp_path) -> None:
+    from synsweep.workflows.report import standard_figures
+
+    ds = synthetic()
+    assert not [f for f in standard_figures(ds) if f[1].get("reduce") == "basin"]
+    ds["b"].attrs["sweep_kind"] = "random"
+    basin = [f for f in standard_figures(ds) if f[1].get("reduce") == "basin"]
+    assert len(basin) == 1
+    caption, kwargs = basin[0]
+    assert kwargs["x"] == "a" and kwargs["above"] == 0.9 and kwargs["sel"]["pair"] == "n1-n2"
+    assert "Wilson" in caption and "z" in kwargs["sel"]  # the other dim is fixed, only b is reduced
+    out = plot_variable(ds, path=tmp_path / "basin.png", **kwargs)
+    assert out.read_bytes()[:4] == b"\x89PNG"
