@@ -149,6 +149,11 @@ def extension_source(spec: SweepSpec, old: str | os.PathLike, out: str | os.Path
     if spec.continuation is not None:
         raise StoreError(f"--extend {old_path}: a continuation sweep cannot extend a store (each point depends on "
                          f"the points before it along '{spec.continuation.dim}'). Run the wider sweep anew.")
+    if spec.refine is not None:
+        raise StoreError(f"--extend {old_path}: a refined sweep decides its points level by level from its own "
+                         f"store and cannot extend another. Run it on its own, or extend with a spec without "
+                         f"'refine' (a refined store can be extended like any other: its uncomputed points are "
+                         f"computed).")
     if not is_store(old_path):
         raise StoreError(f"--extend {old_path}: not a synsweep result store (no template there). Give the store "
                          f"of the earlier run (the --out it was run with).")

@@ -223,7 +223,8 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         for i, axis in enumerate(d.axes):
             label = f"{d.name:<{name_w}}  {d.size:>{size_w}}" if i == 0 else " " * (name_w + size_w + 2)
             prefix = f"{axis.name}: " if d.zipped else ""
-            dim_lines.append(f"{label}  {prefix}{_describe_axis(axis)}")
+            what = _describe_axis(axis) if axis.targets else "+1 up, -1 down (continuation direction)"
+            dim_lines.append(f"{label}  {prefix}{what}")
     shape = " x ".join(str(s) for s in est.get("shape", spec.shape)) or "1"
     chunk_shape = " x ".join(str(s) for s in plan.chunk_shape) or "1"
     rows: list[tuple[str, str]] = [
@@ -249,6 +250,19 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         rec = spec.record
         where = "all points" if rec.points is None else f"{len(rec.points)} points"
         rows.append(("traces", f"{', '.join(rec.variables)} every {rec.every} steps at {where}"))
+    if spec.refine is not None:
+        ref = spec.refine
+        coarse = int(np.prod([(d.size - 1) // (1 << ref.levels) + 1 if d.name in ref.dims else d.size
+                              for d in spec.dims]))
+        budget = f", at most {ref.budget:,} points" if ref.budget is not None else ""
+        rows.append(("refine", f"{ref.levels} levels over {', '.join(ref.dims)}: level 0 computes {coarse:,} "
+                               f"points, then only where a boundary lies{budget} (points and run time above "
+                               f"are the full grid's upper bound)"))
+    if spec.continuation is not None:
+        c = spec.continuation
+        ways = " and ".join("up" if d > 0 else "down" for d in c.directions)
+        rows.append(("continuation", f"along {c.dim} ({ways}): each point starts from the previous one's final "
+                                     f"state, after {_num(sim.transient)} ms of settling (the transient)"))
     rows.append(("kernel", kernel_state or _kernel_state(spec)))
     if out is not None:
         state = "exists: a run needs --resume or --overwrite" if out.exists() else "new"
