@@ -426,6 +426,7 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
 
     assert spec.refine is not None
     done = done_chunks(out)
+    announced = False
     with contextlib.ExitStack() as stack:
         for level in range(spec.refine.levels + 1):
             todo = level_todo(spec, out, level)
@@ -442,8 +443,9 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
                 elif todo[index].any():
                     jobs.append((job, index))
             points = sum(int(np.count_nonzero(todo[idx])) for _, idx in jobs)
-            if on_start is not None:
+            if on_start is not None and jobs:
                 on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
+                announced = True
             if jobs and client is None:  # one cluster for every level
                 client = stack.enter_context(_client(None, scheduler, workers, security))
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
@@ -452,6 +454,8 @@ def _run_levels(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, 
             report.n_copied = copied
             if report.failed:  # the next level needs this one complete
                 return
+    if on_start is not None and not announced:  # nothing was left to compute
+        on_start(RunStart(str(out), plan.n_chunks, plan.n_chunks, 0, 0, 0, False))
     for chunk_id, _ in plan.blocks():  # the refinement is finished: every block is as done as it will be
         mark_done(out, chunk_id, {"chunk_id": chunk_id, "refined": True, "budget_stop": report.budget_stop})
 
