@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from synsweep.engine import STATUS_DIVERGED
+
 from .extend import ExtensionSource
 from .model import Criterion, Refinement, SweepSpec
 from .store import ZARR_FORMAT
@@ -99,8 +101,9 @@ def _axes(spec: SweepSpec) -> tuple[list[int], list[int]]:
 
 
 def stored_fields(spec: SweepSpec, out: str | Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """From the store: each criterion's values reduced over the dims not refined, the status (the largest
-    over those dims) and whether a point is computed, all on the refined grid (refined dims in spec order)."""
+    """From the store: each criterion's values reduced over the dims not refined (NaN where not computed or
+    diverged), the status (the largest over those dims) and whether a point is computed, all on the refined
+    grid (refined dims in spec order)."""
     assert spec.refine is not None
     refined, others = _axes(spec)
     order = refined + others
@@ -117,7 +120,7 @@ def stored_fields(spec: SweepSpec, out: str | Path) -> tuple[list[np.ndarray], n
             data = data[..., labels.index(crit.entity)]
         data = np.transpose(data.astype(np.float64), order)
         data = data.reshape(*data.shape[: len(refined)], -1)
-        data = np.where(flat != 0, data, np.nan)
+        data = np.where((flat != 0) & (flat != STATUS_DIVERGED), data, np.nan)  # a diverged point has no value
         with warnings.catch_warnings():  # an all-NaN slice (a point not computed) gives NaN, quietly
             warnings.simplefilter("ignore", RuntimeWarning)
             fields.append(getattr(np, f"nan{crit.reduce}")(data, axis=-1))
