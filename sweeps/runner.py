@@ -28,17 +28,18 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.config
 import numpy as np
+from zarr.errors import ContainsArrayError, ContainsGroupError
 
 from synsweep.engine import STATUS_DIVERGED, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
 from .cost import record_speed
 from .extend import ExtensionSource
+from .location import Location, location
 from .lock import acquire
 from .model import SweepSpec
 from .monitors import quiet_monitors
@@ -46,16 +47,20 @@ from .store import (
     TRACES_ID,
     StoreError,
     block_variables,
+    clear_failed,
     create_store,
     done_chunks,
+    failed_chunks,
     is_store,
     mark_done,
     mark_failed,
     open_result,
     point_arrays,
+    record_name,
     remove_store,
     store_attrs,
     store_plan,
+    store_shards,
     trace_arrays,
     trace_layout,
     write_block,
@@ -128,8 +133,9 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tu
 
 
 def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
-              source: ExtensionSource | None = None) -> dict:
-    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and its marker.
+              source: ExtensionSource | None = None, record: str | None = None) -> dict:
+    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and mark it done in the
+    completion record ``record`` (its shard's, ``store.record_name``).
 
     ``source``: the store this sweep extends; its points in the block are copied, only the others are
     computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
@@ -163,7 +169,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
-    mark_done(out, chunk_id, info)
+    mark_done(out, chunk_id, info, record)
     return info
 
 
@@ -183,7 +189,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     write_block(out, (slice(0, n),), trace_arrays(spec, result, layout, n))
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
             "kernel_seconds": result.seconds, "compile_seconds": compile_seconds, "pid": os.getpid()}
-    mark_done(out, TRACES_ID, info)
+    mark_done(out, TRACES_ID, info, TRACES_ID)
     return info
 
 
@@ -271,9 +277,9 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
     """
     if resume and overwrite:
         raise ValueError("pass either resume or overwrite, not both")
-    out = Path(out)
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # an empty directory holds nothing to protect
+    out = location(out)
+    if out.is_local and out.path.is_dir() and not any(out.path.iterdir()):
+        out.path.rmdir()  # an empty directory holds nothing to protect
     lock = None
     if out.exists():
         if overwrite:
@@ -305,8 +311,8 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             plan = plan_chunks(spec)
             try:
                 create_store(spec, plan, out, extended_from=None if extend is None else {
-                    "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
-            except FileExistsError:
+                    "path": _absolute(extend.path), "spec_hash": extend.spec_hash})
+            except (FileExistsError, ContainsGroupError, ContainsArrayError):
                 raise StoreError(
                     f"The output {out} was created by another run while this one was creating it. Let that "
                     f"run finish, then run again with --resume to compute whatever is still missing.") from None
@@ -319,13 +325,19 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             lock.release()
 
 
+def _absolute(path: str | os.PathLike) -> str:
+    """A store's location as recorded in another store: a URL as given, a path made absolute."""
+    loc = location(path)
+    return str(loc.path.resolve()) if loc.is_local else loc.url
+
+
 def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> str:
     """The paragraph for a run with failed chunks: counts, the first few failures with their points."""
     shown = "; ".join(f"chunk {c}, {points(c)}: {e}" for c, e in report.failed[:3])
     more = f"; and {len(report.failed) - 3} more" if len(report.failed) > 3 else ""
     return (f"{len(report.failed)} of {len(report.failed) + len(report.computed)} chunks failed; the first "
             f"error ({shown}{more}). The chunks that succeeded are stored in {report.out}, and each failure "
-            f"is recorded in {Path(report.out) / '.synsweep' / 'failed'}; after fixing the cause, run again "
+            f"is recorded in {report.out}/.synsweep/failed; after fixing the cause, run again "
             f"with --resume (resume=True) to recompute only the missing chunks.")
 
 
@@ -347,7 +359,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     from .extend import extension_source
 
     wall = time.perf_counter()
-    out = Path(out)
+    out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
     with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
@@ -361,12 +373,14 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     return report
 
 
-def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport, *, client: Client | None,
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
               on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
     """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
     done = done_chunks(out) if resume else set()
+    failed_before = set(failed_chunks(out)) if resume else set()
+    shards = store_shards(out, plan)
     layout = trace_layout(spec)
     jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
     for chunk_id, index in plan.blocks():
@@ -420,7 +434,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
             if index is None:
                 fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False)
             else:
-                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source, key=key, pure=False)
+                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source,
+                               record_name(plan, shards, index), key=key, pure=False)
             ids[fut.key] = chunk_id
             return fut
 
@@ -443,6 +458,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                 else:
                     info = fut.result()
                     report.computed.append(chunk_id)
+                    if chunk_id in failed_before:
+                        clear_failed(out, chunk_id)
                     if chunk_id != TRACES_ID:
                         report.n_points += info["n_points"]
                         report.n_copied += info.get("n_copied", 0)
