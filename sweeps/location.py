@@ -80,6 +80,11 @@ class Location:
     def is_local(self) -> bool:
         return isinstance(self, LocalLocation)
 
+    @property
+    def name(self) -> str:
+        """The last component of the path or URL (``out.zarr``)."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
     # every method below is implemented by both kinds
     def zarr_store(self, read_only: bool = False) -> Any:
         raise NotImplementedError
