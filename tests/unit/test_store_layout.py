@@ -100,3 +100,17 @@ def test_a_task_that_read_a_shard_before_another_wrote_it_does_not_lose_that_wri
     task_e.join(30)
     b = zarr.open_array(location(store).zarr_store(read_only=True), path="b", mode="r")[:]
     assert (b[1] == 7).all() and (b[0] == -1).all()
+
+
+def test_store_parameter_keeps_paths_and_checks_urls_before_anything_runs():
+    import click
+
+    from synsweep.sweeps.location import ObjectLocation
+    from synsweep.workflows.store_param import STORE
+
+    assert STORE.convert("out/scan.zarr", None, None) == Path("out/scan.zarr")
+    assert STORE.convert("file:///tmp/scan.zarr", None, None) == Path("/tmp/scan.zarr")
+    loc = STORE.convert("s3://bucket/sweeps/scan.zarr", None, None)  # built, not contacted
+    assert isinstance(loc, ObjectLocation) and loc.name == "scan.zarr" and str(loc) == "s3://bucket/sweeps/scan.zarr"
+    with pytest.raises(click.BadParameter, match="not a store location obstore understands"):
+        STORE.convert("nosuchscheme://bucket/x.zarr", None, None)
