@@ -265,7 +265,7 @@ def _obstore(url: str) -> Any:
         try:
             store = obstore.store.from_url(url)
         except Exception as exc:  # an unknown scheme, a malformed URL
-            reason = str(exc).split(" Debug source")[0].strip()  # obstore appends a debug dump
+            reason = str(exc).split("Debug source")[0].strip()  # obstore appends a debug dump
             raise LocationError(f"{url}: not a store location obstore understands ({reason}); give a local "
                                 f"path or an s3://, gs:// or az:// URL") from None
         _STORES[url] = store
