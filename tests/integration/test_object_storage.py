@@ -187,7 +187,7 @@ def test_killed_worker_second_run_killed_driver_then_resume_on_object_storage(cl
 
 
 def test_concurrent_writers_of_one_shard_lose_nothing_on_object_storage(s3):
-    store, writers, rounds = f"{s3}/concurrent.zarr", 4, 6
+    store, writers, rounds = f"{s3}/concurrent.zarr", 3, 5
     prepare(store, writers)
     root = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen([sys.executable, "-m", "tests.concurrent_writers", store, str(k), str(rounds)],
@@ -225,3 +225,13 @@ def test_a_dead_runs_lease_blocks_until_it_expires_then_one_successor_takes_it(s
     assert is_locked(url) and holder(url)["token"] == won[0].info["token"]
     won[0].release()
     assert not is_locked(url) and holder(url) is None
+
+
+def test_a_lease_taken_over_is_reported_lost_to_its_holder(s3):
+    url = f"{s3}/lost.zarr"
+    lease = acquire(url)
+    other = b'{"pid": 1, "host": "elsewhere", "expires": "2999-01-01T00:00:00+00:00"}'  # another run's lease
+    location(url).write(f"{META_GROUP}/lock", other)
+    wait_until(lease.lost.is_set, "the holder to notice at its next renewal", timeout=10)
+    lease.release()  # not its lease any more: left alone
+    assert holder(url)["host"] == "elsewhere"
