@@ -121,6 +121,7 @@ def assert_same_as(url: str, reference: Path) -> None:
     assert {key: loc.read(key) for key in data_files(reference)} == data_files(reference)
 
 
+@pytest.mark.slow
 def test_sweep_on_object_storage_equals_local_disk(cluster, reference, s3):
     url = f"{s3}/sweeps/plain.zarr"
     report = execute(load_spec(DOC), url, scheduler=cluster.address, progress=False)
@@ -139,6 +140,7 @@ def test_sweep_on_object_storage_equals_local_disk(cluster, reference, s3):
     assert "30: ok 30 (100.0%), diverged 0 (0.0%), not computed 0 (0.0%)" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_plain_open_zarr_does_not_warn(reference):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -146,6 +148,7 @@ def test_a_plain_open_zarr_does_not_warn(reference):
     assert "status" in ds and "spike_count" in ds
 
 
+@pytest.mark.slow
 def test_killed_worker_second_run_killed_driver_then_resume_on_object_storage(cluster, reference, s3, tmp_path):
     url, gate = f"{s3}/sweeps/faults.zarr", tmp_path / "gate"
     spec_file = write_spec(tmp_path / "spec.yaml", DOC)
