@@ -141,14 +141,6 @@ def test_sweep_on_object_storage_equals_local_disk(cluster, reference, s3):
 
 
 @pytest.mark.slow
-def test_a_plain_open_zarr_does_not_warn(reference):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        ds = xr.open_zarr(reference)  # consolidated metadata: no "failed to open with consolidated" warning
-    assert "status" in ds and "spike_count" in ds
-
-
-@pytest.mark.slow
 def test_killed_worker_second_run_killed_driver_then_resume_on_object_storage(cluster, reference, s3, tmp_path):
     url, gate = f"{s3}/sweeps/faults.zarr", tmp_path / "gate"
     spec_file = write_spec(tmp_path / "spec.yaml", DOC)

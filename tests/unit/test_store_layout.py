@@ -114,3 +114,26 @@ def test_store_parameter_keeps_paths_and_checks_urls_before_anything_runs():
     assert isinstance(loc, ObjectLocation) and loc.name == "scan.zarr" and str(loc) == "s3://bucket/sweeps/scan.zarr"
     with pytest.raises(click.BadParameter, match="not a store location obstore understands"):
         STORE.convert("nosuchscheme://bucket/x.zarr", None, None)
+
+
+def test_a_plain_open_zarr_does_not_warn_and_variables_are_sharded(tmp_path):
+    import warnings
+
+    import xarray as xr
+
+    from synsweep.sweeps import load_spec
+    from synsweep.sweeps.chunks import plan_chunks
+    from synsweep.sweeps.store import create_store
+
+    from ..specs import hh_pair_doc
+
+    spec = load_spec(hh_pair_doc("layout", [0.0, 0.004, 0.008], duration=10, chunk_points=5))
+    plan = plan_chunks(spec)
+    create_store(spec, plan, tmp_path / "t.zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(tmp_path / "t.zarr")  # consolidated metadata: no "falling back" warning, one read
+    assert "status" in ds and ds.status.encoding["preferred_chunks"] == dict(zip(ds.status.dims, plan.chunk_shape,
+                                                                                 strict=True))
+    status = zarr.open_array(tmp_path / "t.zarr" / "status", mode="r")
+    assert status.shards == spec.shape and status.chunks == plan.chunk_shape  # one shard of 6 task blocks
