@@ -36,6 +36,7 @@ import zarr
 from synsweep.engine import STATUS_DIVERGED
 
 from .extend import ExtensionSource
+from .location import Location, location
 from .model import Criterion, Refinement, SweepSpec
 from .store import ZARR_FORMAT
 
@@ -100,14 +101,14 @@ def _axes(spec: SweepSpec) -> tuple[list[int], list[int]]:
     return refined, [i for i in range(len(names)) if i not in refined]
 
 
-def stored_fields(spec: SweepSpec, out: str | Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def stored_fields(spec: SweepSpec, out: str | Path | Location) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """From the store: each criterion's values reduced over the dims not refined (NaN where not computed or
     diverged), the status (the largest over those dims) and whether a point is computed, all on the refined
     grid (refined dims in spec order)."""
     assert spec.refine is not None
     refined, others = _axes(spec)
     order = refined + others
-    group = zarr.open_group(Path(out), mode="r", zarr_format=ZARR_FORMAT)
+    group = zarr.open_group(location(out).zarr_store(read_only=True), mode="r", zarr_format=ZARR_FORMAT)
     status = np.transpose(group["status"][...], order)
     flat = status.reshape(*status.shape[: len(refined)], -1)
     computed = (flat != 0).all(axis=-1)
@@ -127,7 +128,7 @@ def stored_fields(spec: SweepSpec, out: str | Path) -> tuple[list[np.ndarray], n
     return fields, flat.max(axis=-1), computed
 
 
-def level_todo(spec: SweepSpec, out: str | Path, level: int) -> np.ndarray:
+def level_todo(spec: SweepSpec, out: str | Path | Location, level: int) -> np.ndarray:
     """The points of the whole grid (``spec.shape``) that ``level`` computes, decided from the store."""
     fields, status, computed = stored_fields(spec, out)
     assert spec.refine is not None
@@ -155,6 +156,6 @@ class LevelSource:
         return int(np.count_nonzero(~self.todo[index]))
 
 
-def level_source(spec: SweepSpec, out: str | Path, todo: np.ndarray) -> LevelSource:
+def level_source(spec: SweepSpec, out: str | Path | Location, todo: np.ndarray) -> LevelSource:
     identity = tuple(np.arange(n) for n in spec.shape)
     return LevelSource(ExtensionSource(str(out), spec.spec_hash, identity), todo)
