@@ -140,22 +140,22 @@ def level_todo(spec: SweepSpec, out: str | Path | Location, level: int) -> np.nd
 
 
 @dataclass(frozen=True)
-class LevelSource:
-    """What a task of one refinement level reads: the store itself (its block as stored) and the level's
-    points (``todo``, over the whole grid): ``read_block`` is ``ExtensionSource.read_block`` with every point
-    outside ``todo`` counted as old, so ``run_chunk`` computes exactly the level's points and keeps the rest."""
+class BlockSource:
+    """What a task of one refinement level is given for its block: the block as stored (read by the driver
+    between levels, while no task writes: tasks of one shard never read each other's half-written shards)
+    and which points are the level's (``todo``). ``read_block`` has ``ExtensionSource.read_block``'s contract
+    with every point outside ``todo`` counted as old, so ``run_chunk`` computes exactly the level's points and
+    keeps the rest."""
 
-    store: ExtensionSource
-    todo: np.ndarray
+    todo: np.ndarray  # (n,) the block's points, flat in C order
+    arrays: dict[str, np.ndarray]
 
     def read_block(self, index: tuple[slice, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        _, arrays = self.store.read_block(index)
-        return ~self.todo[index].ravel(), arrays
-
-    def old_points_in(self, index: tuple[slice, ...]) -> int:
-        return int(np.count_nonzero(~self.todo[index]))
+        return ~self.todo, {name: a.copy() for name, a in self.arrays.items()}
 
 
-def level_source(spec: SweepSpec, out: str | Path | Location, todo: np.ndarray) -> LevelSource:
-    identity = tuple(np.arange(n) for n in spec.shape)
-    return LevelSource(ExtensionSource(str(out), spec.spec_hash, identity), todo)
+def block_sources(spec: SweepSpec, out: str | Path | Location, todo: np.ndarray,
+                  jobs: list[tuple[int | str, tuple[slice, ...]]]) -> dict[int | str, BlockSource]:
+    """The ``BlockSource`` of each job (id, block index) of a level whose points are ``todo`` (whole grid)."""
+    store = ExtensionSource(str(out), spec.spec_hash, tuple(np.arange(n) for n in spec.shape))
+    return {job: BlockSource(todo[index].ravel(), store.read_block(index)[1]) for job, index in jobs}

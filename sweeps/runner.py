@@ -153,14 +153,14 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     shape = tuple(s.stop - s.start for s in index)
     n = prod(shape)
     layout = trace_layout(spec)
-    record = layout.record if layout is not None and layout.points is None else ()
+    traced = layout.record if layout is not None and layout.points is None else ()
     every = layout.every if layout is not None else 1
     kernel_seconds = compile_seconds = 0.0
     if spec.continuation is not None:  # the lanes of the block run along the continued axis, in order
         timing = [0.0, 0.0]
 
         def lanes(values: dict[str, np.ndarray], m: int) -> tuple[dict[str, np.ndarray], dict]:
-            result, first_compile = _simulate(spec, values, m, record, every)
+            result, first_compile = _simulate(spec, values, m, traced, every)
             timing[0] += result.seconds
             timing[1] += first_compile
             return point_arrays(spec, result, layout, m), result.final_state
@@ -175,7 +175,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     need = ~have
     if k and spec.continuation is None:
         part = values if k == n else {path: v[need] for path, v in values.items()}
-        result, compile_seconds = _simulate(spec, part, k, record, every)
+        result, compile_seconds = _simulate(spec, part, k, traced, every)
         kernel_seconds = result.seconds
         arrays = point_arrays(spec, result, layout, k)
     if copied is not None:  # old points as stored, new ones from the kernel
@@ -445,7 +445,7 @@ def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunRepo
     the store once the level before is complete; blocks already marked for a level are not run again. When
     the last level (or the budget) ends it, every block gets its plain completion marker, so inspect and
     report count a finished refined store as complete."""
-    from .refine import level_source, level_todo
+    from .refine import block_sources, level_todo
 
     assert spec.refine is not None
     done = done_chunks(out)
@@ -475,7 +475,7 @@ def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunRepo
                 client = stack.enter_context(_client(None, scheduler, workers, security))
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
             _dispatch(spec, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
-                      progress=progress, source=level_source(spec, out, todo), security=security,
+                      progress=progress, source=block_sources(spec, out, todo, jobs), security=security,
                       records={}, failed_before=failed_before, lost=lost)  # records: one per level job
             report.n_copied = copied
             if report.failed:  # the next level needs this one complete
@@ -492,7 +492,8 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
               records: dict[int | str, str], failed_before: set[int | str],
               lost: threading.Event | None) -> None:
     """Send ``jobs`` (chunk id, block index; None: the traced points) to the cluster, fill ``report``.
-    ``records``: the completion record of each job (absent: a record of its own)."""
+    ``records``: the completion record of each job (absent: a record of its own). ``source``: one for every
+    job, or a dict job -> its own."""
     if not jobs:
         return
     blocks = dict(jobs)
@@ -526,7 +527,8 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
             if index is None:
                 fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False)
             else:
-                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source, records.get(chunk_id),
+                own = source.get(chunk_id) if isinstance(source, dict) else source  # refinement: per block
+                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, own, records.get(chunk_id),
                                key=key, pure=False)
             ids[fut.key] = chunk_id
             return fut
