@@ -20,7 +20,8 @@ A level whose points would take the total over ``budget`` is not run, nor any le
 
 The store is the finest grid from the start; points never computed keep ``status`` 0 and fill values, so
 resume, inspect, plot, report and replay read a refined store like any other. Each level's tasks write whole
-blocks (the block's stored points copied, the level's points computed) and mark ``.synsweep/done/r<l>-<id>``.
+blocks: the driver reads each block as stored between levels (while no task writes) and sends it with the task,
+which computes the level's points and keeps the others; a task marks ``.synsweep/done/r<l>-<id>``.
 """
 
 from __future__ import annotations
