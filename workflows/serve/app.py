@@ -27,13 +27,14 @@ missing or wrong token is 403.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import json
 import math
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -371,4 +372,21 @@ def create_app(root: Path, token: str | None = None) -> Starlette:
         Route("/download/{what}", endpoint(download)),
     ]
     middleware = [Middleware(TokenGate, token=token)] if token else []
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(routes=routes, middleware=middleware, lifespan=_warm_up)
+
+
+def _import_readers() -> None:
+    """Import what the first figure and the first replay need (xarray's zarr backend, dask.array, the
+    engine): about two seconds that the first page would otherwise wait for."""
+    import dask.array  # noqa: F401
+    import xarray.backends.zarr  # noqa: F401
+
+    import synsweep.workflows.plots  # noqa: F401
+    import synsweep.workflows.replay  # noqa: F401
+
+
+@contextlib.asynccontextmanager
+async def _warm_up(app: Starlette) -> AsyncIterator[None]:
+    """At start: the imports of ``_import_readers`` in a background thread (the server answers meanwhile)."""
+    threading.Thread(target=_import_readers, name="synsweep-serve-warm-up", daemon=True).start()
+    yield
