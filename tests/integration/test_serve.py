@@ -175,3 +175,22 @@ def test_progress_and_downloads(client, root: Path) -> None:
     with xr.open_dataset(path, engine="h5netcdf") as back:
         np.testing.assert_array_equal(back["pearson"].values, open_result(root / CHEM)["pearson"].values)
     assert _files(root) == before  # read-only: nothing in the served folder changed
+
+
+def test_a_running_sweep_shows_its_progress(tmp_path: Path) -> None:
+    from synsweep.sweeps.runner import claim_store, run_chunk
+
+    spec = pair_spec("running_scan")
+    out = tmp_path / "running_scan.zarr"
+    with claim_store(spec, out, resume=False, overwrite=False) as plan, \
+            starlette_testclient.TestClient(create_app(tmp_path)) as c:
+        blocks = list(plan.blocks())
+        for n, (chunk_id, index) in enumerate(blocks[:2], start=1):
+            run_chunk(spec, str(out), chunk_id, index)
+            got = c.get("/api/progress", params={"store": out.name}).json()
+            assert got["running"] is True and got["chunks"] == n and got["points"][-1] == 4 * n
+            assert got["total"] == 20 and got["times"] == sorted(got["times"])
+        row = c.get("/api/stores").json()["stores"][0]
+        assert row["running"] is True and row["ok"] + row["diverged"] == 8 and row["not_computed"] == 12
+    with starlette_testclient.TestClient(create_app(tmp_path)) as c:
+        assert c.get("/api/progress", params={"store": out.name}).json()["running"] is False  # the run ended
