@@ -41,10 +41,12 @@ def install() -> tuple[str, str]:
         pytest.skip(f"the browser tests need Debian's {' and '.join(PACKAGES)}: they are missing and cannot be "
                     "installed here (installing needs root and apt-get); run the tests as root or install them")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
+    # wait for the dpkg lock rather than fail: another test (the SLURM node) may be installing at the same time
+    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env)
     if result.returncode != 0:  # stale package lists: refresh them once
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=INSTALL_TIMEOUT, env=env)
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-q"], capture_output=True,
+                       timeout=INSTALL_TIMEOUT, env=env)
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env)
     browser, driver = _find("chromium", "chromium-browser"), _find("chromedriver")
     if result.returncode != 0 or not (browser and driver):
