@@ -4,9 +4,9 @@
     driver.get("http://127.0.0.1:8765/"); driver.save_screenshot(str(tmp_path / "list.png")); driver.quit()
 
 The browser and its driver come from apt (``apt-get install chromium chromium-driver``), installed by the
-tests themselves when they are missing and the tests run as root (as in CI); without root and without apt
-the tests are skipped with the reason. Selenium is pointed at ``/usr/bin/chromedriver`` explicitly, so it
-never tries to download a browser (the machine may be offline).
+tests themselves when they are missing and the tests run as root (as in CI); without root they are skipped
+with the reason, and as root without apt-get they fail. Selenium is pointed at the installed chromedriver
+explicitly, so it never tries to download a browser (the machine may be offline).
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ def install() -> tuple[str, str]:
     browser, driver = _find("chromium", "chromium-browser"), _find("chromedriver")
     if browser and driver:
         return browser, driver
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"the browser tests need Debian's {' and '.join(PACKAGES)}: they are missing and cannot be "
-                    "installed here (installing needs root and apt-get); run the tests as root or install them")
+    if os.geteuid() != 0:
+        pytest.skip(f"the browser tests need Debian's {' and '.join(PACKAGES)}: they are missing and installing "
+                    "them with apt-get needs root; run the tests as root (as CI does) or install them first")
+    if shutil.which("apt-get") is None:
+        pytest.fail(f"the browser tests need Debian's {' and '.join(PACKAGES)}: they are missing and there is no "
+                    "apt-get to install them; install chromium and its chromedriver first")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # wait for the dpkg lock rather than fail: another test (the SLURM node) may be installing at the same time
     cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
