@@ -7,7 +7,7 @@ chunk function (``synsweep.sweeps.runner.run_chunk``) under the store's run lock
 ``pair_spec``: seed 000's HH pair with a gap junction, g (5 values) x I_ext (4 values), 10 ms; the strongest
 drive (1e5 uA) blows up, so the store holds diverged points too.
 ``chemical_spec``: an HH pair coupled by an exponential synapse (a synapse with a state variable), swept
-over its conductance and the drive, 2 x 3 points.
+over its weight and the drive, 2 x 3 points, every neuron's state variables stored at every step.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def chemical_spec(name: str = "chemical_pair") -> SweepSpec:
             {"name": "g_syn", "paths": ["synapses.ampa.params.w"], "values": [0.0, 2.0]},
             {"name": "I_ext", "paths": {"inputs.n1": 1.0}, "values": [0.05, 0.1, 0.15]},
         ],
+        # every neuron's state at every step, as a replay records it: the store and the replays share one kernel
+        "record": {"variables": ["v", "m", "h", "n"], "every": 1, "points": "all"},
         "execution": {"chunk_points": 6},
     })
 

@@ -149,6 +149,7 @@ def test_replay_traces_synapses_and_check(client, root: Path) -> None:
     got = r.json()
     assert got["ok"] is True and got["label"] == "g_syn = 2 uA, I_ext = 0.15 uA"
     assert all(row[-1] == "equal" for row in got["checks"]) and any(row[0] == "pearson" for row in got["checks"])
+    assert ["trace_v", "all", "501 samples", "stored traces", "equal"] in got["checks"]  # the store keeps traces
     traces = {(t["unit"], t["var"]): t for t in got["traces"]}
     assert {("n1", "v"), ("n2", "v"), ("ampa", "s")} <= set(traces)
     assert len(got["time"]) == len(traces["n1", "v"]["values"]) == 501 and traces["n1", "v"]["units"] == "mV"
