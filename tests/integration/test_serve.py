@@ -195,3 +195,13 @@ def test_a_running_sweep_shows_its_progress(tmp_path: Path) -> None:
         assert row["running"] is True and row["ok"] + row["diverged"] == 8 and row["not_computed"] == 12
     with starlette_testclient.TestClient(create_app(tmp_path)) as c:
         assert c.get("/api/progress", params={"store": out.name}).json()["running"] is False  # the run ended
+
+
+def test_serve_command_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from synsweep.workflows.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["serve", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith("synsweep: error: DIR ") and "is not a folder" in err
+    assert "Traceback" not in err
