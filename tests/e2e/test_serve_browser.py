@@ -100,6 +100,11 @@ def _renders(driver) -> int:
     return int(driver.execute_script("return Number(document.getElementById('plot').dataset.renders || 0)"))
 
 
+def _screenshot(driver, folder: Path, name: str) -> None:
+    path = folder / f"{name}.png"
+    assert driver.save_screenshot(str(path)) and path.stat().st_size > 10_000
+
+
 def _open_store(driver, base: str, store: str) -> None:
     driver.get("about:blank")  # a fresh page, not a hash change on the one already open
     driver.get(f"{base}#/store/{store}")
@@ -116,13 +121,15 @@ def test_list_search_and_open_a_store(served, browser) -> None:
     assert [r.get_attribute("data-path") for r in rows] == [CHEM, SCAN]
     text = driver.find_element(By.ID, "store-list").text
     assert "g 5 × I_ext 4" in text and "12 / 4 / 4 / 0" in text and "hh, electrical" in text
-    driver.save_screenshot(str(folder / "list.png"))
+    _screenshot(driver, folder, "list")
     driver.find_element(By.ID, "search").send_keys("exponential")
-    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.store-row")) == 1, what="the search")
-    assert driver.find_element(By.CSS_SELECTOR, "tr.store-row").get_attribute("data-path") == CHEM
+    _wait(driver, lambda d: d.find_element(By.ID, "list-count").text == '1 store(s) matching "exponential"',
+          what="the search")
+    assert driver.execute_script("return [...document.querySelectorAll('tr.store-row')].map(r => r.dataset.path)") \
+        == [CHEM]
     driver.find_element(By.ID, "search").clear()
     driver.execute_script("document.getElementById('search').dispatchEvent(new Event('input'))")
-    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.store-row")) == 2, what="the search cleared")
+    _wait(driver, lambda d: d.find_element(By.ID, "list-count").text == "2 store(s)", what="the search cleared")
     driver.find_element(By.CSS_SELECTOR, f"tr.store-row[data-path='{SCAN}']").click()
     _wait(driver, lambda d: _renders(d) >= 1, what="the store's figure is drawn")
     assert driver.find_element(By.ID, "store-title").text == f"pair_scan ({SCAN})"
@@ -134,7 +141,7 @@ def test_list_search_and_open_a_store(served, browser) -> None:
     assert "not computed" in driver.find_element(By.ID, "legend").text
     assert driver.find_elements(By.CSS_SELECTOR, "#plot .hm, #plot canvas, #plot image")  # drawn, not just data
     assert driver.find_element(By.ID, "progress-text").text.startswith("16 of 20 points in 4 written chunk(s)")
-    driver.save_screenshot(str(folder / "store.png"))
+    _screenshot(driver, folder, "store")
 
 
 def test_a_slider_changes_the_figure(served, browser) -> None:
@@ -162,7 +169,7 @@ def test_a_slider_changes_the_figure(served, browser) -> None:
         got = np.array([np.nan if v is None else v for v in z], dtype=np.float64).reshape(want.shape)
         np.testing.assert_array_equal(got, want.astype(np.float32).astype(np.float64))
     assert z_n1 != z_n2  # the neurons start at different voltages: their first spikes differ
-    driver.save_screenshot(str(folder / "slider.png"))
+    _screenshot(driver, folder, "slider")
 
 
 def test_click_a_point_shows_its_replay(served, browser) -> None:
@@ -194,9 +201,7 @@ def test_click_a_point_shows_its_replay(served, browser) -> None:
     checks = driver.find_element(By.ID, "checks").text
     assert "pearson" in checks and "DIFFERENT" not in checks and checks.count("equal") >= 10
     driver.execute_script("document.getElementById('replay').scrollIntoView()")
-    driver.save_screenshot(str(folder / "replay.png"))
-    for name in ("list", "store", "slider", "replay"):
-        assert (folder / f"{name}.png").stat().st_size > 10_000
+    _screenshot(driver, folder, "replay")
 
 
 def test_non_loopback_requires_the_printed_token(served) -> None:

@@ -6,7 +6,7 @@
 const NOT_COMPUTED_COLOR = "#d9d9d9";  // as synsweep.workflows.plots
 const DIVERGED_COLOR = "#6e6e6e";
 const $ = (id) => document.getElementById(id);
-const state = { store: null, info: null, plot: null, progressTimer: null, renders: 0 };
+const state = { store: null, info: null, plot: null, progressTimer: null, renders: 0, listRequests: 0 };
 
 async function getJSON(url) {
   const response = await fetch(url, { credentials: "same-origin" });
@@ -39,7 +39,9 @@ async function showList() {
   $("list-view").hidden = false;
   clearInterval(state.progressTimer);
   const q = $("search").value;
+  const asked = ++state.listRequests;
   const data = await getJSON(`/api/stores?q=${encodeURIComponent(q)}`);
+  if (asked !== state.listRequests) return;  // a later search (the next keystroke) answers instead
   $("root").textContent = data.root;
   const body = $("store-list").querySelector("tbody");
   body.innerHTML = "";
