@@ -70,7 +70,7 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process, even when pytest-xdist interleaves modules
 def served(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("served")
     write_store(root / SCAN, pair_spec(), skip_last=1)
@@ -81,7 +81,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     _stop(proc)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process, even when pytest-xdist interleaves modules
 def browser(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("browser")
     driver = chromium_driver(folder)

@@ -29,7 +29,7 @@ SCAN = "scans/pair_scan.zarr"
 CHEM = "chem.zarr"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process, even when pytest-xdist interleaves modules
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("served")
     write_store(root / SCAN, pair_spec(), skip_last=1)
@@ -39,7 +39,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process, even when pytest-xdist interleaves modules
 def client(root: Path):
     with starlette_testclient.TestClient(create_app(root)) as c:
         yield c

@@ -256,12 +256,14 @@ function onClick(event) {
     const d = slider.dataset.dim;
     if (state.info.sweep_dims.includes(d) && !$(`reduce-${d}`).checked) point[d] = slider.value;
   }
+  // the grid index of the clicked cell along each plotted sweep dim (x_index / y_index: absent for neuron, pair)
   if (p.y) {
     const [i, j] = pt.pointNumber;
+    if (p.x_index) point[p.x] = p.x_index[j];
+    if (p.y_index) point[p.y] = p.y_index[i];
+  } else if (p.x_index) {
+    const j = pt.data.name === "diverged" ? p.x_values.indexOf(pt.x) : pt.pointNumber;  // a marker: by its x
     point[p.x] = p.x_index[j];
-    point[p.y] = p.y_index[i];
-  } else {
-    point[p.x] = p.x_index[pt.pointNumber];
   }
   const missing = state.info.sweep_dims.filter((d) => !(d in point) && dimInfo(d).size > 1);
   $("replay").hidden = false;
