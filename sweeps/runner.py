@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 import warnings
@@ -28,34 +29,39 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.config
 import numpy as np
+from zarr.errors import ContainsArrayError, ContainsGroupError
 
 from synsweep.engine import STATUS_DIVERGED, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
 from .cost import record_speed
 from .extend import ExtensionSource
-from .lock import acquire
+from .location import Location, location
+from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
 from .monitors import quiet_monitors
 from .store import (
     TRACES_ID,
     StoreError,
     block_variables,
+    clear_failed,
     create_store,
     done_chunks,
+    failed_chunks,
     is_store,
     mark_done,
     mark_failed,
     open_result,
     point_arrays,
+    record_name,
     remove_store,
     store_attrs,
     store_plan,
+    store_shards,
     trace_arrays,
     trace_layout,
     write_block,
@@ -128,8 +134,9 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tu
 
 
 def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
-              source: ExtensionSource | None = None) -> dict:
-    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and its marker.
+              source: ExtensionSource | None = None, record: str | None = None) -> dict:
+    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and mark it done in the
+    completion record ``record`` (its shard's, ``store.record_name``).
 
     ``source``: the store this sweep extends; its points in the block are copied, only the others are
     computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
@@ -163,7 +170,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
-    mark_done(out, chunk_id, info)
+    mark_done(out, chunk_id, info, record)
     return info
 
 
@@ -183,7 +190,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     write_block(out, (slice(0, n),), trace_arrays(spec, result, layout, n))
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
             "kernel_seconds": result.seconds, "compile_seconds": compile_seconds, "pid": os.getpid()}
-    mark_done(out, TRACES_ID, info)
+    mark_done(out, TRACES_ID, info, TRACES_ID)
     return info
 
 
@@ -261,7 +268,7 @@ class RunStart:
 
 @contextlib.contextmanager
 def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwrite: bool,
-                extend: ExtensionSource | None = None) -> Iterator[ChunkPlan]:
+                extend: ExtensionSource | None = None, claimed: list[StoreLock] | None = None) -> Iterator[ChunkPlan]:
     """Apply the store rules, hold the store's run lock (``synsweep.sweeps.lock``) until the block ends, and
     give the chunk plan to run (on resume, the store's own plan).
 
@@ -271,9 +278,9 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
     """
     if resume and overwrite:
         raise ValueError("pass either resume or overwrite, not both")
-    out = Path(out)
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # an empty directory holds nothing to protect
+    out = location(out)
+    if out.is_local and out.path.is_dir() and not any(out.path.iterdir()):
+        out.path.rmdir()  # an empty directory holds nothing to protect
     lock = None
     if out.exists():
         if overwrite:
@@ -305,18 +312,26 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             plan = plan_chunks(spec)
             try:
                 create_store(spec, plan, out, extended_from=None if extend is None else {
-                    "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
-            except FileExistsError:
+                    "path": _absolute(extend.path), "spec_hash": extend.spec_hash})
+            except (FileExistsError, ContainsGroupError, ContainsArrayError):
                 raise StoreError(
                     f"The output {out} was created by another run while this one was creating it. Let that "
                     f"run finish, then run again with --resume to compute whatever is still missing.") from None
             lock = acquire(out)
         else:
             plan = store_plan(out, spec)
+        if claimed is not None:
+            claimed.append(lock)
         yield plan
     finally:
         if lock is not None:
             lock.release()
+
+
+def _absolute(path: str | os.PathLike) -> str:
+    """A store's location as recorded in another store: a URL as given, a path made absolute."""
+    loc = location(path)
+    return str(loc.path.resolve()) if loc.is_local else loc.url
 
 
 def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> str:
@@ -325,7 +340,7 @@ def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> s
     more = f"; and {len(report.failed) - 3} more" if len(report.failed) > 3 else ""
     return (f"{len(report.failed)} of {len(report.failed) + len(report.computed)} chunks failed; the first "
             f"error ({shown}{more}). The chunks that succeeded are stored in {report.out}, and each failure "
-            f"is recorded in {Path(report.out) / '.synsweep' / 'failed'}; after fixing the cause, run again "
+            f"is recorded in {report.out}/.synsweep/failed; after fixing the cause, run again "
             f"with --resume (resume=True) to recompute only the missing chunks.")
 
 
@@ -347,13 +362,14 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     from .extend import extension_source
 
     wall = time.perf_counter()
-    out = Path(out)
+    out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
-    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source) as plan:
+    claimed: list[StoreLock] = []
+    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source, claimed=claimed) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
         _run_jobs(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
                   progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
-                  security=security)
+                  security=security, lost=getattr(claimed[0], "lost", None))
     report.wall_seconds = time.perf_counter() - wall
     if report.hosts == {socket.gethostname()}:
         record_speed(spec, report.n_points * len(spec.circuit.neurons) * spec.simulation.n_steps,
@@ -361,12 +377,16 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     return report
 
 
-def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport, *, client: Client | None,
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
-              on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
-    """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
+              on_start: Callable[[RunStart], None] | None, security: Security | None,
+              lost: threading.Event | None = None) -> None:
+    """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish. ``lost``: set
+    when the run's lease on object storage was taken over by another run; then no more tasks are sent."""
     done = done_chunks(out) if resume else set()
+    failed_before = set(failed_chunks(out)) if resume else set()
+    shards = store_shards(out, plan)
     layout = trace_layout(spec)
     jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
     for chunk_id, index in plan.blocks():
@@ -420,7 +440,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
             if index is None:
                 fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False)
             else:
-                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source, key=key, pure=False)
+                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source,
+                               record_name(plan, shards, index), key=key, pure=False)
             ids[fut.key] = chunk_id
             return fut
 
@@ -443,6 +464,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                 else:
                     info = fut.result()
                     report.computed.append(chunk_id)
+                    if chunk_id in failed_before:
+                        clear_failed(out, chunk_id)
                     if chunk_id != TRACES_ID:
                         report.n_points += info["n_points"]
                         report.n_copied += info.get("n_copied", 0)
@@ -458,6 +481,12 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                         bar.set_postfix_str(f"chunks {len(report.computed)}/{len(jobs)}, "
                                             f"{rate:.3g} neuron-steps/s", refresh=False)
                 fut.release()
+                if lost is not None and lost.is_set():
+                    raise StoreError(
+                        f"This run lost its lease on {out}: it could not renew it for "
+                        f"{lease_seconds():.0f} s and another run took the store over. The chunks stored so far "
+                        f"are kept; let the other run finish, then run again with --resume to compute whatever "
+                        f"is still missing.")
                 nxt = submit_next()
                 if nxt is not None:
                     pending.add(nxt)

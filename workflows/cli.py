@@ -33,6 +33,8 @@ import click
 import numpy as np
 import yaml
 
+from synsweep.workflows.store_param import STORE
+
 PROG = "synsweep"
 EXIT_USER_ERROR = 2
 EXIT_INCOMPLETE = 3
@@ -120,7 +122,7 @@ def _check_resources(spec: Any, out: Path) -> None:
     from synsweep.sweeps.spec import check_resources
 
     try:
-        check_resources(spec, out)
+        check_resources(spec, str(out))
     except _user_errors() as exc:
         _fail(exc)
 
@@ -318,12 +320,16 @@ def describe_result(ds: Any, path: Path) -> str:
         total = int(ds["status"].size)
         from synsweep.sweeps.store import status_counts
 
-        ok, div, nc = status_counts(path)
+        ok, div, nc, run = status_counts(path)
 
         def pct(k: int) -> str:
             return f"{k:,} ({100.0 * k / total:.1f}%)" if total else str(k)
 
-        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, not computed {pct(nc)}"))
+        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, runaway {pct(run)}, "
+                               f"not computed {pct(nc)}"))
+        if run:
+            rows.append(("", "runaway: a neuron fires faster than simulation.max_rate or more than once every "
+                             "3 steps; its synchrony metrics are NaN"))
         if nc:
             rows.append(("", "incomplete: run again with --resume to compute the rest"))
         rows += _run_state(path)
@@ -368,7 +374,7 @@ def _run_state(path: Path) -> list[tuple[str, str]]:
     if failed:
         lines = [f"chunk {c}, {info.get('points')}: {info.get('error')}" for c, info in list(failed.items())[:5]]
         if len(failed) > 5:
-            lines.append(f"... and {len(failed) - 5} more (see {path / '.synsweep' / 'failed'})")
+            lines.append(f"... and {len(failed) - 5} more (see {path}/.synsweep/failed)")
         rows.append(("failed", "\n".join(lines)))
     return rows
 
@@ -427,7 +433,8 @@ def _client(scheduler: str | None, cluster: Any, security: Any, out: Path) -> It
 
     click.echo(f"submitting {cluster.describe()}", err=True)
     try:
-        with batch_client(cluster, security, shared_temp_directory=out.absolute().parent) as client:
+        shared = out.absolute().parent if isinstance(out, Path) else Path.cwd()  # job logs, temporary files
+        with batch_client(cluster, security, shared_temp_directory=shared) as client:
             yield client
     except ClusterConfigError as exc:  # the batch system refused the first job: nothing was written
         _fail(exc)
@@ -542,8 +549,9 @@ def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
     """What the store holds, and what this run did (``report``: the runner's RunReport)."""
     from synsweep.sweeps.store import status_counts
 
-    ok, div, missing = status_counts(out)
-    line = f"wrote {out}: {ok + div + missing:,} points, {ok:,} ok, {div:,} diverged"
+    ok, div, missing, run = status_counts(out)
+    line = f"wrote {out}: {ok + div + missing + run:,} points, {ok:,} ok, {div:,} diverged"
+    line += f", {run:,} runaway" if run else ""
     computed = [c for c in report.computed if c != "traces"]
     skipped = [c for c in report.skipped if c != "traces"]
     line += f"; this run computed {_count(len(computed), 'chunk')} ({_count(report.n_points, 'point')})"
@@ -566,8 +574,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), metavar="RESULT.zarr",
-              help="Zarr store to write (a directory).")
+@click.option("--out", "-o", required=True, type=STORE, metavar="RESULT.zarr",
+              help="Zarr store to write: a directory, or an object-storage URL (s3://bucket/prefix/name.zarr; "
+              "credentials from the environment).")
 @click.option("--scheduler", metavar="ADDRESS", help="Address of a running dask scheduler (tcp://host:8786); "
               "default: start a local cluster.")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
@@ -575,7 +584,7 @@ def cli() -> None:
 @click.option("--resume", is_flag=True,
               help="Keep an existing store of the same spec; compute what is missing.")
 @click.option("--overwrite", is_flag=True, help="Delete an existing store and start again.")
-@click.option("--extend", type=click.Path(path_type=Path), metavar="OLD.zarr",
+@click.option("--extend", type=STORE, metavar="OLD.zarr",
               help="A result of this sweep with fewer axis values: copy its points, compute only the new ones.")
 @click.option("--chunk-points", type=click.IntRange(min=1), metavar="N",
               help="Points per task (overrides the spec's execution.chunk_points).")
@@ -619,7 +628,7 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), metavar="PATH",
+@click.option("--out", "-o", type=STORE, metavar="PATH",
               help="Where the result would go: also checks disk space and whether the store exists.")
 @click.option("--compile", "compile_kernel", is_flag=True,
               help="Compile the sweep's kernel into this machine's cache now and report how long it took.")
@@ -647,7 +656,7 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
 
 @cli.command()
-@click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+@click.argument("result", type=STORE, metavar="RESULT.zarr")
 def inspect(result: Path) -> None:
     """Print the summary and provenance of a stored result."""
     from synsweep.sweeps import open_result

@@ -149,12 +149,10 @@ def completion(path: str | PathLike[str], ds: xr.Dataset) -> dict:
     """Chunks done and missing, from the store's bookkeeping: n_chunks, done, missing (ids), chunk_shape,
     traces ('done', 'missing' or None when the store has no traced points), and a coordinate range per
     listed missing chunk."""
-    import zarr
-
     from synsweep.sweeps.chunks import ChunkPlan
-    from synsweep.sweeps.store import META_GROUP, TRACES_ID, done_chunks
+    from synsweep.sweeps.store import META_GROUP, TRACES_ID, done_chunks, store_attrs
 
-    meta = dict(zarr.open_group(Path(path) / META_GROUP, mode="r").attrs)
+    meta = store_attrs(path, META_GROUP)
     sweep = sweep_dims(ds)
     shape = tuple(ds.sizes[d] for d in sweep)
     chunk_shape = tuple(int(c) for c in meta.get("chunk_shape", shape))
@@ -251,7 +249,10 @@ def _spec_yaml(ds: xr.Dataset) -> str:
 
 def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
     """The HTML page of the result ``ds`` stored at ``path`` (see the module docstring)."""
-    title = str(ds.attrs.get("title") or Path(path).name)
+    from synsweep.sweeps.location import location
+    from synsweep.sweeps.store import is_store
+
+    title = str(ds.attrs.get("title") or location(path).name)
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
              f"<style>{CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
     if ds.attrs.get("description"):
@@ -284,7 +285,7 @@ def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
               _table(["variable", "neuron / pair", "units", "min", "median", "max", "ok points", "undefined",
                       "diverged", "not computed", "long name"], rows, {3, 4, 5, 6, 7, 8, 9})]
 
-    if Path(path, ".synsweep").is_dir():
+    if is_store(path):
         c = completion(path, ds)
         pct = 100.0 * c["done"] / c["n_chunks"] if c["n_chunks"] else 100.0
         text = (f"{c['done']:,} of {c['n_chunks']:,} chunks done ({pct:.1f}%), chunks of "
