@@ -14,7 +14,7 @@ Endpoints (GET; ``store`` is a store's path relative to the served folder, as th
     /api/replay?store=S&point=D:K,...
                             ``replay.replay_point`` at the point (index K along sweep dim D): every neuron's
                             and synapse's state variables over time, and the check against the stored values
-    /api/progress?store=S   points done over time (stores.progress)
+    /api/progress?store=S   points done, and over time as sampled by the app's requests (stores.progress)
     /download/spec|figure|csv|netcdf?store=S[&var=...]   the spec (JSON), the figure (PNG), the export
 
 Read-only: stores are opened lazily for reading (``open_result``); figures and exports are written to a
@@ -107,6 +107,7 @@ class Stores:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._open: dict[Path, Any] = {}
+        self.progress: dict[Path, list[tuple[float, int]]] = {}  # (time, points done) as sampled per store
         self._lock = threading.Lock()
 
     def path(self, request: Request) -> Path:
@@ -320,7 +321,8 @@ def create_app(root: Path, token: str | None = None) -> Starlette:
         return replay_json(ds, _indices(ds, request.query_params.get("point", ""), "point"))
 
     def progress(request: Request) -> Any:
-        return stores.progress(state.path(request))
+        path = state.path(request)
+        return stores.progress(path, state.progress.setdefault(path, []))
 
     def download(request: Request) -> Response:
         path = state.path(request)

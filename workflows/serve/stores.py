@@ -4,24 +4,26 @@ the progress of a run that is writing one now. Everything here only reads.
     root = Path("results")
     for path in find_stores(root): summary(root, path)     # title, dims, completion, spec hash, created
     path = resolve(root, "scans/coupling_scan.zarr")       # a path under root, or OutsideRoot
-    progress(path)                                         # points done over time (from the done records)
+    progress(path, seen)                                   # points done now, and over time as sampled
 
 Paths: the app names a store by its path relative to the served folder; ``resolve`` refuses anything that
 does not end up inside that folder once symbolic links and ``..`` are resolved (``OutsideRoot``).
-Completion reads ``status`` with zarr directly (``synsweep.sweeps.store.status_counts``): ok, diverged and
-not computed points; "flagged" counts the chunks whose last attempt failed (their failure records).
+Completion reads ``status`` with zarr directly (``synsweep.sweeps.store.status_counts``): ok, diverged, not
+computed and flagged points (status runaway: a neuron fires faster than the step resolves, its synchrony
+metrics NaN), and the chunks whose last attempt failed (their failure records).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synsweep.sweeps.store import META_GROUP, failed_chunks, is_store, status_counts, store_attrs
+from synsweep.sweeps.store import failed_chunks, is_store, status_counts, store_attrs
 
 MAX_DEPTH = 4  # folders below the served one searched for stores
 
@@ -85,16 +87,16 @@ def summary(root: Path, path: Path) -> dict[str, Any]:
     from synsweep.sweeps.lock import is_locked
 
     attrs = store_attrs(path)
-    ok, diverged, not_computed = status_counts(path)
+    ok, diverged, not_computed, runaway = status_counts(path)
     return {
         "path": relative(root, path),
         "name": str(attrs.get("name", path.stem)),
         "title": str(attrs.get("title", attrs.get("name", path.stem))),
         "models": models(attrs),
         "dims": _dims(path),
-        "points": ok + diverged + not_computed,
-        "ok": ok, "diverged": diverged, "not_computed": not_computed,
-        "flagged": len(failed_chunks(path)),
+        "points": ok + diverged + not_computed + runaway,
+        "ok": ok, "diverged": diverged, "not_computed": not_computed, "flagged": runaway,
+        "failed_chunks": len(failed_chunks(path)),
         "spec_hash": str(attrs.get("spec_hash", "")),
         "created": str(attrs.get("created", "")),
         "running": bool(is_locked(path)),
@@ -124,26 +126,22 @@ def matches(row: dict[str, Any], query: str) -> bool:
     return all(word in text for word in query.lower().split())
 
 
-def progress(path: Path) -> dict[str, Any]:
-    """Points done over time from the store's done records (``.synsweep/done/<chunk>``, one per written
-    block): ``times`` (s since the first record), cumulative ``points``, the total, and whether a run is
-    writing the store now."""
-    from synsweep.sweeps.lock import is_locked
+def progress(path: Path, seen: list[tuple[float, int]] | None = None) -> dict[str, Any]:
+    """Points done over time: ``times`` (s since the first sample) and cumulative ``points``, the ``total``,
+    the number of written ``chunks``, and whether a run is writing the store now.
 
-    done = path / META_GROUP / "done"
-    records: list[tuple[float, int]] = []
-    for f in done.iterdir() if done.is_dir() else ():
-        if f.name.startswith(".") or not f.name.isdigit():
-            continue
-        try:
-            info = json.loads(f.read_text())
-            mtime = f.stat().st_mtime
-        except (OSError, ValueError):  # being replaced right now
-            continue
-        records.append((mtime, int(info.get("n_points", 0)) + int(info.get("n_copied", 0))))
-    records.sort()
-    times = np.array([t for t, _ in records], dtype=np.float64)
-    points = np.cumsum([n for _, n in records], dtype=np.int64)
+    The completion records (``synsweep.sweeps.store.done_info``) give the points done now; they carry no
+    time, so the samples are the app's own: ``seen`` (kept by the caller per store) gets ``(now, points)``
+    whenever the count changed since its last sample, and the series is those samples."""
+    from synsweep.sweeps.lock import is_locked
+    from synsweep.sweeps.store import done_info
+
+    infos = [info for chunk, info in done_info(path).items() if isinstance(chunk, int)]
+    done = sum(int(info.get("n_points", 0)) + int(info.get("n_copied", 0)) for info in infos)
+    seen = [] if seen is None else seen
+    if not seen or seen[-1][1] != done:
+        seen.append((time.time(), done))
+    t0 = seen[0][0]
     total = int(np.prod(list(_dims(path).values()) or [0], dtype=np.int64))
-    return {"times": (times - times[0]).tolist() if times.size else [], "points": points.tolist(),
-            "total": total, "running": bool(is_locked(path)), "chunks": len(records)}
+    return {"times": [t - t0 for t, _ in seen], "points": [n for _, n in seen], "total": total,
+            "running": bool(is_locked(path)), "chunks": len(infos)}

@@ -5,6 +5,7 @@
 
 const NOT_COMPUTED_COLOR = "#d9d9d9";  // as synsweep.workflows.plots
 const DIVERGED_COLOR = "#6e6e6e";
+const RUNAWAY_COLOR = "#b2182b";
 const $ = (id) => document.getElementById(id);
 const state = { store: null, info: null, plot: null, progressTimer: null, renders: 0, listRequests: 0 };
 
@@ -54,7 +55,8 @@ async function showList() {
     const bar = (n, cls) => `<span class="bar ${cls}" style="width:${Math.round(120 * n / total)}px"></span>`;
     const completion = s.error ? `<span class="error">${esc(s.error)}</span>` :
       `${bar(s.ok, "ok")}${bar(s.diverged, "diverged")}${bar(s.not_computed, "nc")} ` +
-      `${s.ok} / ${s.diverged} / ${s.not_computed} / ${s.flagged}${s.running ? " (running)" : ""}`;
+      `${bar(s.flagged, "runaway")} ${s.ok} / ${s.diverged} / ${s.not_computed} / ${s.flagged}` +
+      `${s.failed_chunks ? `; ${s.failed_chunks} failed chunk(s)` : ""}${s.running ? " (running)" : ""}`;
     tr.innerHTML = `<td class="mono">${esc(s.path)}</td><td>${esc(s.title)}</td><td>${esc(s.models.join(", "))}</td>` +
       `<td>${esc(dims)}</td><td>${s.points ?? ""}</td><td>${completion}</td>` +
       `<td class="mono">${esc((s.spec_hash || "").slice(0, 12))}</td><td>${esc(s.created || "")}</td>`;
@@ -75,7 +77,8 @@ async function showStore(path) {
   const s = info.summary;
   $("store-title").textContent = `${s.title} (${s.path})`;
   $("store-summary").textContent = `${s.points} points: ${s.ok} ok, ${s.diverged} diverged, ` +
-    `${s.not_computed} not computed, ${s.flagged} chunk(s) flagged as failed; spec hash ${s.spec_hash}; ` +
+    `${s.not_computed} not computed, ${s.flagged} flagged runaway, ${s.failed_chunks} failed chunk(s); ` +
+    `spec hash ${s.spec_hash}; ` +
     `created ${s.created}` + (s.running ? "; a run is writing this store now" : "");
   const varSelect = $("var-select");
   varSelect.innerHTML = info.variables.map((v) =>
@@ -194,6 +197,7 @@ async function draw() {
         const k = i * nx + j;
         if (status && status[k] === 0) { row[j] = 1; text[j] = "not computed"; }
         else if (status && status[k] === 2) { row[j] = 2; text[j] = "diverged"; }
+        else if (status && status[k] === 3) { row[j] = 3; text[j] = "runaway (fires faster than the step resolves)"; }
         else if (nOk && nOk[k] === 0) { row[j] = 1; text[j] = "no ok point"; }
       }
       overlay.push(row);
@@ -203,11 +207,13 @@ async function draw() {
       colorbar: { title: { text: data.units || "" } }, name: data.var,
       hovertemplate: `${data.x_coord} %{x}<br>${data.y_coord} %{y}<br>${data.var} %{z:.6g}${units}<extra></extra>` }];
     if (anyOverlay) {
-      traces.push({ type: "heatmap", x: data.x_values, y: data.y_values, z: overlay, zmin: 1, zmax: 2,
-        colorscale: [[0, NOT_COMPUTED_COLOR], [0.5, NOT_COMPUTED_COLOR], [0.5, DIVERGED_COLOR], [1, DIVERGED_COLOR]],
+      traces.push({ type: "heatmap", x: data.x_values, y: data.y_values, z: overlay, zmin: 1, zmax: 3,
+        colorscale: [[0, NOT_COMPUTED_COLOR], [1 / 3, NOT_COMPUTED_COLOR], [1 / 3, DIVERGED_COLOR], [2 / 3, DIVERGED_COLOR],
+          [2 / 3, RUNAWAY_COLOR], [1, RUNAWAY_COLOR]],
         showscale: false, text: hover, hovertemplate: `${data.x_coord} %{x}<br>${data.y_coord} %{y}<br>%{text}<extra></extra>` });
       legend = `<span class="swatch" style="background:${NOT_COMPUTED_COLOR}"></span> not computed / no ok point ` +
-        `<span class="swatch" style="background:${DIVERGED_COLOR}"></span> diverged`;
+        `<span class="swatch" style="background:${DIVERGED_COLOR}"></span> diverged ` +
+        `<span class="swatch" style="background:${RUNAWAY_COLOR}"></span> runaway (flagged)`;
     }
     layout.yaxis = { title: { text: data.y_label } };
   } else {
@@ -326,7 +332,7 @@ async function showProgress() {
   $("progress-text").textContent = `${done} of ${p.total} points in ${p.chunks} written chunk(s)` +
     (p.running ? " — a run is writing this store now (updates every 2 s)" : "");
   Plotly.react("progress-plot", [{ type: "scatter", mode: "lines+markers", x: p.times, y: p.points, line: { shape: "hv" } }],
-    { xaxis: { title: { text: "seconds since the first chunk" } }, yaxis: { title: { text: "points done" }, range: [0, p.total] },
+    { xaxis: { title: { text: "seconds since the store was first shown" } }, yaxis: { title: { text: "points done" }, range: [0, p.total] },
       margin: { t: 10 } }, { displaylogo: false });
   if (!p.running) clearInterval(state.progressTimer);
 }
