@@ -23,7 +23,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under pytest-xdist's ``--dist loadgroup``: the tests of an integration or end-to-end module stay on one
     test worker, so its module and session fixtures (a single-node SLURM, a TLS cluster, stores built once)
     start once; unit tests are spread test by test."""
+    loadgroup = bool(getattr(config.option, "loadgroup", False))  # set on the test workers by xdist
     for item in items:
         path = Path(str(item.fspath))
         if path.parent.name in ("integration", "e2e"):
             item.add_marker(pytest.mark.xdist_group(name=path.stem))
+            if loadgroup:
+                _group_in_node_id(item, path.stem)
+
+
+def _group_in_node_id(item: pytest.Item, group: str) -> None:
+    """pytest-xdist's loadgroup scheduler reads a test's group from a ``@group`` suffix of its node id, which
+    xdist 3.8 writes into ``item._nodeid``; since pytest 9.2 the node id is read from ``item._id``, so the
+    suffix never arrives and every group is spread over the workers. Write it where this pytest reads it."""
+    if "@" in item.nodeid or not hasattr(item, "_id"):
+        return
+    from _pytest.nodeid import coerce_node_id  # pytest >= 9.2 only (guarded by the _id attribute above)
+
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")

@@ -724,6 +724,11 @@ from synsweep.workflows.workflow_cli import workflow as _workflow_command  # noq
 
 cli.add_command(_workflow_command)
 
+# serve: the web page over stored results (synsweep.workflows.serve, optional extra 'serve')
+from synsweep.workflows.serve.cli import serve as _serve_command  # noqa: E402
+
+cli.add_command(_serve_command)
+
 
 # -- entry point -------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> None:

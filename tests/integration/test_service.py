@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from distributed import Client, LocalCluster
 
 from synsweep.engine import METRICS
 from synsweep.sweeps import StoreError, SweepIncomplete, execute, load_spec, open_result, run_sweep, store
-from synsweep.sweeps.cost import recorded_speed
+from synsweep.sweeps.cost import _record_path, recorded_speed
 from synsweep.sweeps.store import done_chunks, done_info, status_counts
 
 from ..specs import hh_pair_doc
@@ -83,11 +84,14 @@ def test_chunk_size_does_not_change_results(client, reference, tmp_path):
 
 def test_worker_count_does_not_change_results(reference, tmp_path):
     # an embedded LocalCluster with one worker process (the run_sweep default path)
+    started = time.time()
     ds = run_sweep(make_spec(7), tmp_path / "w1.zarr", workers=1, progress=False)
     xr.testing.assert_identical(data_only(ds.load()), data_only(reference))
-    # every task ran here: the run recorded its workers' kernel speed for later estimates
+    # every task ran here: the run recorded its workers' kernel speed for later estimates (a test on the other
+    # test process may run the same kernel at the same time, so the record is this run's or a later one's)
     speed = recorded_speed(make_spec(7))
-    assert speed is not None and speed.points == 30 and speed.neuron_steps_per_second > 1e5
+    assert speed is not None and speed.neuron_steps_per_second > 1e5
+    assert _record_path(make_spec(7)).stat().st_mtime >= started - 1
 
 
 def test_layout_units_and_clean_open(reference, reference_path):
@@ -100,8 +104,8 @@ def test_layout_units_and_clean_open(reference, reference_path):
     assert (ds.pair_a.values[0], ds.pair_b.values[0]) == ("n1", "n2")
     assert ds.spike_count.dtype == np.int32 and ds.spike_count.encoding["fill_value"] == -1
     assert ds.status.dtype == np.int8 and ds.status.encoding["fill_value"] == 0
-    assert ds.status.attrs["flag_meanings"] == "not_computed ok diverged"
-    assert list(ds.status.attrs["flag_values"]) == [0, 1, 2]
+    assert ds.status.attrs["flag_meanings"] == "not_computed ok diverged runaway"
+    assert list(ds.status.attrs["flag_values"]) == [0, 1, 2, 3]
     assert ds.diverged_step.dtype == np.int64
     assert set(PAIR_METRICS) <= set(ds.data_vars) and "kuramoto" not in ds
     for name, var in ds.data_vars.items():
