@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -38,6 +40,7 @@ from synsweep.engine import STATUS_DIVERGED, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
 from .cost import record_speed
+from .damage import check_metadata
 from .extend import ExtensionSource
 from .lock import acquire
 from .model import SweepSpec
@@ -127,6 +130,22 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tu
     return result, compile_seconds
 
 
+class _SynsweepTaskFailures:
+    """A logging filter for the worker's "Compute Failed" record of a synsweep task: the driver records that
+    failure in the store (``.synsweep/failed``) and reports it in one paragraph, so the worker's own copy,
+    with its traceback, is noise on the user's terminal. Other tasks' failures are logged as usual."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("Compute Failed") and "synsweep-" in record.getMessage())
+
+
+def _quiet_task_failures() -> None:
+    """Install ``_SynsweepTaskFailures`` on this process's ``distributed.worker`` logger (once)."""
+    log = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _SynsweepTaskFailures) for f in log.filters):
+        log.addFilter(_SynsweepTaskFailures())
+
+
 def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
               source: ExtensionSource | None = None) -> dict:
     """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and its marker.
@@ -136,6 +155,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     kernel_seconds, compile_seconds (nonzero only for the first use of a kernel in this worker process).
     """
     start = time.perf_counter()
+    _quiet_task_failures()
     spec = _materialise(payload)
     index = tuple(index)
     shape = tuple(s.stop - s.start for s in index)
@@ -173,6 +193,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     Lanes are independent, so these traces are exactly the ones the points have inside the sweep.
     """
     start = time.perf_counter()
+    _quiet_task_failures()
     spec = _materialise(payload)
     layout = trace_layout(spec)
     assert layout is not None and layout.points is not None
@@ -284,6 +305,7 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
                 if held is not None:
                     held.release()
         elif resume:
+            check_metadata(out)  # StoreDamaged: what is damaged, what --resume cannot repair
             if not is_store(out):
                 raise StoreError(
                     f"Cannot resume into {out}: it is not a complete synsweep store (no template, or "
@@ -300,13 +322,16 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
                 f"The output {out} already exists. To continue an interrupted run of the same spec "
                 f"(only chunks not yet computed are run) pass --resume; to delete it and start again "
                 f"pass --overwrite; or choose another output path.")
+    created = False
     try:
         if lock is None:
             plan = plan_chunks(spec)
             try:
+                created = True
                 create_store(spec, plan, out, extended_from=None if extend is None else {
                     "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
             except FileExistsError:
+                created = False
                 raise StoreError(
                     f"The output {out} was created by another run while this one was creating it. Let that "
                     f"run finish, then run again with --resume to compute whatever is still missing.") from None
@@ -314,6 +339,11 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
         else:
             plan = store_plan(out, spec)
         yield plan
+    except BaseException:
+        # a run that fails before its first block is stored leaves no half-created store behind
+        if created and not done_chunks(out):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -435,11 +465,12 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                     error = f"{type(exc).__name__}: {exc}"
                     report.failed.append((chunk_id, error))
                     index = None if chunk_id == TRACES_ID else plan.block(int(chunk_id))
-                    mark_failed(out, chunk_id, {
-                        "chunk_id": chunk_id, "error": error,
-                        "points": "the traced points" if index is None else describe_block(spec, index),
-                        "index": None if index is None else [[s.start, s.stop] for s in index],
-                        "failed": datetime.now(UTC).isoformat(timespec="seconds")})
+                    with contextlib.suppress(OSError):  # a full disk: the failure is in the report anyway
+                        mark_failed(out, chunk_id, {
+                            "chunk_id": chunk_id, "error": error,
+                            "points": "the traced points" if index is None else describe_block(spec, index),
+                            "index": None if index is None else [[s.start, s.stop] for s in index],
+                            "failed": datetime.now(UTC).isoformat(timespec="seconds")})
                 else:
                     info = fut.result()
                     report.computed.append(chunk_id)

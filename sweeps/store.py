@@ -79,7 +79,10 @@ class StoreError(Exception):
 
 
 def _compressors() -> list:
-    return [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle)]
+    """Blosc zstd, then a crc32c checksum of the compressed bytes: a truncated or overwritten chunk fails to
+    decode (``synsweep.sweeps.damage`` names it) instead of being read back as wrong values."""
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle),
+            zarr.codecs.Crc32cCodec()]
 
 
 # -- traces --------------------------------------------------------------------------------------------------
@@ -492,9 +495,10 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
     """
     import xarray as xr
 
+    from .damage import check_metadata
+
     p = Path(path)
-    if not (p / "zarr.json").is_file():
-        raise StoreError(f"{p} is not a zarr store")
+    check_metadata(p)  # StoreDamaged / StoreError: damaged metadata, no status, another program's store
     with warnings.catch_warnings():
         # xarray's own advice about future default changes is noise for a store written by us
         warnings.simplefilter("ignore", FutureWarning)

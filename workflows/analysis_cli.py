@@ -39,11 +39,14 @@ def _user_error(message: object) -> click.ClickException:
 
 
 def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2)."""
+    """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2), and any
+    other failure of a command on a damaged store (a chunk that fails its checksum while being read) into the
+    store's damage report (``synsweep.sweeps.damage``); a failure on an intact store is raised as it is."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from synsweep.sweeps import StoreError
+        from synsweep.sweeps.damage import diagnose
 
         from .selection import AnalysisError
 
@@ -51,6 +54,14 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except (AnalysisError, StoreError) as exc:
             raise _user_error(exc) from None
+        except (click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception:
+            result = kwargs.get("result")
+            damage = diagnose(result) if result is not None and Path(result).is_dir() else None
+            if not damage:
+                raise
+            raise _user_error(damage.message()) from None
 
     return wrapper
 

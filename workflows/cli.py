@@ -33,6 +33,8 @@ import click
 import numpy as np
 import yaml
 
+from synsweep.workflows.analysis_cli import reports_user_errors
+
 PROG = "synsweep"
 EXIT_USER_ERROR = 2
 EXIT_INCOMPLETE = 3
@@ -123,6 +125,62 @@ def _check_resources(spec: Any, out: Path) -> None:
         check_resources(spec, out)
     except _user_errors() as exc:
         _fail(exc)
+
+
+def _check_out_path(out: Path) -> None:
+    """Refuse an --out that cannot be written, before anything is computed: a path below a regular file, or
+    on a read-only file system, or in a folder this user may not write to."""
+    if "://" in str(out):
+        return
+    parent = out.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent == out.absolute() and out.exists():
+        return  # the store itself: the store rules (--resume, --overwrite) decide
+    if not parent.is_dir():
+        _fail(f"--out {str(out)!r}: {parent} is a regular file, not a folder, so nothing can be created below "
+              "it; give an --out path in a folder (e.g. results/sweep.zarr).")
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        _fail(f"--out {str(out)!r}: {parent} is on a read-only file system; give an --out path on a writable "
+              "disk (your home or scratch folder).")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--out {str(out)!r}: this user may not create files in {parent}; give an --out path in a "
+              "folder you can write to.")
+
+
+def _chunks_done(out: Path) -> tuple[int, int] | None:
+    """(sweep chunks marked done, sweep chunks in all) of the store at ``out``; None when it is not a store."""
+    from synsweep.sweeps.store import META_GROUP, ZARR_FORMAT, done_chunks, is_store
+
+    if not is_store(out):
+        return None
+    try:
+        import zarr
+
+        total = int(zarr.open_group(out / META_GROUP, mode="r", zarr_format=ZARR_FORMAT).attrs["n_chunks"])
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
+    return len([c for c in done_chunks(out) if c != "traces"]), total
+
+
+def _disk_error(exc: OSError, out: Path) -> NoReturn:
+    """A write to the store failed in the operating system: one paragraph, exit 3 (a full disk: the finished
+    chunks are kept, and --resume after freeing space finishes the run) or 2 (a path that cannot be written)."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        progress = _chunks_done(out)
+        if progress is None:
+            kept = " nothing was stored (the store was not created);"
+        else:
+            kept = f" {progress[0]:,} of {progress[1]:,} chunks are stored and kept;"
+        raise Incomplete(_paragraph(
+            f"the disk of {out} is full ({where}{exc.strerror}):{kept} free some space (or raise the quota) "
+            "and run the same command with --resume to compute the rest.")) from None
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+        _fail(f"cannot write the result to {out} ({where}{exc.strerror}); give an --out path on a writable disk.")
+    raise exc
 
 
 def _check_plottable(spec: Any, plot: Path) -> None:
@@ -484,6 +542,7 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
     if resume and overwrite:
         _fail("--resume and --overwrite contradict each other: --resume keeps the store and computes what "
               "is missing, --overwrite deletes it and starts again; give one of them.")
+    _check_out_path(out)
     _check_resources(spec, out)
     with _client(scheduler, cluster, security, out) as client:
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
@@ -495,9 +554,14 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
                                     security=security)
             runner.raise_if_incomplete(report, spec)
         except SweepIncomplete as exc:
+            full = next((e for _, e in exc.failures if "[Errno 28]" in e or "[Errno 122]" in e), None)
+            if full is not None:
+                _disk_error(OSError(28, f"a task failed with {full}"), out)
             raise Incomplete(_paragraph(exc)) from None
         except _user_errors() as exc:
             _fail(exc)
+        except OSError as exc:
+            _disk_error(exc, out)
     click.echo(_summary_line(out, report, extend))
     if not plots:
         return
@@ -631,6 +695,7 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
     sweep = load(spec)
     if out is not None:
+        _check_out_path(out)
         _check_resources(sweep, out)
     key = kernel_key(sweep)
     state = _kernel_state(sweep)
@@ -648,6 +713,7 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
 @cli.command()
 @click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+@reports_user_errors
 def inspect(result: Path) -> None:
     """Print the summary and provenance of a stored result."""
     from synsweep.sweeps import open_result
