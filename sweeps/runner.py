@@ -42,6 +42,7 @@ from .chunks import ChunkPlan, describe_block, plan_chunks
 from .cost import record_speed
 from .damage import check_metadata
 from .extend import ExtensionSource
+from .interrupts import PRELOAD, workers_ignore_sigint
 from .lock import acquire
 from .model import SweepSpec
 from .monitors import quiet_monitors
@@ -259,11 +260,25 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
     with _worker_environment(), warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None, security=security,
-                          protocol="tls://" if security is not None else None) as cluster:
-            with Client(cluster, set_as_default=False) as c:
-                yield c
+        # stopped (Ctrl-C, an error in the driver), the cluster closes with its workers busy in a kernel and
+        # each nanny logs that it kills its worker: expected then, so not logged
+        nanny_log = logging.getLogger("distributed.nanny")
+        level = nanny_log.level
+        try:
+            with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
+                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                       processes=True, host="127.0.0.1", dashboard_address=None,
+                                       security=security, protocol="tls://" if security is not None else None,
+                                       preload=[PRELOAD])
+            with cluster:
+                with Client(cluster, set_as_default=False) as c:
+                    try:
+                        yield c
+                    except BaseException:
+                        nanny_log.setLevel(logging.ERROR)
+                        raise
+        finally:
+            nanny_log.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from synsweep.workflows.analysis_cli import reports_user_errors
 PROG = "synsweep"
 EXIT_USER_ERROR = 2
 EXIT_INCOMPLETE = 3
+EXIT_INTERRUPTED = 130
 PACKAGED_SPECS = "specs"
 DEMO_SPEC = "coupling_scan.yaml"
 DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
@@ -53,6 +54,12 @@ class Incomplete(click.ClickException):
     """The sweep ran, but some chunks failed: exit code 3."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C (SIGINT) stopped a run: exit code 130, as for a shell's interrupted command."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 def _paragraph(message: object) -> str:
@@ -537,14 +544,52 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
     """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception.
 
     Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
-    from synsweep.sweeps import SweepIncomplete, open_result, runner
+    from synsweep.sweeps import open_result
 
     if resume and overwrite:
         _fail("--resume and --overwrite contradict each other: --resume keeps the store and computes what "
               "is missing, --overwrite deletes it and starts again; give one of them.")
     _check_out_path(out)
     _check_resources(spec, out)
+    from synsweep.sweeps.interrupts import interruptible
+
+    try:
+        with interruptible():
+            report = _execute_run(spec, out, scheduler=scheduler, workers=workers, resume=resume,
+                                  overwrite=overwrite, progress=progress, extend=extend, cluster=cluster,
+                                  security=security)
+    except KeyboardInterrupt:
+        progress_made = _chunks_done(out)
+        if progress_made is None:
+            raise Interrupted("interrupted before any chunk was stored (nothing was kept); run the same command "
+                              "again to start the sweep.") from None
+        raise Interrupted(f"interrupted: {progress_made[0]:,} of {progress_made[1]:,} chunks done; run the same "
+                          "command with --resume to finish.") from None
+    click.echo(_summary_line(out, report, extend))
+    if not plots:
+        return
+    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
+
+    ds = open_result(out)
+    for kind, path in plots:
+        if kind == "standard":
+            written = write_plot(ds, path)
+        elif kind == "heatmap":
+            written = [sync_heatmap(ds, path)]
+        else:
+            written = [sync_vs_coupling(ds, path)]
+        for p in written:
+            click.echo(f"wrote {p}")
+
+
+def _execute_run(spec: Any, out: Path, *, scheduler: str | None, workers: int | None, resume: bool,
+                 overwrite: bool, progress: bool, extend: Path | None, cluster: Any, security: Any) -> Any:
+    """The run of ``execute``: the client, the runner, its failures as click exceptions; the runner's report."""
+    from synsweep.sweeps import SweepIncomplete, runner
+    from synsweep.sweeps.interrupts import restore_handler
+
     with _client(scheduler, cluster, security, out) as client:
+        restore_handler()  # starting batch jobs imports dask-jobqueue, which replaces the SIGINT handler
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
             cluster.jobs if cluster is not None else (workers or os.cpu_count() or 1))
         try:
@@ -562,21 +607,7 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
             _fail(exc)
         except OSError as exc:
             _disk_error(exc, out)
-    click.echo(_summary_line(out, report, extend))
-    if not plots:
-        return
-    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
-
-    ds = open_result(out)
-    for kind, path in plots:
-        if kind == "standard":
-            written = write_plot(ds, path)
-        elif kind == "heatmap":
-            written = [sync_heatmap(ds, path)]
-        else:
-            written = [sync_vs_coupling(ds, path)]
-        for p in written:
-            click.echo(f"wrote {p}")
+    return report
 
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
@@ -768,6 +799,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: runs the command line and exits with its code (see the module docstring)."""
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name=PROG, standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"{PROG}: {_paragraph(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         message = _paragraph(exc.format_message())
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
