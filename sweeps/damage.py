@@ -10,10 +10,11 @@ chunk written since synsweep 0.1 carries a crc32c checksum (zarr 3's ``crc32c`` 
 compressor), so a truncated or overwritten chunk fails to decode instead of being read as wrong values.
 
 What can be recovered, in the message of ``StoreDamaged``: a damaged chunk of a variable along the sweep
-dims belongs to one task block; removing that block's completion marker (``.synsweep/done/<chunk_id>``,
-the message names the command) and running ``synsweep run ... --resume`` recomputes exactly those blocks
-and nothing else. A damaged metadata document (the template) is not recomputed by ``--resume``: the
-intact variables are named, and ``--overwrite`` recomputes the whole sweep.
+dims belongs to task blocks; ``forget_damaged`` (``synsweep inspect RESULT --forget-damaged``) deletes the
+stored objects that hold them (a chunk, or a shard of chunks) and the completion entries of every block
+those objects held, and ``synsweep run ... --resume`` then recomputes exactly those blocks, nothing else.
+A damaged metadata document (the template) is not recomputed by ``--resume``: the intact variables are
+named, and ``--overwrite`` recomputes the whole sweep.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from .location import Location, location
 from .store import META_GROUP, TRACES_ID, ZARR_FORMAT, StoreError
 
 REQUIRED = ("status",)  # arrays every synsweep result has
@@ -37,7 +37,7 @@ class Damage:
     path: str
     metadata: dict[str, str] = field(default_factory=dict)  # node ("" = the root group) -> problem
     missing: list[str] = field(default_factory=list)  # required arrays that are not there
-    chunks: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)  # array -> unreadable chunk indices
+    chunks: dict[str, list[int | str]] = field(default_factory=dict)  # array -> task blocks it cannot read
     coordinates: list[str] = field(default_factory=list)  # arrays of the template with unreadable chunks
     intact: list[str] = field(default_factory=list)  # arrays whose metadata and chunks all read back
     blocks: list[int | str] = field(default_factory=list)  # task blocks (chunk ids) holding unreadable chunks
@@ -55,9 +55,9 @@ class Damage:
             parts.append(f"the array{'s' if len(self.missing) > 1 else ''} {', '.join(map(repr, self.missing))} "
                          "every synsweep result has is missing")
         for name, idx in self.chunks.items():
-            shown = ", ".join(".".join(map(str, i)) for i in idx[:5]) + (" ..." if len(idx) > 5 else "")
-            parts.append(f"{len(idx)} chunk{'s' if len(idx) > 1 else ''} of {name!r} cannot be read back "
-                         f"(truncated or overwritten: {shown})")
+            shown = ", ".join(map(str, idx[:5])) + (" ..." if len(idx) > 5 else "")
+            parts.append(f"{name!r} cannot be read back in {len(idx)} block{'s' if len(idx) > 1 else ''} "
+                         f"(truncated or overwritten chunks: block {shown})")
         text = f"the result store {self.path} is damaged: " + "; ".join(parts) + "."
         if self.intact:
             text += f" Intact: {', '.join(self.intact[:12])}{' ...' if len(self.intact) > 12 else ''}."
@@ -66,13 +66,11 @@ class Damage:
                      "copy, or run the spec again with --overwrite to recompute it (the intact arrays can still be "
                      "read one by one with zarr.open_array).")
         elif self.blocks:
-            ids = [str(b) for b in self.blocks]
-            done = Path(self.path) / META_GROUP / "done"
-            target = f"{done}/{ids[0]}" if len(ids) == 1 else f"{done}/{{{','.join(ids)}}}"
-            text += (f" Every other chunk is intact. To recompute only the damaged block"
-                     f"{'s' if len(ids) > 1 else ''} ({', '.join(ids)}), remove {'its' if len(ids) == 1 else 'their'}"
-                     f" completion marker{'s' if len(ids) > 1 else ''} (rm {target}) and run the same spec again "
-                     f"with --resume.")
+            ids = ", ".join(str(b) for b in self.blocks)
+            text += (f" Every other block is intact. To recompute only the damaged block"
+                     f"{'s' if len(self.blocks) > 1 else ''} ({ids}): synsweep inspect {self.path} "
+                     f"--forget-damaged (marks {'it' if len(self.blocks) == 1 else 'them'} not computed), then run "
+                     f"the same spec again with --resume.")
         return text
 
 
@@ -84,9 +82,10 @@ class StoreDamaged(StoreError):
         self.damage = damage
 
 
-def _local(path: str | os.PathLike) -> Path | None:
-    p = Path(path)
-    return p if p.is_dir() else None
+def _local(path: str | os.PathLike | Location) -> Path | None:
+    """The folder of a local store (None for object storage, or when there is no folder)."""
+    loc = location(path)
+    return loc.path if loc.is_local and loc.path.is_dir() else None
 
 
 def _read_metadata(doc: Path) -> tuple[dict | None, str | None]:
@@ -113,7 +112,7 @@ def _nodes(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name != META_GROUP and not p.name.startswith("."))
 
 
-def check_metadata(path: str | os.PathLike) -> None:
+def check_metadata(path: str | os.PathLike | Location) -> None:
     """Raise ``StoreDamaged`` when a metadata document of the store at ``path`` is damaged or ``status`` is
     missing, and ``StoreError`` when ``path`` is a zarr store that another program wrote (no synsweep
     result). Reads only the small ``zarr.json`` files; stores that are not local folders are not checked."""
@@ -147,22 +146,22 @@ def check_metadata(path: str | os.PathLike) -> None:
         raise StoreDamaged(damage)
 
 
-def unreadable_chunks(array) -> list[tuple[int, ...]]:
-    """Chunk grid indices of ``array`` (a zarr Array) whose stored bytes fail to decode (checksum, codec)."""
-    grid = tuple(-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True))
-    bad: list[tuple[int, ...]] = []
-    for index in np.ndindex(*grid):
-        try:
-            array.get_block_selection(index)
-        except Exception:  # noqa: BLE001 - any decoding failure is the damage being looked for
-            bad.append(tuple(int(i) for i in index))
-    return bad
+def _readable(array, index: tuple[slice, ...] | None = None) -> bool:
+    """Whether ``array[index]`` (all of it for None) reads back: every chunk decodes, checksums included."""
+    try:
+        array[index if index is not None else ...]
+    except Exception:  # noqa: BLE001 - any decoding failure is the damage being looked for
+        return False
+    return True
 
 
-def diagnose(path: str | os.PathLike) -> Damage:
-    """Everything damaged in the store at ``path``: its metadata documents (as ``check_metadata``) and every
-    chunk of every array, read back and decoded. Reads the whole store: for after a read has failed."""
+def diagnose(path: str | os.PathLike | Location) -> Damage:
+    """Everything damaged in the store at ``path``: its metadata documents (as ``check_metadata``), and every
+    array read back, along the sweep dims one task block at a time (so a damaged block is named even inside a
+    shard of many). Reads the whole store: for after a read has failed, or ``synsweep inspect --verify``."""
     import zarr
+
+    from .chunks import ChunkPlan
 
     try:
         check_metadata(path)
@@ -177,20 +176,117 @@ def diagnose(path: str | os.PathLike) -> Damage:
     group = zarr.open_group(root, mode="r", zarr_format=ZARR_FORMAT)
     status = group["status"]
     sweep_dims = tuple(status.metadata.dimension_names or ())
-    grid = tuple(-(-s // c) for s, c in zip(status.shape, status.chunks, strict=True))
+    meta = _bookkeeping(root)
+    plan = ChunkPlan(tuple(status.shape), tuple(meta.get("chunk_shape") or status.chunks))
     blocks: set[int | str] = set()
     for name, array in sorted(group.arrays()):
-        bad = unreadable_chunks(array)
-        if not bad:
-            damage.intact.append(name)
-            continue
-        damage.chunks[name] = bad
         dims = tuple(array.metadata.dimension_names or ())
-        if dims[: len(sweep_dims)] == sweep_dims and sweep_dims:
-            blocks.update(int(np.ravel_multi_index(i[: len(sweep_dims)], grid)) for i in bad)
+        if sweep_dims and dims[: len(sweep_dims)] == sweep_dims:
+            bad = [chunk_id for chunk_id, index in plan.blocks() if not _readable(array, index)]
         elif dims[:1] == ("traced_point",):
-            blocks.add(TRACES_ID)
-        else:  # a coordinate: part of the template, which no task writes
-            damage.coordinates.append(name)
+            bad = [] if _readable(array) else [TRACES_ID]
+        else:
+            if not _readable(array):  # a coordinate: part of the template, which no task writes
+                damage.coordinates.append(name)
+            else:
+                damage.intact.append(name)
+            continue
+        if bad:
+            damage.chunks[name] = bad
+            blocks.update(bad)
+        else:
+            damage.intact.append(name)
     damage.blocks = sorted(blocks, key=lambda b: (isinstance(b, str), b))
     return damage
+
+
+def forget_damaged(path: str | os.PathLike | Location, damage: Damage) -> list[int | str]:
+    """Make a store whose only damage is unreadable blocks resumable: delete each stored object (chunk, or
+    shard of chunks) that holds an unreadable block, and remove the completion entries of every block those
+    objects held (``forget_blocks``), so that ``--resume`` computes exactly them again. Returns those blocks."""
+    import zarr
+
+    from .chunks import ChunkPlan
+
+    if damage.metadata or damage.missing or damage.coordinates:
+        raise StoreDamaged(damage)
+    loc = location(path)
+    group = zarr.open_group(loc.zarr_store(), mode="r+", zarr_format=ZARR_FORMAT)
+    status = group["status"]
+    meta = _bookkeeping(loc)
+    plan = ChunkPlan(tuple(status.shape), tuple(meta.get("chunk_shape") or status.chunks))
+    forget: set[int | str] = set()
+    for name, bad in damage.chunks.items():
+        array = group[name]
+        outer = tuple(array.metadata.chunk_grid.chunk_shape)
+        objects: set[tuple[int, ...]] = set()
+        for block in bad:
+            if block == TRACES_ID:
+                objects.update(_all_chunks(array.shape, outer))
+                forget.add(TRACES_ID)
+                continue
+            start = [s.start for s in plan.block(int(block))]
+            lead = tuple(int(a // o) for a, o in zip(start, outer, strict=False))
+            objects.add(lead + (0,) * (len(outer) - len(lead)))  # whole along neuron, pair, time
+        for coords in objects:
+            loc.delete(f"{name}/{array.metadata.encode_chunk_key(coords)}")
+            region = [(c * o, (c + 1) * o) for c, o in zip(coords, outer, strict=False)][: len(plan.shape)]
+            forget.update(chunk_id for chunk_id, index in plan.blocks()
+                          if block_within(index, region))
+    blocks = sorted(forget, key=lambda b: (isinstance(b, str), b))
+    forget_blocks(loc, blocks)
+    return blocks
+
+
+def _bookkeeping(path: str | os.PathLike | Location) -> dict:
+    """The attributes of the store's bookkeeping group (empty when it cannot be read)."""
+    from .store import store_attrs
+
+    try:
+        return store_attrs(path, META_GROUP)
+    except Exception:  # noqa: BLE001 - the block shape then comes from the status array
+        return {}
+
+
+def block_within(index: tuple[slice, ...], region: list[tuple[int, int]]) -> bool:
+    return all(lo <= s.start and s.stop <= hi for s, (lo, hi) in zip(index, region, strict=True))
+
+
+def _all_chunks(shape: tuple[int, ...], outer: tuple[int, ...]) -> list[tuple[int, ...]]:
+    import itertools
+
+    return list(itertools.product(*(range(-(-n // c)) for n, c in zip(shape, outer, strict=True))))
+
+
+def forget_blocks(path: str | os.PathLike | Location, blocks: list[int | str]) -> int:
+    """Remove the completion entries of ``blocks`` from the store's records, so that ``--resume`` computes them
+    again; returns how many entries were removed. Works on per-shard records (``{"chunks": {id: info}}``,
+    changed with a conditional write) and on the one-file-per-block markers of older stores."""
+    from .location import Conflict
+
+    loc = location(path)
+    wanted = {str(b) for b in blocks}
+    removed = 0
+    for name in loc.names(f"{META_GROUP}/done/"):
+        key = f"{META_GROUP}/done/{name}"
+        if name in wanted:  # an older store's marker
+            loc.delete(key)
+            removed += 1
+            continue
+        while True:
+            data, version = loc.read_versioned(key)
+            try:
+                record = json.loads(data) if data else None
+            except ValueError:
+                break
+            chunks = record.get("chunks") if isinstance(record, dict) else None
+            if not isinstance(chunks, dict) or not wanted & set(chunks):
+                break
+            kept = {k: v for k, v in chunks.items() if k not in wanted}
+            try:
+                loc.write_if(key, json.dumps({**record, "chunks": kept}).encode(), version)
+            except Conflict:
+                continue
+            removed += len(chunks) - len(kept)
+            break
+    return removed

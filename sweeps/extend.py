@@ -26,12 +26,12 @@ import json
 import os
 from dataclasses import dataclass
 from math import prod
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
+from .location import Location, location
 from .model import SweepSpec
 from .store import ZARR_FORMAT, StoreError, is_store, store_attrs
 
@@ -64,7 +64,7 @@ class ExtensionSource:
         picks = [ix[s] for ix, s in zip(self.old_index, index, strict=True)]
         where = [np.flatnonzero(p >= 0) for p in picks]  # positions in the block with an old value
         old = tuple(p[w] for p, w in zip(picks, where, strict=True))  # their old indices
-        group = zarr.open_group(Path(self.path), mode="r", zarr_format=ZARR_FORMAT)
+        group = zarr.open_group(location(self.path).zarr_store(read_only=True), mode="r", zarr_format=ZARR_FORMAT)
         dims = tuple(group["status"].metadata.dimension_names or ())
         have = np.zeros(shape, dtype=bool)
         arrays: dict[str, np.ndarray] = {}
@@ -136,6 +136,12 @@ def _old_index(new_spec: SweepSpec, old_spec: SweepSpec) -> tuple[np.ndarray, ..
     return tuple(out)
 
 
+def _same_place(a: Location, b: Location) -> bool:
+    if a.is_local and b.is_local:
+        return a.path.resolve() == b.path.resolve()
+    return a.url.rstrip("/") == b.url.rstrip("/")
+
+
 def extension_source(spec: SweepSpec, old: str | os.PathLike, out: str | os.PathLike | None = None
                      ) -> ExtensionSource:
     """Check that the store ``old`` holds a sweep that ``spec`` extends, and match their coordinates.
@@ -145,11 +151,11 @@ def extension_source(spec: SweepSpec, old: str | os.PathLike, out: str | os.Path
     """
     from .spec import load_spec
 
-    old_path = Path(old)
+    old_path = location(old)
     if not is_store(old_path):
         raise StoreError(f"--extend {old_path}: not a synsweep result store (no template there). Give the store "
                          f"of the earlier run (the --out it was run with).")
-    if out is not None and old_path.resolve() == Path(out).resolve():
+    if out is not None and _same_place(old_path, location(out)):
         raise StoreError(f"--extend {old_path} is the output store itself: an extension writes a new store. "
                          f"Give another --out (the old store is only read).")
     old_spec = load_spec(json.loads(store_attrs(old_path)["spec"]))
@@ -161,4 +167,4 @@ def extension_source(spec: SweepSpec, old: str | os.PathLike, out: str | os.Path
             f"(circuit, simulation, metrics, record, the dims and their paths) must be as in the old spec, "
             f"which is stored in the old store's 'spec' attribute. Run the changed spec into a new store "
             f"without --extend instead.")
-    return ExtensionSource(str(old_path), old_spec.spec_hash, _old_index(spec, old_spec))
+    return ExtensionSource(old_path.url, old_spec.spec_hash, _old_index(spec, old_spec))

@@ -27,23 +27,28 @@ from typing import Any
 PRELOAD = "synsweep.sweeps.interrupts"
 
 
-class _CancelledSynsweepTasks(logging.Filter):
-    """Drops the worker's warning that a synsweep task it was running was cancelled (the driver cancels the
-    tasks when a run is stopped, and says so itself)."""
+class _StoppedRunNoise(logging.Filter):
+    """Drops what a worker of a local cluster logs because the driver stopped the run under it: that a
+    synsweep task it was running was cancelled, and that the scheduler (closed first) no longer answers its
+    heartbeat. The driver says itself that the run was stopped, and how far it got."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        return not ("ended with CancelledError" in text and "synsweep-" in text)
+        if "ended with CancelledError" in text and "synsweep-" in text:
+            return False
+        return not text.startswith("Failed to communicate with scheduler during heartbeat")
 
 
 def dask_setup(worker: Any = None) -> None:
-    """dask preload hook, run in each worker process at its start: ignore SIGINT (the driver stops the run),
-    and leave the cancellation of synsweep tasks unlogged."""
+    """dask preload hook, run in each worker process of a local cluster at its start: ignore SIGINT (the driver
+    stops the run; a worker that a nanny restarts did not inherit the ignored signal), and ``_StoppedRunNoise``
+    on the worker's loggers."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    log = logging.getLogger("distributed.worker.state_machine")
-    if not any(isinstance(f, _CancelledSynsweepTasks) for f in log.filters):
-        log.addFilter(_CancelledSynsweepTasks())
+    for name in ("distributed.worker.state_machine", "distributed.worker"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _StoppedRunNoise) for f in log.filters):
+            log.addFilter(_StoppedRunNoise())
 
 
 @contextlib.contextmanager

@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import socket
 import time
 import uuid
@@ -30,11 +29,11 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import prod
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.config
 import numpy as np
+from zarr.errors import ContainsArrayError, ContainsGroupError
 
 from synsweep.engine import STATUS_DIVERGED, simulate
 
@@ -43,6 +42,7 @@ from .cost import record_speed
 from .damage import check_metadata
 from .extend import ExtensionSource
 from .interrupts import PRELOAD, workers_ignore_sigint
+from .location import Location, location
 from .lock import acquire
 from .model import SweepSpec
 from .monitors import quiet_monitors
@@ -50,16 +50,20 @@ from .store import (
     TRACES_ID,
     StoreError,
     block_variables,
+    clear_failed,
     create_store,
     done_chunks,
+    failed_chunks,
     is_store,
     mark_done,
     mark_failed,
     open_result,
     point_arrays,
+    record_name,
     remove_store,
     store_attrs,
     store_plan,
+    store_shards,
     trace_arrays,
     trace_layout,
     write_block,
@@ -148,8 +152,9 @@ def _quiet_task_failures() -> None:
 
 
 def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
-              source: ExtensionSource | None = None) -> dict:
-    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and its marker.
+              source: ExtensionSource | None = None, done_record: str | None = None) -> dict:
+    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and mark it done in the
+    completion record ``done_record`` (its shard's, ``store.record_name``).
 
     ``source``: the store this sweep extends; its points in the block are copied, only the others are
     computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
@@ -184,7 +189,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
-    mark_done(out, chunk_id, info)
+    mark_done(out, chunk_id, info, done_record)
     return info
 
 
@@ -205,7 +210,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     write_block(out, (slice(0, n),), trace_arrays(spec, result, layout, n))
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
             "kernel_seconds": result.seconds, "compile_seconds": compile_seconds, "pid": os.getpid()}
-    mark_done(out, TRACES_ID, info)
+    mark_done(out, TRACES_ID, info, TRACES_ID)
     return info
 
 
@@ -260,25 +265,37 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
     with _worker_environment(), warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        # stopped (Ctrl-C, an error in the driver), the cluster closes with its workers busy in a kernel and
-        # each nanny logs that it kills its worker: expected then, so not logged
-        nanny_log = logging.getLogger("distributed.nanny")
-        level = nanny_log.level
-        try:
+        with _shutdown_logs():
             with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
                 cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                        processes=True, host="127.0.0.1", dashboard_address=None,
                                        security=security, protocol="tls://" if security is not None else None,
                                        preload=[PRELOAD])
-            with cluster:
-                with Client(cluster, set_as_default=False) as c:
-                    try:
-                        yield c
-                    except BaseException:
-                        nanny_log.setLevel(logging.ERROR)
-                        raise
-        finally:
-            nanny_log.setLevel(level)
+            with cluster, Client(cluster, set_as_default=False) as c:
+                yield c
+
+
+#: what the local cluster's scheduler and nannies (in this process) log when a run is stopped under them: the
+#: nannies kill workers busy in a kernel ("Worker process still alive ... killing"), the scheduler cannot hand
+#: over the result of a task cancelled as it finished ("Couldn't gather keys")
+_SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
+
+
+@contextlib.contextmanager
+def _shutdown_logs() -> Iterator[None]:
+    """Restores the levels of ``_SHUTDOWN_LOGGERS`` that ``_silence_shutdown`` raised."""
+    levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _silence_shutdown() -> None:
+    """The run was stopped (Ctrl-C, an error in the driver): the shutdown's expected complaints are not logged."""
+    for name in _SHUTDOWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -307,9 +324,9 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
     """
     if resume and overwrite:
         raise ValueError("pass either resume or overwrite, not both")
-    out = Path(out)
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # an empty directory holds nothing to protect
+    out = location(out)
+    if out.is_local and out.path.is_dir() and not any(out.path.iterdir()):
+        out.path.rmdir()  # an empty directory holds nothing to protect
     lock = None
     if out.exists():
         if overwrite:
@@ -344,8 +361,8 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             try:
                 created = True
                 create_store(spec, plan, out, extended_from=None if extend is None else {
-                    "path": str(Path(extend.path).resolve()), "spec_hash": extend.spec_hash})
-            except FileExistsError:
+                    "path": _absolute(extend.path), "spec_hash": extend.spec_hash})
+            except (FileExistsError, ContainsGroupError, ContainsArrayError):
                 created = False
                 raise StoreError(
                     f"The output {out} was created by another run while this one was creating it. Let that "
@@ -357,11 +374,18 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
     except BaseException:
         # a run that fails before its first block is stored leaves no half-created store behind
         if created and not done_chunks(out):
-            shutil.rmtree(out, ignore_errors=True)
+            with contextlib.suppress(Exception):
+                out.remove_all()
         raise
     finally:
         if lock is not None:
             lock.release()
+
+
+def _absolute(path: str | os.PathLike) -> str:
+    """A store's location as recorded in another store: a URL as given, a path made absolute."""
+    loc = location(path)
+    return str(loc.path.resolve()) if loc.is_local else loc.url
 
 
 def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> str:
@@ -370,7 +394,7 @@ def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> s
     more = f"; and {len(report.failed) - 3} more" if len(report.failed) > 3 else ""
     return (f"{len(report.failed)} of {len(report.failed) + len(report.computed)} chunks failed; the first "
             f"error ({shown}{more}). The chunks that succeeded are stored in {report.out}, and each failure "
-            f"is recorded in {Path(report.out) / '.synsweep' / 'failed'}; after fixing the cause, run again "
+            f"is recorded in {report.out}/.synsweep/failed; after fixing the cause, run again "
             f"with --resume (resume=True) to recompute only the missing chunks.")
 
 
@@ -392,7 +416,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     from .extend import extension_source
 
     wall = time.perf_counter()
-    out = Path(out)
+    out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
     with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
@@ -406,12 +430,14 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     return report
 
 
-def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport, *, client: Client | None,
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
               on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
     """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
     done = done_chunks(out) if resume else set()
+    failed_before = set(failed_chunks(out)) if resume else set()
+    shards = store_shards(out, plan)
     layout = trace_layout(spec)
     jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
     for chunk_id, index in plan.blocks():
@@ -465,7 +491,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
             if index is None:
                 fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False)
             else:
-                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source, key=key, pure=False)
+                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, source,
+                               record_name(plan, shards, index), key=key, pure=False)
             ids[fut.key] = chunk_id
             return fut
 
@@ -489,6 +516,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                 else:
                     info = fut.result()
                     report.computed.append(chunk_id)
+                    if chunk_id in failed_before:
+                        clear_failed(out, chunk_id)
                     if chunk_id != TRACES_ID:
                         report.n_points += info["n_points"]
                         report.n_copied += info.get("n_copied", 0)
@@ -508,6 +537,8 @@ def _run_jobs(spec: SweepSpec, out: Path, plan: ChunkPlan, report: RunReport, *,
                 if nxt is not None:
                     pending.add(nxt)
         except BaseException:
+            if client is None and scheduler is None:  # the local cluster of this run
+                _silence_shutdown()
             with contextlib.suppress(Exception):
                 c.cancel([f for f in pending.futures])  # type: ignore[attr-defined]
             raise

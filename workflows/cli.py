@@ -744,18 +744,41 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
 @cli.command()
 @click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+@click.option("--verify", is_flag=True, help="Also read back every chunk of every variable (checksums included) "
+              "and name any that is damaged.")
+@click.option("--forget-damaged", is_flag=True, help="Delete the damaged chunks that --verify finds and mark their "
+              "blocks not computed, so that 'synsweep run ... --resume' computes them again.")
 @reports_user_errors
-def inspect(result: Path) -> None:
+def inspect(result: Path, verify: bool, forget_damaged: bool) -> None:
     """Print the summary and provenance of a stored result."""
     from synsweep.sweeps import open_result
 
     if not result.exists():
         _fail(f"result store {str(result)!r} does not exist; give the path passed to 'synsweep run --out'.")
+    if forget_damaged:
+        from synsweep.sweeps import damage
+
+        found = damage.diagnose(result)
+        if not found:
+            click.echo(f"{result}: every chunk reads back; nothing to forget")
+            return
+        blocks = damage.forget_damaged(result, found)
+        click.echo(f"{result}: deleted the damaged chunks and marked block{'s' if len(blocks) > 1 else ''} "
+                   f"{', '.join(map(str, blocks))} not computed; run the same spec with --resume to compute "
+                   f"{'them' if len(blocks) > 1 else 'it'} again")
+        return
     try:
         ds = open_result(result)
     except _user_errors() as exc:
         _fail(exc)
     click.echo(describe_result(ds, result))
+    if verify:
+        from synsweep.sweeps.damage import StoreDamaged, diagnose
+
+        found = diagnose(result)
+        if found:
+            raise StoreDamaged(found)
+        click.echo(f"verified: every chunk of {len(found.intact)} arrays reads back and passes its checksum")
 
 
 @cli.command()

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from synsweep.sweeps import open_result
+from synsweep.sweeps.store import done_chunks
 from synsweep.workflows.cli import main
 from tests.e2e.test_cli import assert_user_error, synsweep
 from tests.specs import hh_pair_doc
@@ -104,20 +105,27 @@ def test_truncated_chunk_is_detected_never_read_as_values_and_resume_recomputes_
     spec, store = good
     damaged = tmp_path / "d.zarr"
     shutil.copytree(store, damaged)
-    chunk = damaged / "pearson" / "c" / "1" / "0" / "0"  # block 1 of the plan (g 0.004, 0.008)
-    chunk.write_bytes(chunk.read_bytes()[:-7])
+    chunk = next(p for p in sorted((damaged / "pearson" / "c").rglob("*")) if p.is_file())
+    chunk.write_bytes(chunk.read_bytes()[:-7])  # a truncated chunk (or shard) of pearson
     for name, args in commands(damaged, spec, tmp_path).items():
         if name in ("run --resume", "replay"):
             continue
         code, err = call(capsys, *args)
-        assert_paragraph(code, err, "1 chunk of 'pearson' cannot be read back", "1.0.0",
-                         f"rm {damaged}/.synsweep/done/1", "--resume")
+        assert_paragraph(code, err, "'pearson' cannot be read back in", "truncated or overwritten",
+                         f"synsweep inspect {damaged} --forget-damaged", "--resume")
     assert not (tmp_path / "x.csv").exists()
-    # the message's recipe: remove the block's marker, resume; exactly that block is recomputed
-    (damaged / ".synsweep" / "done" / "1").unlink()
+    code, err = call(capsys, "inspect", damaged, "--verify")
+    assert_paragraph(code, err, "'pearson' cannot be read back in")
+    # the message's recipe: forget the damaged blocks, resume; exactly those blocks are computed again
+    with pytest.raises(SystemExit) as info:
+        main(["inspect", str(damaged), "--forget-damaged"])
+    assert info.value.code in (0, None)
+    assert "not computed; run the same spec with --resume" in capsys.readouterr().out
     proc = synsweep("run", spec, "--out", damaged, "--resume", "--no-progress", "--workers", "1")
     assert proc.returncode == 0, proc.stderr
-    assert "1 of 2 chunks to compute" in proc.stderr
+    assert "of 2 chunks to compute" in proc.stderr
+    code, err = call(capsys, "inspect", damaged, "--verify")
+    assert code == 0, err
     a, b = open_result(store), open_result(damaged)
     for var in a.data_vars:
         np.testing.assert_array_equal(a[var].values, b[var].values)
@@ -163,8 +171,11 @@ def test_full_disk_keeps_finished_chunks_and_resume_finishes_identically(good: t
                                                                         tmp_path: Path) -> None:
     """A tmpfs too small for the run's files: exit 3 naming the full disk, the finished chunks kept; after
     the disk grows, --resume finishes, and every value equals the run that had room (another chunking)."""
-    spec, store = good
-    with tmpfs(tmp_path / "disk", "size=320k") as disk:
+    _, store = good
+    spec = tmp_path / "traced.yaml"  # traces of every point: about 8 kB a point, so the disk fills mid-run
+    spec.write_text(yaml.safe_dump(hh_pair_doc("pair", [0.0, 0.002, 0.004, 0.008], duration=10, chunk_points=20,
+                                               record={"variables": ["v"], "every": 1})))
+    with tmpfs(tmp_path / "disk", "size=480k") as disk:
         out = disk / "r.zarr"
         args = ("run", spec, "--out", out, "--no-progress", "--workers", "1", "--chunk-points", "1")
         proc = synsweep(*args)
@@ -172,7 +183,7 @@ def test_full_disk_keeps_finished_chunks_and_resume_finishes_identically(good: t
         err = proc.stderr.strip().splitlines()[-1]
         assert err.startswith("synsweep: error: the disk of") and "is full" in err, proc.stderr
         assert "Traceback" not in proc.stderr
-        kept = len(list((out / ".synsweep" / "done").iterdir()))
+        kept = len(done_chunks(out))
         assert 0 < kept < 40 and f"{kept} of 40 chunks are stored and kept" in err
         subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
         proc = synsweep(*args, "--resume")
@@ -181,3 +192,4 @@ def test_full_disk_keeps_finished_chunks_and_resume_finishes_identically(good: t
         a, b = open_result(store), open_result(out)
         for var in a.data_vars:
             np.testing.assert_array_equal(a[var].values, b[var].values)
+        assert np.isfinite(b["trace_v"].values).all()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from synsweep.sweeps.store import done_chunks
 from tests.e2e.test_cli import EXE
 from tests.specs import hh_pair_doc
 
@@ -56,9 +57,10 @@ def interrupted_run(tmp_path: Path, command: list[str]) -> tuple[subprocess.Comp
     args = [*command, "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # its own process group, as a terminal's foreground job
-    done = out / ".synsweep" / "done"
     deadline = time.monotonic() + 120
-    while not (done.is_dir() and any(done.iterdir())) and proc.poll() is None and time.monotonic() < deadline:
+    while not (out / ".synsweep").is_dir() or not done_chunks(out):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver and its worker processes
@@ -70,7 +72,7 @@ def check(tmp_path: Path, command: list[str]) -> None:
     proc, out, args = interrupted_run(tmp_path, command)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 130, proc.stderr
-    stored = len([f for f in (out / ".synsweep" / "done").iterdir()])
+    stored = len(done_chunks(out))
     assert 0 < stored < 12
     assert lines[-1] == (f"synsweep: interrupted: {stored} of 12 chunks done; run the same command with --resume "
                          "to finish."), proc.stderr

@@ -18,9 +18,9 @@ import xarray as xr
 from distributed import Client, LocalCluster
 
 from synsweep.engine import METRICS
-from synsweep.sweeps import StoreError, SweepIncomplete, execute, load_spec, open_result, run_sweep
+from synsweep.sweeps import StoreError, SweepIncomplete, execute, load_spec, open_result, run_sweep, store
 from synsweep.sweeps.cost import recorded_speed
-from synsweep.sweeps.store import META_GROUP, done_chunks, status_counts
+from synsweep.sweeps.store import done_chunks, done_info, status_counts
 
 from ..specs import hh_pair_doc
 
@@ -181,12 +181,12 @@ def test_resume_computes_only_missing_chunks(client, reference, tmp_path):
     assert int((partial.spike_count == -1).sum()) == 40  # not computed: the fill value, not "0 spikes"
     assert status_counts(out) == status_counts(out, points=5) == (10, 0, 20)  # one slab, then 6 slabs
     assert done_chunks(out) == {0, 3}
-    stamps = {k: (out / META_GROUP / "done" / str(k)).stat().st_mtime_ns for k in (0, 3)}
+    records = {k: done_info(out)[k] for k in (0, 3)}  # each task's summary (its pid, seconds, ...)
 
     second = execute(spec, out, client=client, progress=False, resume=True)
     assert sorted(second.computed) == [1, 2, 4, 5] and sorted(second.skipped) == [0, 3]
     assert second.n_points == 20
-    assert {k: (out / META_GROUP / "done" / str(k)).stat().st_mtime_ns for k in (0, 3)} == stamps
+    assert {k: done_info(out)[k] for k in (0, 3)} == records  # not run again
     assert done_chunks(out) == set(range(CHUNKS_OF_7))
     xr.testing.assert_identical(data_only(open_result(out).load()), data_only(reference))
 
@@ -194,11 +194,12 @@ def test_resume_computes_only_missing_chunks(client, reference, tmp_path):
     assert nothing.computed == [] and len(nothing.skipped) == CHUNKS_OF_7
 
 
-def test_failed_chunk_then_resume_recomputes_it(client, reference, tmp_path):
+def test_failed_chunk_then_resume_recomputes_it(client, reference, tmp_path, monkeypatch):
     out = tmp_path / "fail.zarr"
     spec = make_spec(7)
+    monkeypatch.setattr(store, "SHARD_POINTS", 1)  # a shard per block, so one block's shard can be blocked
     execute(spec, out, progress=False, only_chunks=())  # the template only
-    # block the zarr chunk file of status for chunk 2 (block (1, 0)): that task's region write fails
+    # block the zarr shard file of status for chunk 2 (block (1, 0)): that task's region write fails
     blocker = out / "status" / "c" / "1" / "0"
     blocker.mkdir(parents=True)
     with pytest.raises(SweepIncomplete) as info:
@@ -218,7 +219,7 @@ def test_refuses_existing_store_without_resume_or_overwrite(tmp_path):
     out = tmp_path / "exists.zarr"
     spec = make_spec(7)
     execute(spec, out, progress=False, only_chunks=())
-    (out / META_GROUP / "done" / "0").write_text("{}")
+    store.mark_done(out, 0, {}, "shard-0")
     with pytest.raises(StoreError, match="--resume") as info:
         run_sweep(spec, out, progress=False)
     assert "--overwrite" in str(info.value)
