@@ -414,7 +414,10 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     The store's run lock is held from before anything is written until the end.
     """
     from .extend import extension_source
+    from .mainguard import check_main_guard
 
+    if client is None and scheduler is None:
+        check_main_guard()  # before anything is written: spawned workers re-import an unguarded script
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
