@@ -342,13 +342,18 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
                 raise StoreError(
                     f"Cannot resume into {out}: it is not a complete synsweep store (no template, or "
                     f"another program's data). Pass --overwrite to replace it, or choose another path.")
-            stored = store_attrs(out).get("spec_hash")
-            if stored != spec.spec_hash:
+            attrs = store_attrs(out)
+            if attrs.get("spec_hash") != spec.spec_hash:
                 raise StoreError(
-                    f"Refusing to resume into {out}: the store was written for spec_hash {stored}, but "
-                    f"this spec has spec_hash {spec.spec_hash}. Resuming would mix results of two "
-                    f"different sweeps. Pass --overwrite to replace the store, or choose another path.")
+                    f"Refusing to resume into {out}: the store holds the sweep {attrs.get('title')!r}, written "
+                    f"for another spec than this one ({spec.name!r}): {spec_differences(attrs.get('spec'), spec)}. "
+                    f"Resuming would mix results of two different sweeps. Pass --overwrite to replace the store, "
+                    f"or choose another path.")
             lock = acquire(out)
+        elif out.is_local and out.path.is_dir() and not is_store(out):
+            raise StoreError(
+                f"The output {out} is an existing folder that is not a synsweep store (it holds other files, which "
+                f"synsweep never deletes). Give a new path for the store, e.g. --out {out.path / 'result.zarr'}.")
         else:
             raise StoreError(
                 f"The output {out} already exists. To continue an interrupted run of the same spec "
@@ -380,6 +385,46 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
     finally:
         if lock is not None:
             lock.release()
+
+
+def spec_differences(stored_text: str | None, spec: SweepSpec, limit: int = 4) -> str:
+    """The keys in which the spec a store was written for (its ``spec`` attribute, JSON) differs from ``spec``,
+    as text: "simulation.duration 20 in the store, 50 here; ..." (at most ``limit``)."""
+    from .provenance import spec_text
+
+    try:
+        stored = json.loads(stored_text) if stored_text else None
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict):
+        return "the store does not record its spec"
+    here = json.loads(spec_text(spec))
+
+    def flat(value: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                out.update(flat(v, f"{prefix}.{k}" if prefix else str(k)))
+            return out
+        if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            out = {}
+            for i, v in enumerate(value):
+                out.update(flat(v, f"{prefix}[{i}]"))
+            return out
+        return {prefix: value}
+
+    a, b = flat(stored), flat(here)
+    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k, "(absent)") != b.get(k, "(absent)")]
+    if not keys:
+        return "the same keys, in another order or from another version of synsweep"
+
+    def show(v: Any) -> str:
+        text = json.dumps(v) if v != "(absent)" else v
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    parts = [f"{k} {show(a.get(k, '(absent)'))} in the store, {show(b.get(k, '(absent)'))} here" for k in keys[:limit]]
+    more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
+    return "differing keys: " + "; ".join(parts) + more
 
 
 def _absolute(path: str | os.PathLike) -> str:

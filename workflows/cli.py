@@ -456,6 +456,7 @@ def _scheduler_client(scheduler: str | None, security: Any = None) -> Iterator[A
         _fail(f"--scheduler {scheduler!r} is not a scheduler address: {exc}. Give it as tcp://host:port, "
               "e.g. tcp://10.0.0.5:8786 (what 'dask scheduler' prints).")
     _check_tls_address(scheduler, security)
+    _probe_scheduler(scheduler)
     try:
         client = Client(scheduler, security=security, set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -465,6 +466,30 @@ def _scheduler_client(scheduler: str | None, security: Any = None) -> Iterator[A
                             "the CA you gave." if security is not None else ""))
     with client:
         yield client
+
+
+PROBE_SECONDS = 5.0
+
+
+def _probe_scheduler(scheduler: str) -> None:
+    """Refuse at once a scheduler address where nothing listens (dask's client retries for 30 s, the
+    ``distributed.comm.timeouts.connect`` default, before it gives up): one TCP connection, of at most
+    PROBE_SECONDS; a refused connection fails in milliseconds. Only tcp:// and tls:// addresses are probed."""
+    import socket
+
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    if parse_address(scheduler)[0] not in ("tcp", "tls"):
+        return
+    host, port = get_address_host_port(scheduler)
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        _fail(f"could not connect to the dask scheduler at {scheduler!r}: {host}:{port} {reason}. Check that the "
+              "scheduler is running and reachable from here (the address 'dask scheduler' printed, e.g. "
+              "tcp://10.0.0.5:8786; a firewall may block the port), or leave out --scheduler to start a local "
+              "cluster.")
 
 
 def _check_tls_address(scheduler: str, security: Any) -> None:
