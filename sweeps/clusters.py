@@ -475,10 +475,13 @@ def batch_client(config: JobConfig, security: Security | None = None,
             kwargs["shared_temp_directory"] = os.fspath(shared_temp_directory)
     allowed = max(int(dask.config.get("distributed.scheduler.allowed-failures")), ALLOWED_FAILURES)
     quiet = quiet_monitors()
+    log_dir = Path(config.log_directory) if config.log_directory else None
+    new_log_dir = log_dir is not None and not log_dir.exists()  # dask-jobqueue creates it with the cluster
     with warnings.catch_warnings(), dask.config.set({"distributed.scheduler.allowed-failures": allowed, **quiet}):
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = cls(**kwargs)
     keeper = JobKeeper(cluster, config.jobs)
+    refused = False
     try:
         for _ in range(config.jobs):  # scale() would submit in the background, where a refusal is only logged
             cluster.worker_spec.update(cluster.new_worker_spec())
@@ -492,6 +495,7 @@ def batch_client(config: JobConfig, security: Security | None = None,
                     job.status = Status.failed
                     del cluster.workers[name]
                     cluster.worker_spec.pop(name, None)
+            refused = True
             raise submission_error(config.kind, str(exc)) from None
         keeper.start()
         with Client(cluster, set_as_default=False) as client:
@@ -499,6 +503,8 @@ def batch_client(config: JobConfig, security: Security | None = None,
     finally:
         keeper.stop()
         cluster.close()
+        if refused and new_log_dir and log_dir.is_dir() and not any(log_dir.iterdir()):
+            log_dir.rmdir()  # a refused submission leaves no empty log folder behind
 
 
 def submission_error(kind: str, message: str) -> ClusterConfigError:

@@ -79,6 +79,7 @@ class SweepSpec:
     record: RecordSpec | None
     chunk_points: int  # target number of points per task (execution only: not part of the hash)
     document: dict = field(repr=False, default_factory=dict)  # the normalised spec, JSON-serialisable
+    chunk_points_given: bool = True  # False: chunk_points is the default, and a run sizes chunks to its workers
 
     @property
     def shape(self) -> tuple[int, ...]:

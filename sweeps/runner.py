@@ -18,6 +18,7 @@ point's values do not depend on the chunking, the worker that ran it, or which p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -463,6 +464,11 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 
     if client is None and scheduler is None:
         check_main_guard()  # before anything is written: spawned workers re-import an unguarded script
+    if not spec.chunk_points_given:  # sized to the workers (on resume the store's own plan is used anyway)
+        from .chunks import auto_chunk_points
+
+        n_workers = (sum(client.nthreads().values()) if client is not None else 0) or workers or os.cpu_count() or 1
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers))
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None

@@ -929,7 +929,8 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     chunk_points = _integer(ex.get("chunk_points", DEFAULT_CHUNK_POINTS), "execution.chunk_points",
                             "give the target number of points per task, a whole number >= 1, e.g. "
                             "chunk_points: 4096", "a whole number of points >= 1", 1)
-    execution: dict[str, Any] = {"chunk_points": chunk_points}
+    given = ex.get("chunk_points") is not None
+    execution: dict[str, Any] = {"chunk_points": chunk_points} if given else {}
     if ex.get("resources") is not None:
         execution["resources"] = parse_resources(ex["resources"], SPEC_RESOURCES)
     document = {
@@ -943,7 +944,8 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
         "execution": execution,
     }
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
-                     metrics=metrics, record=record, chunk_points=chunk_points, document=document)
+                     metrics=metrics, record=record, chunk_points=chunk_points, document=document,
+                     chunk_points_given=given)
 
 
 # -- points, sizes, resources ----------------------------------------------------------------------------

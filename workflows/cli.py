@@ -42,6 +42,7 @@ EXIT_INTERRUPTED = 130
 PACKAGED_SPECS = "specs"
 DEMO_SPEC = "coupling_scan.yaml"
 DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
+TASKS_PER_WORKER_TEXT = "at least 4 tasks per worker"
 
 
 class UserError(click.ClickException):
@@ -121,7 +122,7 @@ def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
     if chunk_points is not None:
         document = dict(spec.document)
         document["execution"] = {**dict(document.get("execution") or {}), "chunk_points": chunk_points}
-        spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document)
+        spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document, chunk_points_given=True)
     return spec
 
 
@@ -274,6 +275,14 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     from synsweep.sweeps.chunks import plan_chunks
     from synsweep.sweeps.spec import estimate
 
+    target = f"target {spec.chunk_points:,} points each"
+    if not spec.chunk_points_given:
+        from synsweep.sweeps.chunks import auto_chunk_points
+
+        cores = os.cpu_count() or 1
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores))
+        target = (f"{spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT} for the {cores} workers of a local "
+                  "run; execution.chunk_points sets it")
     est = estimate(spec)
     plan = plan_chunks(spec)
     sim = spec.simulation
@@ -300,7 +309,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("synapses", synapses),
         ("dims", "\n".join(dim_lines) or "none (a single point)"),
         ("points", f"{est['points']:,}  ({shape})"),
-        ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  (target {spec.chunk_points:,} points each)"),
+        ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  ({target})"),
         ("simulation", f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
                        f"transient {_num(sim.transient)} ms"),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
@@ -616,7 +625,7 @@ def _execute_run(spec: Any, out: Path, *, scheduler: str | None, workers: int | 
     with _client(scheduler, cluster, security, out) as client:
         restore_handler()  # starting batch jobs imports dask-jobqueue, which replaces the SIGINT handler
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
-            cluster.jobs if cluster is not None else (workers or os.cpu_count() or 1))
+            cluster.jobs * cluster.cores if cluster is not None else (workers or os.cpu_count() or 1))
         try:
             report = runner.execute(spec, out, client=client, workers=workers, resume=resume,
                                     overwrite=overwrite, progress=progress, extend=extend,
@@ -651,11 +660,26 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
     copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
+    from synsweep.engine.kernels import is_cached
+    from synsweep.sweeps.spec import kernel_key
+
+    cached = is_cached(kernel_key(spec))
     speed = recorded_speed(spec) or measure_kernel(spec)
-    click.echo(f"{PROG}: {start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: "
-               f"{start.points_to_run:,} points, {neuron_steps:,} neuron-steps{copied}, output about "
+    if cached:
+        compile_note = ""
+    elif speed.source is None:  # measured just now: the kernel was compiled for that, once for all workers
+        compile_note = f"; the kernel was compiled for this run first ({speed.load_seconds:.0f} s, in the cache now)"
+    else:
+        compile_note = "; plus compiling the kernel once (it is not in the cache: seconds to a minute)"
+    if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
+        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
+                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
+    else:
+        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
+                f"points, {neuron_steps:,} neuron-steps")
+    click.echo(f"{PROG}: {work}, output about "
                f"{_bytes(output)}; expected time "
-               f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}", err=True)
+               f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}{compile_note}", err=True)
 
 
 def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
@@ -754,12 +778,12 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
         _check_out_path(out)
         _check_resources(sweep, out)
     key = kernel_key(sweep)
-    state = _kernel_state(sweep)
     ready = None
     if compile_kernel:
         start = time.perf_counter()
         get_kernel(key)
         ready = time.perf_counter() - start
+    state = _kernel_state(sweep)  # after --compile: what the run will find
     speed = measure_kernel(sweep) if compile_kernel or is_cached(key) else None
     click.echo(describe_spec(sweep, out, speed, kernel_state=state))
     if ready is not None:
