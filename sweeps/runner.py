@@ -273,12 +273,16 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
                                        security=security, protocol="tls://" if security is not None else None,
                                        preload=[PRELOAD])
             with cluster, Client(cluster, set_as_default=False) as c:
-                yield c
+                try:
+                    yield c
+                finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
+                    logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
 
 
-#: what the local cluster's scheduler and nannies (in this process) log when a run is stopped under them: the
-#: nannies kill workers busy in a kernel ("Worker process still alive ... killing"), the scheduler cannot hand
-#: over the result of a task cancelled as it finished ("Couldn't gather keys")
+#: what the local cluster's scheduler and nannies (in this process) log when it closes, or when a run is stopped
+#: under it: the nannies kill workers slow to exit or busy in a kernel ("Worker process still alive ...
+#: killing"), the scheduler cannot hand over the result of a task cancelled as it finished ("Couldn't gather
+#: keys")
 _SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
 
 
@@ -527,7 +531,8 @@ def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_points - to_copy, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
+        # disable=None: silent when stderr is not a terminal (a batch job's log, a pipe)
+        bar = tqdm(total=total_points - to_copy, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1, disable=None)
     with _client(client, scheduler, workers, security) as c:
         from distributed import as_completed
 

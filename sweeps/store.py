@@ -57,7 +57,6 @@ import numpy as np
 import zarr
 import zarr.api.asynchronous
 import zarr.codecs
-import zarr.core.sync
 import zarr.storage
 
 from synsweep.engine import METRICS, STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, SimResult
@@ -65,6 +64,7 @@ from synsweep.engine.metrics import metric_applies
 from synsweep.engine.simulate import resolve_record
 
 from .chunks import ChunkPlan
+from .compat import zarr_sync
 from .location import Conflict, Location, location
 from .model import SweepSpec
 from .provenance import provenance_attrs
@@ -707,4 +707,4 @@ def write_block(path: str | os.PathLike | Location, index: tuple[slice, ...], ar
     async def write_all() -> None:
         await asyncio.gather(*(write_one(name, a) for name, a in arrays.items()))
 
-    zarr.core.sync.sync(write_all())
+    zarr_sync(write_all())

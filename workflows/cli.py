@@ -646,7 +646,9 @@ def _execute_run(spec: Any, out: Path, *, scheduler: str | None, workers: int | 
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     """Say on stderr what the run will do and how long it should take (from the kernel speed the last run of
-    this kernel here recorded, else measured here now)."""
+    this kernel here recorded, else measured here now); nothing with --quiet."""
+    if VERBOSITY["level"] < 0:
+        return
     if not start.chunks_to_run:
         if not start.traced_batch:
             click.echo(f"{PROG}: nothing to compute: all {start.n_chunks:,} chunks of {start.out} are done",
@@ -699,13 +701,26 @@ def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
 
 
 # -- commands ----------------------------------------------------------------------------------------------
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "auto_envvar_prefix": "SYNSWEEP"}
+VERBOSITY = {"level": 0}  # -1 --quiet, 0 default, 1 --verbose (set by the group, read by the commands)
 
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="synsweep", prog_name=PROG)
-def cli() -> None:
-    """Distributed parameter sweeps of small circuits of coupled neurons."""
+@click.option("--quiet", "-q", is_flag=True, help="Only errors and results: no estimate, no progress bar.")
+@click.option("--verbose", "-v", is_flag=True, help="Also dask's own log messages (INFO) on stderr.")
+def cli(quiet: bool, verbose: bool) -> None:
+    """Distributed parameter sweeps of small circuits of coupled neurons.
+
+    Every option can also be given as an environment variable SYNSWEEP_<COMMAND>_<OPTION>, e.g.
+    SYNSWEEP_RUN_WORKERS=4 or SYNSWEEP_RUN_NO_PROGRESS=1 (SYNSWEEP_QUIET=1 for --quiet)."""
+    if quiet and verbose:
+        _fail("--quiet and --verbose contradict each other; give one of them.")
+    VERBOSITY["level"] = -1 if quiet else 1 if verbose else 0
+    if verbose:
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.INFO)
 
 
 @cli.command()
@@ -757,8 +772,8 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
                          scheduler, workers)
     tls = _security(security, tls_ca_file, tls_cert, tls_key, scheduler)
     execute(sweep, out, scheduler=scheduler, workers=workers, resume=resume, overwrite=overwrite,
-            progress=not no_progress, plots=[("standard", plot)] if plot is not None else [], extend=extend,
-            cluster=batch, security=tls)
+            progress=not no_progress and VERBOSITY["level"] >= 0,
+            plots=[("standard", plot)] if plot is not None else [], extend=extend, cluster=batch, security=tls)
 
 
 @cli.command()
