@@ -76,6 +76,17 @@ def _open(result: Path) -> Any:
     return open_result(result)
 
 
+def _here() -> str:
+    """This machine and its versions, as the replay message compares them with the store's."""
+    import platform
+    from importlib import metadata
+
+    from synsweep.sweeps.provenance import cpu_model
+
+    return (f"synsweep {metadata.version('synsweep')}, numba {metadata.version('numba')}, llvmlite "
+            f"{metadata.version('llvmlite')}, Python {platform.python_version()}, on {cpu_model()}")
+
+
 def _stem(result: Path) -> str:
     return result.name.removesuffix(".zarr") or "result"
 
@@ -156,8 +167,10 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
         raise ReplayMismatch(
             f"the replay of {rep.label} differs from the store in {' and in '.join(what)}; {first}"
             f"The store was written by synsweep {ds.attrs.get('version_synsweep')} (git "
-            f"{ds.attrs.get('git_commit')}, numba {ds.attrs.get('version_numba')}); a different version or CPU "
-            "can change the last bits, otherwise the store was modified after it was written.")
+            f"{ds.attrs.get('git_commit')}, numba {ds.attrs.get('version_numba')}, llvmlite "
+            f"{ds.attrs.get('version_llvmlite')}, Python {ds.attrs.get('python')}, on {ds.attrs.get('cpu_model')}; "
+            f"this replay: {_here()}); a different version or CPU can change the last bits, otherwise the store "
+            "was modified after it was written.")
     click.echo(f"all {len(rep.checks)} stored values equal the replay bit for bit"
                + (f", and the stored traces ({', '.join(v for v, _, _ in rep.trace_checks)})"
                   if rep.trace_checks else ""))

@@ -411,6 +411,9 @@ def describe_result(ds: Any, path: Path) -> str:
     for key in ("spec_hash", "created", "git_commit"):
         if key in attrs:
             prov.append((key, str(attrs[key])))
+    machine = [str(attrs[k]) for k in ("python", "platform", "cpu_model") if attrs.get(k)]
+    if machine:
+        prov.append(("machine", f"Python {', '.join(machine)}"))
     numerics = [f"{k} {attrs[f'synsweep_{k}']}" for k in ("integrator", "precision", "scheme")
                 if f"synsweep_{k}" in attrs]
     if numerics:
