@@ -232,23 +232,12 @@ def _payload(spec: SweepSpec) -> SweepSpec | dict:
     return spec.document if same else spec
 
 
-@contextlib.contextmanager
-def _worker_environment() -> Iterator[None]:
-    """NUMBA_NUM_THREADS=1 and SYNSWEEP_CACHE_DIR in os.environ while the local cluster starts and runs
-    (spawned worker processes, and the nanny's restarts, inherit them); restored afterwards."""
+def _worker_environment() -> dict[str, str]:
+    """The environment of the local cluster's worker processes (``LocalCluster(env=...)``, which the nanny's
+    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker) and the driver's kernel cache."""
     from synsweep.engine.kernels import cache_dir
 
-    saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "SYNSWEEP_CACHE_DIR")}
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-    os.environ["SYNSWEEP_CACHE_DIR"] = str(cache_dir().parent)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
 
 
 @contextlib.contextmanager
@@ -263,7 +252,7 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
         with Client(scheduler, security=security, set_as_default=False) as c:
             yield c
         return
-    with _worker_environment(), warnings.catch_warnings(), dask.config.set(quiet_monitors()):
+    with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
@@ -271,7 +260,7 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
                 cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                        processes=True, host="127.0.0.1", dashboard_address=None,
                                        security=security, protocol="tls://" if security is not None else None,
-                                       preload=[PRELOAD])
+                                       preload=[PRELOAD], env=_worker_environment())
             with cluster, Client(cluster, set_as_default=False) as c:
                 try:
                     yield c
