@@ -80,6 +80,11 @@ class Location:
     def is_local(self) -> bool:
         return isinstance(self, LocalLocation)
 
+    @property
+    def name(self) -> str:
+        """The last component of the path or URL (``out.zarr``)."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
     # every method below is implemented by both kinds
     def zarr_store(self, read_only: bool = False) -> Any:
         raise NotImplementedError
@@ -260,7 +265,8 @@ def _obstore(url: str) -> Any:
         try:
             store = obstore.store.from_url(url)
         except Exception as exc:  # an unknown scheme, a malformed URL
-            raise LocationError(f"{url}: not a store location obstore understands ({exc}); give a local "
+            reason = str(exc).split("Debug source")[0].strip()  # obstore appends a debug dump
+            raise LocationError(f"{url}: not a store location obstore understands ({reason}); give a local "
                                 f"path or an s3://, gs:// or az:// URL") from None
         _STORES[url] = store
     return store

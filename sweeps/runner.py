@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 import warnings
@@ -44,7 +45,7 @@ from .damage import check_metadata
 from .extend import ExtensionSource
 from .interrupts import PRELOAD, workers_ignore_sigint
 from .location import Location, location
-from .lock import acquire
+from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
 from .monitors import quiet_monitors
 from .store import (
@@ -308,7 +309,7 @@ class RunStart:
 
 @contextlib.contextmanager
 def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwrite: bool,
-                extend: ExtensionSource | None = None) -> Iterator[ChunkPlan]:
+                extend: ExtensionSource | None = None, claimed: list[StoreLock] | None = None) -> Iterator[ChunkPlan]:
     """Apply the store rules, hold the store's run lock (``synsweep.sweeps.lock``) until the block ends, and
     give the chunk plan to run (on resume, the store's own plan).
 
@@ -369,6 +370,8 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             lock = acquire(out)
         else:
             plan = store_plan(out, spec)
+        if claimed is not None:
+            claimed.append(lock)
         yield plan
     except BaseException:
         # a run that fails before its first block is stored leaves no half-created store behind
@@ -465,11 +468,12 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
-    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source) as plan:
+    claimed: list[StoreLock] = []
+    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source, claimed=claimed) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
         _run_jobs(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
                   progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
-                  security=security)
+                  security=security, lost=getattr(claimed[0], "lost", None))
     report.wall_seconds = time.perf_counter() - wall
     if report.hosts == {socket.gethostname()}:
         record_speed(spec, report.n_points * len(spec.circuit.neurons) * spec.simulation.n_steps,
@@ -480,8 +484,10 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport, *, client: Client | None,
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
-              on_start: Callable[[RunStart], None] | None, security: Security | None) -> None:
-    """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish."""
+              on_start: Callable[[RunStart], None] | None, security: Security | None,
+              lost: threading.Event | None = None) -> None:
+    """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish. ``lost``: set
+    when the run's lease on object storage was taken over by another run; then no more tasks are sent."""
     done = done_chunks(out) if resume else set()
     failed_before = set(failed_chunks(out)) if resume else set()
     shards = store_shards(out, plan)
@@ -581,6 +587,12 @@ def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport
                         bar.set_postfix_str(f"chunks {len(report.computed)}/{len(jobs)}, "
                                             f"{rate:.3g} neuron-steps/s", refresh=False)
                 fut.release()
+                if lost is not None and lost.is_set():
+                    raise StoreError(
+                        f"This run lost its lease on {out}: it could not renew it for "
+                        f"{lease_seconds():.0f} s and another run took the store over. The chunks stored so far "
+                        f"are kept; let the other run finish, then run again with --resume to compute whatever "
+                        f"is still missing.")
                 nxt = submit_next()
                 if nxt is not None:
                     pending.add(nxt)

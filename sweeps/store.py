@@ -22,21 +22,35 @@ Layout (``build_template``):
                                                NaN for synapses without that variable
     attrs      provenance (``synsweep.sweeps.provenance``): spec, spec_hash, versions, git, created, ...
 
-Every variable along the sweep dims has zarr chunks equal to the chunk plan's block shape along the
-sweep dims and whole along the others, so a task writes exactly one zarr chunk per variable. Strings are
-stored as zarr 3 variable-length UTF-8 (object arrays on writing; numpy ``StringDType`` on reading).
+Every variable along the sweep dims is sharded (zarr 3 sharding): its inner chunks are the chunk plan's
+blocks (one task writes exactly one inner chunk per variable), its shards hold many blocks (``shard_shape_for``:
+up to SHARD_POINTS = 2^17 points and about SHARD_BYTES of the largest variable), whole along the other dims. A
+10^7-point sweep (3162 x 3162, the default blocks of up to 4096 points) is 78 objects per variable instead of
+3,162. Strings are stored as zarr 3
+variable-length UTF-8 (object arrays on writing; numpy ``StringDType`` on reading).
 
-Bookkeeping lives in the zarr group ``<store>/.synsweep`` (a group, so zarr and xarray open the store
-without "unrecognised object" warnings): its existence says the template is complete; a file
-``.synsweep/done/<chunk_id>`` (``traces`` for the traced-points batch), written atomically after the
-region write succeeded, says that block is computed. ``status`` reading 0 says the same per point.
-``.synsweep/failed/<chunk_id>`` records why a block failed (error and points; removed once it is done),
-and ``.synsweep/lock`` is the run lock (``synsweep.sweeps.lock``). The template never changes after it is
-written and zarr writes every chunk file atomically, so a reader sees the store whole at any moment:
-finished blocks, and fill values (``status`` 0) elsewhere.
+A store is a local directory or a prefix on object storage (``synsweep.sweeps.location``: every function here
+takes a path or a URL such as ``s3://bucket/prefix/out.zarr``). Several tasks write blocks of one shard, so a
+task's write of a shard is a read-modify-write made safe by a conditional write (``_CasStore``: the shard is
+written back only if it is still the one read, else read again; ETags on object storage, a content digest under
+a POSIX record lock on disk), and every write replaces the whole object atomically, so a killed task never
+leaves a torn shard and never loses another task's block.
 
-Metadata is never consolidated (zarr 3 warns that consolidated metadata is outside its spec); every open
-and write passes ``consolidated=False``.
+Bookkeeping lives in the zarr group ``<store>/.synsweep`` (a group, so zarr and xarray open the store without
+"unrecognised object" warnings): its existence says the template is complete. A completion record per shard,
+``.synsweep/done/shard-<n>`` (``traces`` for the traced-points batch), lists the blocks of that shard whose
+region write succeeded (JSON ``{"chunks": {chunk_id: task summary}}``, updated with the same conditional write
+after the data); ``status`` reading 0 says the same per point. Stores written before sharding have a marker
+``.synsweep/done/<chunk_id>`` per block instead; both are read. ``.synsweep/failed/<chunk_id>`` records why a
+block failed (error and points; the driver removes it once the block is done), and ``.synsweep/lock`` is the
+run lock (``synsweep.sweeps.lock``: a file lock on disk, a lease on object storage). The template never changes
+after it is written, so a reader sees the store whole at any moment: finished blocks, and fill values
+(``status`` 0) elsewhere.
+
+Metadata is consolidated into the root ``zarr.json`` when the store is created (the template never changes),
+so a plain ``xr.open_zarr(path)`` opens it without a warning and, on object storage, with one read. zarr 3
+warns that consolidated metadata is not yet part of the zarr 3 specification; that warning is silenced where
+synsweep writes and reads it.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from synsweep.workflows.store_param import STORE
+
 EXIT_REPLAY_MISMATCH = 4
 REDUCE_CHOICES = ("mean", "max", "min", "median")  # synsweep.workflows.selection.REDUCTIONS
 FIGURE_SUFFIXES = (".png", ".pdf")
@@ -58,7 +60,7 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except Exception:
             result = kwargs.get("result")
-            damage = diagnose(result) if result is not None and Path(result).is_dir() else None
+            damage = diagnose(result) if result is not None else None  # local stores only
             if not damage:
                 raise
             raise _user_error(damage.message()) from None
@@ -96,7 +98,7 @@ def _check_suffix(path: Path, option: str, allowed: tuple[str, ...]) -> None:
         raise _user_error(f"{option} {str(path)!r}: give a file name ending in {' or '.join(allowed)}.")
 
 
-RESULT = click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+RESULT = click.argument("result", type=STORE, metavar="RESULT.zarr")
 
 
 @click.command()

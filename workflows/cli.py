@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from synsweep.workflows.analysis_cli import reports_user_errors
+from synsweep.workflows.store_param import STORE
 
 PROG = "synsweep"
 EXIT_USER_ERROR = 2
@@ -130,7 +131,7 @@ def _check_resources(spec: Any, out: Path) -> None:
     from synsweep.sweeps.spec import check_resources
 
     try:
-        check_resources(spec, out)
+        check_resources(spec, str(out))
     except _user_errors() as exc:
         _fail(exc)
 
@@ -445,7 +446,7 @@ def _run_state(path: Path) -> list[tuple[str, str]]:
     if failed:
         lines = [f"chunk {c}, {info.get('points')}: {info.get('error')}" for c, info in list(failed.items())[:5]]
         if len(failed) > 5:
-            lines.append(f"... and {len(failed) - 5} more (see {path / '.synsweep' / 'failed'})")
+            lines.append(f"... and {len(failed) - 5} more (see {path}/.synsweep/failed)")
         rows.append(("failed", "\n".join(lines)))
     return rows
 
@@ -529,7 +530,8 @@ def _client(scheduler: str | None, cluster: Any, security: Any, out: Path) -> It
 
     click.echo(f"submitting {cluster.describe()}", err=True)
     try:
-        with batch_client(cluster, security, shared_temp_directory=out.absolute().parent) as client:
+        shared = out.absolute().parent if isinstance(out, Path) else Path.cwd()  # job logs, temporary files
+        with batch_client(cluster, security, shared_temp_directory=shared) as client:
             yield client
     except ClusterConfigError as exc:  # the batch system refused the first job: nothing was written
         _fail(exc)
@@ -728,8 +730,9 @@ def cli(quiet: bool, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), metavar="RESULT.zarr",
-              help="Zarr store to write (a directory).")
+@click.option("--out", "-o", required=True, type=STORE, metavar="RESULT.zarr",
+              help="Zarr store to write: a directory, or an object-storage URL (s3://bucket/prefix/name.zarr; "
+              "credentials from the environment).")
 @click.option("--scheduler", metavar="ADDRESS", help="Address of a running dask scheduler (tcp://host:8786); "
               "default: start a local cluster.")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
@@ -737,7 +740,7 @@ def cli(quiet: bool, verbose: bool) -> None:
 @click.option("--resume", is_flag=True,
               help="Keep an existing store of the same spec; compute what is missing.")
 @click.option("--overwrite", is_flag=True, help="Delete an existing store and start again.")
-@click.option("--extend", type=click.Path(path_type=Path), metavar="OLD.zarr",
+@click.option("--extend", type=STORE, metavar="OLD.zarr",
               help="A result of this sweep with fewer axis values: copy its points, compute only the new ones.")
 @click.option("--chunk-points", type=click.IntRange(min=1), metavar="N",
               help="Points per task (overrides the spec's execution.chunk_points).")
@@ -781,7 +784,7 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), metavar="PATH",
+@click.option("--out", "-o", type=STORE, metavar="PATH",
               help="Where the result would go: also checks disk space and whether the store exists.")
 @click.option("--compile", "compile_kernel", is_flag=True,
               help="Compile the sweep's kernel into this machine's cache now and report how long it took.")
@@ -810,7 +813,7 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
 
 @cli.command()
-@click.argument("result", type=click.Path(path_type=Path), metavar="RESULT.zarr")
+@click.argument("result", type=STORE, metavar="RESULT.zarr")
 @click.option("--verify", is_flag=True, help="Also read back every chunk of every variable (checksums included) "
               "and name any that is damaged.")
 @click.option("--forget-damaged", is_flag=True, help="Delete the damaged chunks that --verify finds and mark their "

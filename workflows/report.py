@@ -148,12 +148,10 @@ def completion(path: str | PathLike[str], ds: xr.Dataset) -> dict:
     """Chunks done and missing, from the store's bookkeeping: n_chunks, done, missing (ids), chunk_shape,
     traces ('done', 'missing' or None when the store has no traced points), and a coordinate range per
     listed missing chunk."""
-    import zarr
-
     from synsweep.sweeps.chunks import ChunkPlan
-    from synsweep.sweeps.store import META_GROUP, TRACES_ID, done_chunks
+    from synsweep.sweeps.store import META_GROUP, TRACES_ID, done_chunks, store_attrs
 
-    meta = dict(zarr.open_group(Path(path) / META_GROUP, mode="r").attrs)
+    meta = store_attrs(path, META_GROUP)
     sweep = sweep_dims(ds)
     shape = tuple(ds.sizes[d] for d in sweep)
     chunk_shape = tuple(int(c) for c in meta.get("chunk_shape", shape))
@@ -234,6 +232,9 @@ def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
     ``templates/report.html.j2`` (autoescaped) filled with the tables and the figures as inline PNG."""
     import jinja2
 
+    from synsweep.sweeps.location import location
+    from synsweep.sweeps.store import is_store
+
     dims = []
     for d, size in ds.sizes.items():
         c = ds[d] if d in ds.coords else None
@@ -250,7 +251,7 @@ def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
         variables.append([s.var, s.entity or "-", s.units or "-", _num(s.minimum), median, _num(s.maximum),
                           f"{s.points:,}", f"{s.undefined:,}", f"{s.diverged:,}", f"{s.not_computed:,}", s.long_name])
     completed = None
-    if Path(path, ".synsweep").is_dir():
+    if is_store(path):
         c = completion(path, ds)
         pct = 100.0 * c["done"] / c["n_chunks"] if c["n_chunks"] else 100.0
         text = (f"{c['done']:,} of {c['n_chunks']:,} chunks done ({pct:.1f}%), chunks of "
@@ -265,7 +266,7 @@ def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("synsweep.workflows", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     return env.get_template("report.html.j2").render(
-        title=str(ds.attrs.get("title") or Path(path).name), description=ds.attrs.get("description") or "",
+        title=str(ds.attrs.get("title") or location(path).name), description=ds.attrs.get("description") or "",
         path=str(path), dims=dims, provenance=[[k, str(v)] for k, v in ds.attrs.items()
                                               if k not in ("spec", "description")],
         spec=_spec_yaml(ds), variables=variables, completion=completed, figures=figures)

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import csv
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -309,6 +310,7 @@ def test_pair_store_has_no_kuramoto(store: Path) -> None:
     assert "kuramoto" not in open_result(store)
 
 
+@pytest.mark.slow
 def test_three_neuron_store_holds_kuramoto_and_the_commands_know_it(trio_store: Path, tmp_path: Path) -> None:
     """kuramoto is a variable over the sweep dims alone; inspect, report, plot, replay and export handle it."""
     ds = open_result(trio_store)
@@ -348,6 +350,5 @@ def test_three_neuron_store_holds_kuramoto_and_the_commands_know_it(trio_store: 
 
 
 def json_spec(ds: xr.Dataset) -> dict:
-    import json
 
     return json.loads(ds.attrs["spec"])

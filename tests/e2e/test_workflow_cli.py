@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from synsweep.sweeps import open_result
 
 from .test_cli import PNG_MAGIC, assert_user_error, synsweep
 
 
+@pytest.mark.slow
 def test_workflow_runs_redraws_and_refuses_bad_requests(tmp_path: Path):
     out = tmp_path / "ifs"
     proc = synsweep("workflow", "if-sync", "--small", "--out", out, "--workers", "1", "--no-progress",

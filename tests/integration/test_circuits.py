@@ -29,6 +29,7 @@ def run_packaged(name: str, client, tmp_path: Path, **simulation) -> object:
     return run_sweep(load_spec(doc), tmp_path / f"{name}.zarr", client=client, progress=False).load()
 
 
+@pytest.mark.slow
 def test_seed_chain_of_three_gives_rates_and_synchrony_of_all_pairs(client, tmp_path):
     """The seed's three-neuron chain: input to n1 only; without coupling n2 and n3 stay silent, with
     coupling the activity spreads along the chain and every pair's correlation rises with g."""

@@ -33,7 +33,7 @@ from distributed import Client
 from synsweep.sweeps import StoreError, execute, load_spec, open_result
 from synsweep.sweeps.chunks import plan_chunks
 from synsweep.sweeps.lock import holder, is_locked
-from synsweep.sweeps.store import META_GROUP, done_chunks, failed_chunks, store_attrs
+from synsweep.sweeps.store import META_GROUP, done_chunks, done_info, failed_chunks, store_attrs
 from synsweep.workflows.cli import describe_result
 
 from ..specs import hh_pair_doc
@@ -231,7 +231,7 @@ def test_worker_killed_mid_task_the_sweep_completes_bit_for_bit(faults, referenc
     assert sorted(report.computed) == list(range(N_CHUNKS)) and not report.failed
     assert done_chunks(out) == set(range(N_CHUNKS))
     for chunk in (4, 5):  # the lost task ran again elsewhere (the other worker, or the nanny's new one)
-        assert json.loads((out / META_GROUP / "done" / str(chunk)).read_text())["pid"] != victim
+        assert done_info(out)[chunk]["pid"] != victim
     assert_same_result(out, reference)
 
 
@@ -279,8 +279,7 @@ def test_driver_killed_mid_sweep_resume_computes_only_the_missing_chunks(faults,
     try:
         hold_until_first_four_done(out, gate)
         assert driver.poll() is None
-        markers = {k: (out / META_GROUP / "done" / str(k)) for k in FIRST_FOUR}
-        before = {k: (m.read_bytes(), m.stat().st_mtime_ns) for k, m in markers.items()}
+        before = {k: done_info(out)[k] for k in FIRST_FOUR}  # each task's summary: pid, seconds, ...
         driver.send_signal(signal.SIGKILL)
         _, stderr = driver.communicate(timeout=TIMEOUT)
     finally:
@@ -302,7 +301,7 @@ def test_driver_killed_mid_sweep_resume_computes_only_the_missing_chunks(faults,
     assert proc.returncode == 0, proc.stderr
     assert "2 of 6 chunks to compute (4 already done): 10 points" in proc.stderr
     assert "this run computed 2 chunks (10 points), 4 chunks were already done" in proc.stdout
-    assert {k: (m.read_bytes(), m.stat().st_mtime_ns) for k, m in markers.items()} == before  # not rerun
+    assert {k: done_info(out)[k] for k in FIRST_FOUR} == before  # not rerun
     assert_same_result(out, reference)
 
     # resuming with a spec that differs (a longer simulation) is refused, and the store is left as it is

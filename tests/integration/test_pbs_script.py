@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import xarray as xr
 import yaml
 
@@ -41,6 +42,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_pbs_batch_script_runs_the_sweep_on_every_node_of_the_allocation(tmp_path: Path):
     shims = tmp_path / "bin"
     shims.mkdir()

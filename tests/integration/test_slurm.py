@@ -29,6 +29,8 @@ from synsweep.sweeps import load_spec, open_result, run_sweep
 from ..specs import hh_pair_doc
 from .slurm_node import SlurmError, SlurmNode
 
+pytestmark = pytest.mark.slow  # a single-node SLURM installed and started once for the module
+
 ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).with_name("synsweep")
 BATCH_SCRIPT = ROOT / "deploy" / "slurm" / "sweep-in-allocation.sbatch"

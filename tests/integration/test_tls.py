@@ -147,6 +147,7 @@ def local_auto_tls(spec_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
+@pytest.mark.slow
 def test_sweep_through_a_tls_scheduler_equals_the_local_run(tls_cluster, spec_path, local_auto_tls, tmp_path):
     address, pki = tls_cluster
     out = tmp_path / "tls.zarr"

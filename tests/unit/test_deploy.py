@@ -180,7 +180,7 @@ def test_dockerfile_copies_what_exists_and_warms_the_cache_with_real_commands():
             for source in sources:
                 assert (ROOT / source).exists(), source
     runs = [rest for keyword, rest in instructions if keyword == "RUN"]
-    assert any(r.startswith("pip install \".[cluster]\"") for r in runs)
+    assert any(r.startswith("pip install \".[cluster,s3]\"") for r in runs)  # batch systems, object storage
     commands = [shlex.split(part) for r in runs for part in r.split("&&") if part.strip().startswith("synsweep")]
     assert len(commands) == 2
     for argv in commands:
@@ -222,3 +222,68 @@ def test_sbatch_script_stops_at_once_with_a_clear_message(tmp_path):
     proc = run_sbatch_script("s.yaml", "r.zarr", env={"SYNSWEEP_VENV": str(tmp_path)})
     assert proc.returncode == 2 and "is not a virtual environment" in proc.stderr, proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+# -- Kubernetes with object storage (a kustomize overlay of the above) -------------------------------------
+K8S_OBJECT_STORAGE = DEPLOY / "kubernetes-object-storage"
+
+
+def strategic_merge(base: object, patch: object) -> object:
+    """Kubernetes' strategic merge for the fields the overlay patches: maps merge key by key, lists of named maps
+    (containers, volumes, volumeMounts) merge by name, ``$patch: delete`` removes an item, other lists replace."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for key, value in patch.items():
+            out[key] = strategic_merge(base[key], value) if key in base else value
+        return out
+    if isinstance(base, list) and isinstance(patch, list) and all(isinstance(p, dict) and "name" in p for p in patch):
+        out = {item["name"]: item for item in base}
+        for item in patch:
+            if item.get("$patch") == "delete":
+                out.pop(item["name"], None)
+            else:
+                out[item["name"]] = strategic_merge(out[item["name"]], item) if item["name"] in out else item
+        return list(out.values())
+    return patch
+
+
+def overlay_manifests() -> dict[tuple[str, str], dict]:
+    kustomization = yaml.safe_load((K8S_OBJECT_STORAGE / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["../kubernetes"]
+    docs = manifests()
+    for entry in kustomization["patches"]:
+        patch = yaml.safe_load((K8S_OBJECT_STORAGE / entry["path"]).read_text())
+        key = (patch["kind"], patch["metadata"]["name"])
+        assert key in docs, key  # a patch of something the base has
+        if patch.get("$patch") == "delete":
+            del docs[key]
+        else:
+            docs[key] = strategic_merge(docs[key], patch)
+    return docs
+
+
+def test_the_object_storage_overlay_writes_to_a_bucket_with_the_secrets_credentials_and_no_results_volume():
+    docs = overlay_manifests()
+    assert ("PersistentVolumeClaim", "synsweep-results") not in docs
+    assert ("PersistentVolumeClaim", "synsweep-kernel-cache") in docs  # compiled kernels still shared
+    claims = {name for kind, name in docs if kind == "PersistentVolumeClaim"}
+    pods = {name: doc["spec"]["template"]["spec"] for (kind, name), doc in docs.items()
+            if kind in ("Deployment", "Job")}
+    for name, spec in pods.items():
+        volumes = {v["name"] for v in spec.get("volumes", [])}
+        assert "results" not in volumes, name
+        for volume in spec.get("volumes", []):
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims, name
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            assert {m["name"] for m in container.get("volumeMounts", [])} <= volumes, (name, container["name"])
+    driver = pods["synsweep-sweep"]["containers"][0]
+    command = driver["command"]
+    check_command(command)  # the URL is a store location synsweep run accepts
+    assert command[command.index("--out") + 1].startswith("s3://") and "--resume" in command
+    worker = pods["synsweep-worker"]["containers"][0]
+    for container in (driver, worker):  # the same credentials for the driver and every worker, from the Secret
+        assert container["envFrom"] == [{"secretRef": {"name": "synsweep-object-storage"}}]
+        assert not any("AWS_SECRET" in str(e) for e in container.get("env", []))  # never in a manifest
+    assert '".[cluster,s3]"' in DOCKERFILE.read_text()  # the image can write to object storage
+    assert "kubectl create secret generic synsweep-object-storage" in (ROOT / "docs" / "cluster.md").read_text()

@@ -52,6 +52,7 @@ def test_divergence_is_flagged_per_point_and_others_go_on():
         np.testing.assert_array_equal(res[name][[0, 2, 3]], alone[name])
 
 
+@pytest.mark.slow
 def test_split_and_coupled_schemes_differ_slightly():
     """MODELS.md: on the seed run the two schemes differ by ~0.25 mV at dt = 0.001; here both converge."""
     base = dict(dt=0.005, duration=20.0, integrator="rk4")

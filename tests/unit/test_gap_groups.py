@@ -93,6 +93,7 @@ def test_a_group_needs_tied_uniform_conductances_in_the_key():
     (False, True, False, "split"),  # every synapse from the higher neuron to the lower
     (True, False, True, "coupled"),  # both directions: a = b = g1 + g2, one total
 ])
+@pytest.mark.slow
 def test_grouped_kernel_agrees_with_per_synapse_evaluation(both_ways, reverse, symmetric, scheme, monkeypatch):
     """9 HR neurons (looped layout; HR compiles faster than HH), g1 != g2 in HR's units. (g1 = g2 one way
     takes the same one-total code as both directions; test_a_swept_conductance... covers it on HH.)"""
@@ -112,6 +113,7 @@ def test_grouped_kernel_agrees_with_per_synapse_evaluation(both_ways, reverse, s
     assert np.any(np.abs(general.traces[("n0", "x")] - general.traces[("n5", "x")]) > 0.1)
 
 
+@pytest.mark.slow
 def test_grouped_kernel_agrees_with_the_unrolled_step(monkeypatch):
     """A small all-to-all circuit (6 HR neurons, 15 synapses, asymmetric): the unrolled step (an independent
     implementation) against the looped step with its gap group."""
@@ -127,6 +129,7 @@ def test_grouped_kernel_agrees_with_the_unrolled_step(monkeypatch):
     assert np.all(unrolled.metrics["spike_count"] > 0)
 
 
+@pytest.mark.slow
 def test_mixed_models_scale_each_current_by_its_neurons_conductance_factor(monkeypatch):
     """HR and cif neurons (conductance factor 1 and 1e-3) in one group, asymmetric."""
     names = [f"n{i}" for i in range(10)]
@@ -150,6 +153,7 @@ def test_mixed_models_scale_each_current_by_its_neurons_conductance_factor(monke
 
 
 @pytest.mark.parametrize("change", ["missing", "other_value"])
+@pytest.mark.slow
 def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_path(change, monkeypatch):
     """One synapse missing, or one of another value: no group; the looped step stays bit-identical to the
     unrolled one (6 HR neurons). A swept conductance: test_a_swept_conductance_with_the_groups_value..."""
@@ -176,6 +180,7 @@ def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_
     assert np.all(unrolled.metrics["spike_count"] > 0)
 
 
+@pytest.mark.slow
 def test_a_swept_conductance_with_the_groups_value_gives_the_groups_results(monkeypatch):
     """The all-to-all circuit with one synapse's g swept (general path) at the common value agrees with the
     grouped kernel to rounding: the general path is correct for the circuit that just misses the group."""
@@ -188,6 +193,7 @@ def test_a_swept_conductance_with_the_groups_value_gives_the_groups_results(monk
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.slow
 def test_grouped_results_do_not_depend_on_batch_composition(precision):
     circuit = all_to_all(12, params={"g1": 0.004, "g2": 0.001})
     sim = Simulation(dt=0.02, duration=15.0, transient=2.0, precision=precision)

@@ -32,6 +32,7 @@ def kuramoto(t_first, period, duration=300.0, metrics=("spike_count", "kuramoto"
     return simulate(sources(n), Simulation(dt=DT, duration=duration, **sim), values, metrics=metrics).metrics
 
 
+@pytest.mark.slow
 def test_identical_trains_in_phase_give_one():
     m = kuramoto([[10.0] * 4, [3.0] * 4], [[20.0] * 4, [7.3] * 4])
     assert m["kuramoto"].shape == (2,)
@@ -50,6 +51,7 @@ def test_two_anti_phase_clusters_give_zero():
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.slow
 def test_two_in_phase_and_one_in_anti_phase_give_one_third(precision):
     """(1 + 1 - 1) / 3 at every sample; the metric is float64 arithmetic in either working precision."""
     m = kuramoto([[10.0, 10.0, 20.0]], 20.0, precision=precision)

@@ -8,6 +8,7 @@ results either way. Large circuits (here 12 neurons, 66 synapses) compile in sec
 from itertools import combinations
 
 import numpy as np
+import pytest
 
 from synsweep.engine import Circuit, Neuron, Simulation, Synapse, codegen, kernels, simulate  # noqa: F401
 
@@ -32,6 +33,7 @@ def run_both(circuit, sim, values, monkeypatch):
     return unrolled, looped
 
 
+@pytest.mark.slow
 def test_looped_step_equals_unrolled_step(monkeypatch):
     """A mixed circuit (gap junction, delayed ampa, voltage jump, two_stage) gives the same bits both ways."""
     sim = Simulation(dt=0.02, duration=40.0, transient=5.0)
@@ -47,6 +49,7 @@ def test_looped_step_equals_unrolled_step(monkeypatch):
     assert np.all(counts[:, [0, 2]] > 0) and counts[-1, 3] > 0  # the circuit is active
 
 
+@pytest.mark.slow
 def test_looped_kuramoto_equals_unrolled_kuramoto(monkeypatch):
     """The circuit-level Kuramoto order parameter, with neurons of different models interleaved (the looped
     layout walks them by index, not by model group): the same spikes and bookkeeping both ways, kuramoto equal to

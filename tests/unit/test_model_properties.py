@@ -22,6 +22,7 @@ GATES = {  # synapse model -> its gating variables, which are probabilities
 @pytest.mark.parametrize("model", sorted(GATES))
 @SETTINGS
 @given(seed=seeds)
+@pytest.mark.slow
 def test_gating_variables_stay_in_the_unit_interval(model, seed):
     """Under random kinetic rates and a fast presynaptic spike train, every gate stays in [0, 1]."""
     rng = np.random.default_rng(seed)
@@ -79,6 +80,7 @@ ONE_WAY = [m for m, sm in SYNAPSE_MODELS.items() if m != "electrical"]
 
 
 @pytest.mark.parametrize("model", ONE_WAY)
+@pytest.mark.slow
 def test_one_way_synapse_never_affects_its_presynaptic_neuron(model):
     """The presynaptic trace equals the uncoupled run's, and the postsynaptic one is changed."""
     rng = np.random.default_rng(7)
@@ -108,6 +110,7 @@ def test_one_way_synapse_never_affects_its_presynaptic_neuron(model):
 ])
 @SETTINGS
 @given(seed=seeds)
+@pytest.mark.slow
 def test_identical_neurons_with_identical_initial_states_stay_synchronous(neuron, synapse, current, seed):
     """A ring of four identical neurons, each with one input synapse of the same kind, started from the same
     state, stays exactly synchronous (every neuron sees the same input at every step)."""

@@ -96,6 +96,7 @@ for chosen in (synapses, [s for s in synapses if not s.definition.spike_triggere
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.slow
 def test_every_model_keeps_the_loops_vectorised(precision):
     """One kernel holding every neuron model and every synapse model (no delays): its ODE loop and its
     event loop (spike-triggered updates, resets) run at the full SIMD width of the working precision, so
@@ -129,6 +130,7 @@ for n in (2, 3):
 """
 
 
+@pytest.mark.slow
 def test_kuramoto_sampling_loop_is_vectorised():
     """A third neuron adds the Kuramoto sample loop (under a branch on the step index, the same for every
     lane): the kernel has exactly one more full-width float64 vector loop than the pair's."""
