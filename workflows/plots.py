@@ -15,6 +15,7 @@ constant trace) is hatched, so none of the three is mistaken for a value.
 
 from __future__ import annotations
 
+import re
 from os import PathLike
 from pathlib import Path
 
@@ -101,6 +102,9 @@ def _edges(c: np.ndarray) -> np.ndarray:
         return np.array([c[0] - half, c[0] + half])
     mid = 0.5 * (c[1:] + c[:-1])
     return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+MAX_MARKED_POINTS = 200  # lines with more values (trace samples) are drawn without markers
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -305,9 +309,22 @@ def plot_variable(
     return _save(fig, path, dpi)
 
 
+def _traced_point_text(data: PlotData) -> str | None:
+    """A selected traced point as its sweep coordinates ("g = 0.004, I_ext = 0.1"), not its index."""
+    found = [(name.removeprefix("traced_"), c) for name, c in data.values.coords.items()
+             if name.startswith("traced_") and name != "traced_point" and c.ndim == 0]
+    if "traced_point" not in data.values.coords or data.values["traced_point"].ndim or not found:
+        return None
+    return ", ".join(f"{name} = {float(c):.6g}" for name, c in found)
+
+
 def _variable_title(ds: xr.Dataset, data: PlotData) -> str:
     lines = [str(ds[data.var].attrs.get("long_name", data.var))]
-    where = [data.selected] if data.selected else []
+    selected = data.selected
+    point = _traced_point_text(data)
+    if selected and point is not None:
+        selected = re.sub(r"traced_point = \d+", point, selected)
+    where = [selected] if selected else []
     if data.reduced:
         where.append(f"{data.reduce} over {', '.join(data.reduced)}"
                      + (" (ok points)" if data.n_ok is not None else ""))
@@ -379,7 +396,8 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
     for k, label in enumerate(labels):
         color = cmap(k % cmap.N)
         ys = np.asarray(values.values[k], dtype=np.float64)
-        ax.plot(xs, ys, "o-", color=color, markersize=3, linewidth=1.5,
+        # a marker per value where the values are few (sweep points), none along a trace's thousands of samples
+        ax.plot(xs, ys, "o-" if len(xs) <= MAX_MARKED_POINTS else "-", color=color, markersize=3, linewidth=1.5,
                 label=f"{data.hue} {label}" if label is not None else None)
         if status is not None and (status[k] == STATUS_DIVERGED).any():
             diverged_any = True

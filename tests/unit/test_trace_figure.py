@@ -1,0 +1,25 @@
+"""``synsweep plot RESULT trace_v --x time`` of a listed traced point: titled with the point's sweep coordinates,
+not its index, and drawn without a marker on each of its samples (a template store: the values do not matter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synsweep.sweeps import load_spec, open_result, plan_chunks
+from synsweep.sweeps.store import create_store
+from synsweep.workflows.plots import MAX_MARKED_POINTS, _variable_title, plot_data, plot_variable
+from tests.specs import hh_pair_doc
+
+
+def test_trace_plot_title_and_markers(tmp_path: Path) -> None:
+    doc = hh_pair_doc("tr", [0.0, 0.004], duration=20, chunk_points=10,
+                      record={"variables": ["v"], "points": [{"g": 0.004, "I_ext": 0.05}]})
+    spec = load_spec(doc)
+    create_store(spec, plan_chunks(spec), tmp_path / "tr.zarr")
+    ds = open_result(tmp_path / "tr.zarr")
+    data = plot_data(ds, "trace_v", x="time", sel={"neuron": "n1"})
+    title = _variable_title(ds, data)
+    assert "g = 0.004, I_ext = 0.05" in title and "traced_point" not in title and "point = 0" not in title
+    assert data.values.sizes["time"] > MAX_MARKED_POINTS
+    path = plot_variable(ds, "trace_v", tmp_path / "t.png", x="time", sel={"neuron": "n1"})
+    assert path.read_bytes()[:4] == b"\x89PNG"
