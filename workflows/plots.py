@@ -344,6 +344,28 @@ def _positions(values: xr.DataArray, dim: str, coord: str) -> tuple[np.ndarray, 
     return np.arange(len(c), dtype=np.float64), [str(v) for v in np.asarray(c).tolist()]
 
 
+MAX_TICK_LABELS = 12  # value labels of an unevenly spaced heatmap axis: at most this many, evenly thinned
+
+
+def _cell_positions(values: xr.DataArray, dim: str, coord: str) -> tuple[np.ndarray, list[str] | None]:
+    """Heatmap positions along an axis: its values when they are evenly spaced; otherwise one cell per value
+    (cell indices) labelled with the values, so that closely spaced low values (0, 0.0001, 0.001, 0.01) are not
+    squeezed into slivers beside one wide cell."""
+    xs, labels = _positions(values, dim, coord)
+    if labels is not None or xs.size < 3:
+        return xs, labels
+    steps = np.diff(xs)
+    if np.allclose(steps, steps[0], rtol=1e-6, atol=0.0):
+        return xs, None
+    return np.arange(xs.size, dtype=np.float64), [f"{v:.3g}" for v in xs]
+
+
+def _set_value_ticks(set_ticks, positions: np.ndarray, labels: list[str]) -> None:
+    """Tick labels at ``positions``, thinned to at most MAX_TICK_LABELS (the first and every k-th)."""
+    step = max(1, -(-len(labels) // MAX_TICK_LABELS))
+    set_ticks(positions[::step], labels[::step])
+
+
 def _colour_scale(var: str) -> dict:
     return {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0} if var == "pearson" else {"cmap": "viridis"}
 
@@ -351,8 +373,8 @@ def _colour_scale(var: str) -> dict:
 def _variable_heatmap(ds: xr.Dataset, data: PlotData) -> Figure:
     assert data.y is not None and data.y_coord is not None
     values = np.asarray(data.values.values, dtype=np.float64)
-    xs, xlabels = _positions(data.values, data.x, data.x_coord)
-    ys, ylabels = _positions(data.values, data.y, data.y_coord)
+    xs, xlabels = _cell_positions(data.values, data.x, data.x_coord)
+    ys, ylabels = _cell_positions(data.values, data.y, data.y_coord)
     fig = _new_figure((7.0, 5.0))
     ax = fig.add_subplot()
     xe, ye = _edges(xs), _edges(ys)
@@ -376,7 +398,9 @@ def _variable_heatmap(ds: xr.Dataset, data: PlotData) -> Figure:
     _legend_below(ax, handles)
     for labels, positions, set_ticks in ((xlabels, xs, ax.set_xticks), (ylabels, ys, ax.set_yticks)):
         if labels is not None:
-            set_ticks(positions, labels)
+            _set_value_ticks(set_ticks, positions, labels)
+    if xlabels is not None and len(xlabels) > 6:
+        ax.tick_params(axis="x", labelrotation=45)
     ax.set_xlabel(axis_label(ds, data.x_coord))
     ax.set_ylabel(axis_label(ds, data.y_coord))
     fig.colorbar(mesh, ax=ax).set_label(axis_label(ds, data.var))

@@ -23,3 +23,17 @@ def test_trace_plot_title_and_markers(tmp_path: Path) -> None:
     assert data.values.sizes["time"] > MAX_MARKED_POINTS
     path = plot_variable(ds, "trace_v", tmp_path / "t.png", x="time", sel={"neuron": "n1"})
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_uneven_heatmap_axis_uses_cells_with_value_labels() -> None:
+    import numpy as np
+    import xarray as xr
+
+    from synsweep.workflows.plots import _cell_positions
+
+    uneven = xr.DataArray(np.zeros(5), dims="g", coords={"g": [0.0, 0.0001, 0.001, 0.01, 0.1]})
+    xs, labels = _cell_positions(uneven, "g", "g")
+    assert list(xs) == [0, 1, 2, 3, 4] and labels == ["0", "0.0001", "0.001", "0.01", "0.1"]
+    even = xr.DataArray(np.zeros(4), dims="g", coords={"g": [0.0, 0.5, 1.0, 1.5]})
+    xs, labels = _cell_positions(even, "g", "g")
+    assert labels is None and list(xs) == [0.0, 0.5, 1.0, 1.5]  # evenly spaced: the values themselves
