@@ -183,13 +183,20 @@ def standard_figures(ds: xr.Dataset) -> list[tuple[str, dict]]:
             and (set(v.dims) == set(sweep) | {"pair"} or set(v.dims) == set(sweep))
             and str(n) not in RATE_VARIABLES]
     rates = [v for v in RATE_VARIABLES if v in ds]
-    fixed = {d: str(float(ds[d].values[ds.sizes[d] // 2])) for d in sweep[2:] if d in ds.coords}
-    fixed |= {d: str(ds.sizes[d] // 2) for d in sweep[2:] if d not in ds.coords}
+    random = [d for d in sweep if _is_random(ds, d)]
+    drawn = [d for d in sweep if d not in random]
+    drawn = (drawn + random)[:2] if len(drawn) < 2 else drawn[:2]  # axes: the deterministic ones first
+    averaged = [d for d in random if d not in drawn]  # random draws and trials: a mean over them, not one draw
+    rest = [d for d in sweep if d not in drawn and d not in averaged]
+    fixed = {d: str(float(ds[d].values[ds.sizes[d] // 2])) for d in rest if d in ds.coords}
+    fixed |= {d: str(ds.sizes[d] // 2) for d in rest if d not in ds.coords}
+    reduce = {"reduce": "mean"} if averaged else {}
     figures: list[tuple[str, dict]] = []
     for var in sync + rates:
         dim, labels = _entities(ds, var)
-        if len(sweep) == 1:
-            figures.append((f"{var} over {sweep[0]}", {"var": var, "x": sweep[0]}))
+        mean_note = f"; mean over {', '.join(averaged)}" if averaged else ""
+        if len(drawn) == 1:
+            figures.append((f"{var} over {drawn[0]}{mean_note}", {"var": var, "x": drawn[0], **reduce}))
             continue
         for label in labels[:MAX_ENTITY_FIGURES]:
             sel = dict(fixed)
@@ -197,9 +204,14 @@ def standard_figures(ds: xr.Dataset) -> list[tuple[str, dict]]:
                 sel[dim] = label
             what = f"{var}" + (f" of {label}" if label else "")
             note = "; " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) if fixed else ""
-            figures.append((f"{what} over ({sweep[0]}, {sweep[1]}){note}",
-                            {"var": var, "x": sweep[0], "y": sweep[1], "sel": sel}))
+            figures.append((f"{what} over ({drawn[0]}, {drawn[1]}){note}{mean_note}",
+                            {"var": var, "x": drawn[0], "y": drawn[1], "sel": sel, **reduce}))
     return figures
+
+
+def _is_random(ds: xr.Dataset, dim: str) -> bool:
+    """Whether the sweep dim ``dim`` holds random draws (an axis of kind random, or a zip group with one)."""
+    return any(c.attrs.get("sweep_kind") == "random" for c in ds.coords.values() if c.dims == (dim,))
 
 
 def _figure_png(ds: xr.Dataset, kwargs: dict, tmp: Path, k: int) -> str:

@@ -1,5 +1,6 @@
-"""``synsweep plot RESULT trace_v --x time`` of a listed traced point: titled with the point's sweep coordinates,
-not its index, and drawn without a marker on each of its samples (a template store: the values do not matter)."""
+"""Figure choices (template stores: the values do not matter): a listed traced point's trace is titled with its
+sweep coordinates and drawn without a marker per sample; a heatmap axis with uneven values gets one cell per
+value; the report's figures average over random axes instead of fixing one draw."""
 
 from __future__ import annotations
 
@@ -37,3 +38,16 @@ def test_uneven_heatmap_axis_uses_cells_with_value_labels() -> None:
     even = xr.DataArray(np.zeros(4), dims="g", coords={"g": [0.0, 0.5, 1.0, 1.5]})
     xs, labels = _cell_positions(even, "g", "g")
     assert labels is None and list(xs) == [0.0, 0.5, 1.0, 1.5]  # evenly spaced: the values themselves
+
+
+def test_report_figures_average_over_random_axes(tmp_path: Path) -> None:
+    from synsweep.workflows.report import standard_figures
+
+    doc = hh_pair_doc("rnd", [0.0, 0.002], duration=10, chunk_points=10)
+    doc["sweep"].insert(0, {"name": "v0", "paths": ["neurons.n1.init.v"],
+                            "random": {"n": 3, "seed": 1, "distribution": "uniform", "low": -70, "high": -60}})
+    spec = load_spec(doc)
+    create_store(spec, plan_chunks(spec), tmp_path / "rnd.zarr")
+    caption, kwargs = standard_figures(open_result(tmp_path / "rnd.zarr"))[0]
+    assert (kwargs["x"], kwargs["y"], kwargs["reduce"]) == ("g", "I_ext", "mean") and "v0" not in kwargs["sel"]
+    assert caption.endswith("mean over v0")
