@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from synsweep.sweeps import SpecError, load_spec, plan_chunks
-from synsweep.sweeps.store import build_template
+from synsweep.sweeps import SpecError, load_spec, open_result, plan_chunks
+from synsweep.sweeps.store import build_template, create_store
 from synsweep.workflows.export import to_netcdf
 from tests.specs import hh_pair_doc
 
@@ -37,8 +37,8 @@ def test_cf_global_attributes_and_machine_provenance() -> None:
 
 def test_netcdf_flag_values_and_fill_value(tmp_path: Path) -> None:
     spec = spec_with_labels()
-    ds, _ = build_template(spec, plan_chunks(spec))
-    ds = ds.copy()
+    create_store(spec, plan_chunks(spec), tmp_path / "cf.zarr")
+    ds = open_result(tmp_path / "cf.zarr").load()  # as an export reads it
     ds["spike_count"] = ds["spike_count"].copy(data=np.full(ds["spike_count"].shape, -1, dtype=np.int32))
     ds["spike_count"][0, 0, 0] = 7
     path = to_netcdf(ds, tmp_path / "cf.nc")
