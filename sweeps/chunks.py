@@ -21,6 +21,14 @@ from math import ceil, prod
 from .model import SweepSpec
 
 DEFAULT_CHUNK_POINTS = 4096
+TASKS_PER_WORKER = 4  # the default chunk size gives every worker at least this many tasks (load balance)
+
+
+def auto_chunk_points(n_points: int, workers: int) -> int:
+    """The target points per task when the spec does not set ``execution.chunk_points``: enough tasks for
+    ``TASKS_PER_WORKER`` per worker, so that no worker idles while another finishes a large last task, and at
+    most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7 points, not one of 56)."""
+    return max(1, min(DEFAULT_CHUNK_POINTS, -(-n_points // (TASKS_PER_WORKER * max(workers, 1)))))
 
 
 @dataclass(frozen=True)

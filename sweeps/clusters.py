@@ -21,7 +21,6 @@ retired jobs: dask/dask-jobqueue#691).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .compat import drop_job, submit_jobs_now
 from .errors import SpecError, listing, show, suggestion
 from .monitors import quiet_monitors, worker_environment
 
@@ -435,10 +435,7 @@ class JobKeeper:
         finished = [name for name in self.seen if name not in connected and name in self.cluster.worker_spec]
         for name in finished:
             self.seen.discard(name)
-            del self.cluster.worker_spec[name]
-            job = self.cluster.workers.pop(name, None)
-            if job is not None:  # cancels the job if it is still there (its workers are gone)
-                self.cluster._futures.add(asyncio.ensure_future(_quietly(job.close())))
+            drop_job(self.cluster, name)  # cancels the job if it is still there (its workers are gone)
         if finished:
             self.cluster.scale(jobs=self.jobs)
 
@@ -447,11 +444,6 @@ class JobKeeper:
 
     def stop(self) -> None:
         self.cluster.loop.add_callback(self._callback.stop)
-
-
-async def _quietly(awaitable: Any) -> None:
-    with contextlib.suppress(Exception):
-        await awaitable
 
 
 @contextlib.contextmanager
@@ -475,23 +467,18 @@ def batch_client(config: JobConfig, security: Security | None = None,
             kwargs["shared_temp_directory"] = os.fspath(shared_temp_directory)
     allowed = max(int(dask.config.get("distributed.scheduler.allowed-failures")), ALLOWED_FAILURES)
     quiet = quiet_monitors()
+    log_dir = Path(config.log_directory) if config.log_directory else None
+    new_log_dir = log_dir is not None and not log_dir.exists()  # dask-jobqueue creates it with the cluster
     with warnings.catch_warnings(), dask.config.set({"distributed.scheduler.allowed-failures": allowed, **quiet}):
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = cls(**kwargs)
     keeper = JobKeeper(cluster, config.jobs)
+    refused = False
     try:
-        for _ in range(config.jobs):  # scale() would submit in the background, where a refusal is only logged
-            cluster.worker_spec.update(cluster.new_worker_spec())
         try:
-            cluster.sync(cluster._correct_state)
+            submit_jobs_now(cluster, config.jobs)
         except RuntimeError as exc:
-            from distributed.core import Status
-
-            for name, job in list(cluster.workers.items()):  # never submitted: nothing to cancel at close
-                if getattr(job, "job_id", None) is None:
-                    job.status = Status.failed
-                    del cluster.workers[name]
-                    cluster.worker_spec.pop(name, None)
+            refused = True
             raise submission_error(config.kind, str(exc)) from None
         keeper.start()
         with Client(cluster, set_as_default=False) as client:
@@ -499,6 +486,8 @@ def batch_client(config: JobConfig, security: Security | None = None,
     finally:
         keeper.stop()
         cluster.close()
+        if refused and new_log_dir and log_dir.is_dir() and not any(log_dir.iterdir()):
+            log_dir.rmdir()  # a refused submission leaves no empty log folder behind
 
 
 def submission_error(kind: str, message: str) -> ClusterConfigError:

@@ -117,6 +117,7 @@ class SweepSpec:
     document: dict = field(repr=False, default_factory=dict)  # the normalised spec, JSON-serialisable
     continuation: Continuation | None = None  # the first dim is then ``direction``
     refine: Refinement | None = None
+    chunk_points_given: bool = True  # False: chunk_points is the default, and a run sizes chunks to its workers
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -8,7 +8,9 @@ JSON text.
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
+import sys
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
@@ -16,8 +18,9 @@ from pathlib import Path
 
 from .model import SweepSpec
 
-CONVENTIONS = "CF-1.10 (attributes: units, long_name, flag_values/flag_meanings); synsweep result layout 1"
-PACKAGES = ("synsweep", "numba", "numpy", "dask", "distributed", "xarray", "zarr")
+CONVENTIONS = "CF-1.10"  # exactly the CF version: CF checkers parse this attribute
+LAYOUT = "synsweep result layout 1 (CF attributes: units, long_name, flag_values/flag_meanings, _FillValue)"
+PACKAGES = ("synsweep", "numba", "llvmlite", "numpy", "dask", "distributed", "xarray", "zarr")
 
 
 def _version(package: str) -> str:
@@ -67,17 +70,40 @@ def _jsonable(obj: object) -> object:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
+@cache
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``; "unknown" if neither
+    says): a replay that differs in the last bits is explained by another CPU or another version."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def provenance_attrs(spec: SweepSpec) -> dict[str, object]:
-    """Dataset attributes recording the spec, its hash, software versions, git commit and creation time."""
+    """Dataset attributes recording the spec, its hash, software versions, git commit, machine and creation
+    time, and the CF global attributes (``Conventions``, ``title``, ``history``, ``source``, ``date_created``)."""
     sim = spec.simulation
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     attrs: dict[str, object] = {
         "title": spec.name,
         "description": spec.description or "",
         "Conventions": CONVENTIONS,
+        "synsweep_layout": LAYOUT,
+        "source": f"synsweep {_version('synsweep')} simulation (numba engine, {sim.integrator}, {sim.precision})",
+        "history": f"{now} created by synsweep {_version('synsweep')}: "
+                   + (" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"),
+        "date_created": now,
         "spec": spec_text(spec),
         "spec_format": "json",
         "spec_hash": spec.spec_hash,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": now,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
     }
     for package in PACKAGES:
         attrs[f"version_{package}"] = _version(package)

@@ -18,7 +18,9 @@ point's values do not depend on the chunking, the worker that ran it, or which p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import logging
 import os
 import socket
 import threading
@@ -41,7 +43,9 @@ from synsweep.engine import STATUS_DIVERGED, simulate
 from .chunks import ChunkPlan, describe_block, plan_chunks
 from .continuation import run_branch
 from .cost import record_speed
+from .damage import check_metadata
 from .extend import ExtensionSource
+from .interrupts import PRELOAD, workers_ignore_sigint
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
@@ -138,16 +142,33 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tu
     return result, compile_seconds
 
 
+class _SynsweepTaskFailures:
+    """A logging filter for the worker's "Compute Failed" record of a synsweep task: the driver records that
+    failure in the store (``.synsweep/failed``) and reports it in one paragraph, so the worker's own copy,
+    with its traceback, is noise on the user's terminal. Other tasks' failures are logged as usual."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("Compute Failed") and "synsweep-" in record.getMessage())
+
+
+def _quiet_task_failures() -> None:
+    """Install ``_SynsweepTaskFailures`` on this process's ``distributed.worker`` logger (once)."""
+    log = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _SynsweepTaskFailures) for f in log.filters):
+        log.addFilter(_SynsweepTaskFailures())
+
+
 def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
-              source: ExtensionSource | None = None, record: str | None = None) -> dict:
+              source: ExtensionSource | None = None, done_record: str | None = None) -> dict:
     """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and mark it done in the
-    completion record ``record`` (its shard's, ``store.record_name``).
+    completion record ``done_record`` (its shard's, ``store.record_name``).
 
     ``source``: the store this sweep extends; its points in the block are copied, only the others are
     computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
     kernel_seconds, compile_seconds (nonzero only for the first use of a kernel in this worker process).
     """
     start = time.perf_counter()
+    _quiet_task_failures()
     spec = _materialise(payload)
     index = tuple(index)
     shape = tuple(s.stop - s.start for s in index)
@@ -188,7 +209,7 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
             "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
-    mark_done(out, chunk_id, info, record)
+    mark_done(out, chunk_id, info, done_record)
     return info
 
 
@@ -198,6 +219,7 @@ def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
     Lanes are independent, so these traces are exactly the ones the points have inside the sweep.
     """
     start = time.perf_counter()
+    _quiet_task_failures()
     spec = _materialise(payload)
     layout = trace_layout(spec)
     assert layout is not None and layout.points is not None
@@ -229,23 +251,12 @@ def _payload(spec: SweepSpec) -> SweepSpec | dict:
     return spec.document if same else spec
 
 
-@contextlib.contextmanager
-def _worker_environment() -> Iterator[None]:
-    """NUMBA_NUM_THREADS=1 and SYNSWEEP_CACHE_DIR in os.environ while the local cluster starts and runs
-    (spawned worker processes, and the nanny's restarts, inherit them); restored afterwards."""
+def _worker_environment() -> dict[str, str]:
+    """The environment of the local cluster's worker processes (``LocalCluster(env=...)``, which the nanny's
+    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker) and the driver's kernel cache."""
     from synsweep.engine.kernels import cache_dir
 
-    saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "SYNSWEEP_CACHE_DIR")}
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-    os.environ["SYNSWEEP_CACHE_DIR"] = str(cache_dir().parent)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
 
 
 @contextlib.contextmanager
@@ -260,14 +271,44 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
         with Client(scheduler, security=security, set_as_default=False) as c:
             yield c
         return
-    with _worker_environment(), warnings.catch_warnings(), dask.config.set(quiet_monitors()):
+    with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None, security=security,
-                          protocol="tls://" if security is not None else None) as cluster:
-            with Client(cluster, set_as_default=False) as c:
-                yield c
+        with _shutdown_logs():
+            with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
+                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                       processes=True, host="127.0.0.1", dashboard_address=None,
+                                       security=security, protocol="tls://" if security is not None else None,
+                                       preload=[PRELOAD], env=_worker_environment())
+            with cluster, Client(cluster, set_as_default=False) as c:
+                try:
+                    yield c
+                finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
+                    logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
+
+
+#: what the local cluster's scheduler and nannies (in this process) log when it closes, or when a run is stopped
+#: under it: the nannies kill workers slow to exit or busy in a kernel ("Worker process still alive ...
+#: killing"), the scheduler cannot hand over the result of a task cancelled as it finished ("Couldn't gather
+#: keys")
+_SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
+
+
+@contextlib.contextmanager
+def _shutdown_logs() -> Iterator[None]:
+    """Restores the levels of ``_SHUTDOWN_LOGGERS`` that ``_silence_shutdown`` raised."""
+    levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _silence_shutdown() -> None:
+    """The run was stopped (Ctrl-C, an error in the driver): the shutdown's expected complaints are not logged."""
+    for name in _SHUTDOWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -309,29 +350,38 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
                 if held is not None:
                     held.release()
         elif resume:
+            check_metadata(out)  # StoreDamaged: what is damaged, what --resume cannot repair
             if not is_store(out):
                 raise StoreError(
                     f"Cannot resume into {out}: it is not a complete synsweep store (no template, or "
                     f"another program's data). Pass --overwrite to replace it, or choose another path.")
-            stored = store_attrs(out).get("spec_hash")
-            if stored != spec.spec_hash:
+            attrs = store_attrs(out)
+            if attrs.get("spec_hash") != spec.spec_hash:
                 raise StoreError(
-                    f"Refusing to resume into {out}: the store was written for spec_hash {stored}, but "
-                    f"this spec has spec_hash {spec.spec_hash}. Resuming would mix results of two "
-                    f"different sweeps. Pass --overwrite to replace the store, or choose another path.")
+                    f"Refusing to resume into {out}: the store holds the sweep {attrs.get('title')!r}, written "
+                    f"for another spec than this one ({spec.name!r}): {spec_differences(attrs.get('spec'), spec)}. "
+                    f"Resuming would mix results of two different sweeps. Pass --overwrite to replace the store, "
+                    f"or choose another path.")
             lock = acquire(out)
+        elif out.is_local and out.path.is_dir() and not is_store(out):
+            raise StoreError(
+                f"The output {out} is an existing folder that is not a synsweep store (it holds other files, which "
+                f"synsweep never deletes). Give a new path for the store, e.g. --out {out.path / 'result.zarr'}.")
         else:
             raise StoreError(
                 f"The output {out} already exists. To continue an interrupted run of the same spec "
                 f"(only chunks not yet computed are run) pass --resume; to delete it and start again "
                 f"pass --overwrite; or choose another output path.")
+    created = False
     try:
         if lock is None:
             plan = plan_chunks(spec)
             try:
+                created = True
                 create_store(spec, plan, out, extended_from=None if extend is None else {
                     "path": _absolute(extend.path), "spec_hash": extend.spec_hash})
             except (FileExistsError, ContainsGroupError, ContainsArrayError):
+                created = False
                 raise StoreError(
                     f"The output {out} was created by another run while this one was creating it. Let that "
                     f"run finish, then run again with --resume to compute whatever is still missing.") from None
@@ -341,9 +391,55 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
         if claimed is not None:
             claimed.append(lock)
         yield plan
+    except BaseException:
+        # a run that fails before its first block is stored leaves no half-created store behind
+        if created and not done_chunks(out):
+            with contextlib.suppress(Exception):
+                out.remove_all()
+        raise
     finally:
         if lock is not None:
             lock.release()
+
+
+def spec_differences(stored_text: str | None, spec: SweepSpec, limit: int = 4) -> str:
+    """The keys in which the spec a store was written for (its ``spec`` attribute, JSON) differs from ``spec``,
+    as text: "simulation.duration 20 in the store, 50 here; ..." (at most ``limit``)."""
+    from .provenance import spec_text
+
+    try:
+        stored = json.loads(stored_text) if stored_text else None
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict):
+        return "the store does not record its spec"
+    here = json.loads(spec_text(spec))
+
+    def flat(value: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                out.update(flat(v, f"{prefix}.{k}" if prefix else str(k)))
+            return out
+        if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            out = {}
+            for i, v in enumerate(value):
+                out.update(flat(v, f"{prefix}[{i}]"))
+            return out
+        return {prefix: value}
+
+    a, b = flat(stored), flat(here)
+    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k, "(absent)") != b.get(k, "(absent)")]
+    if not keys:
+        return "the same keys, in another order or from another version of synsweep"
+
+    def show(v: Any) -> str:
+        text = json.dumps(v) if v != "(absent)" else v
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    parts = [f"{k} {show(a.get(k, '(absent)'))} in the store, {show(b.get(k, '(absent)'))} here" for k in keys[:limit]]
+    more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
+    return "differing keys: " + "; ".join(parts) + more
 
 
 def _absolute(path: str | os.PathLike) -> str:
@@ -378,7 +474,15 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     The store's run lock is held from before anything is written until the end.
     """
     from .extend import extension_source
+    from .mainguard import check_main_guard
 
+    if client is None and scheduler is None:
+        check_main_guard()  # before anything is written: spawned workers re-import an unguarded script
+    if not spec.chunk_points_given:  # sized to the workers (on resume the store's own plan is used anyway)
+        from .chunks import auto_chunk_points
+
+        n_workers = (sum(client.nthreads().values()) if client is not None else 0) or workers or os.cpu_count() or 1
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers))
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
@@ -509,7 +613,8 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1)
+        # disable=None: silent when stderr is not a terminal (a batch job's log, a pipe)
+        bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1, disable=None)
     with _client(client, scheduler, workers, security) as c:
         from distributed import as_completed
 
@@ -544,11 +649,12 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
                     error = f"{type(exc).__name__}: {exc}"
                     report.failed.append((chunk_id, error))
                     index = blocks[chunk_id]
-                    mark_failed(out, chunk_id, {
-                        "chunk_id": chunk_id, "error": error,
-                        "points": "the traced points" if index is None else describe_block(spec, index),
-                        "index": None if index is None else [[s.start, s.stop] for s in index],
-                        "failed": datetime.now(UTC).isoformat(timespec="seconds")})
+                    with contextlib.suppress(OSError):  # a full disk: the failure is in the report anyway
+                        mark_failed(out, chunk_id, {
+                            "chunk_id": chunk_id, "error": error,
+                            "points": "the traced points" if index is None else describe_block(spec, index),
+                            "index": None if index is None else [[s.start, s.stop] for s in index],
+                            "failed": datetime.now(UTC).isoformat(timespec="seconds")})
                 else:
                     info = fut.result()
                     report.computed.append(chunk_id)
@@ -579,6 +685,8 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
                 if nxt is not None:
                     pending.add(nxt)
         except BaseException:
+            if client is None and scheduler is None:  # the local cluster of this run
+                _silence_shutdown()
             with contextlib.suppress(Exception):
                 c.cancel([f for f in pending.futures])  # type: ignore[attr-defined]
             raise

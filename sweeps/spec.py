@@ -100,7 +100,7 @@ SYNAPSE_KEYS = ("model", "pre", "post", "output", "params", "init")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
                    "coincidence_window", "sync_tolerance", "kuramoto_interval", "min_spikes", "sync_spikes",
                    "max_rate")
-AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random", "continuation")
+AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random", "continuation", "long_name", "units")
 CONTINUATION_DIRECTIONS = {"up": (1,), "down": (-1,), "both": (1, -1)}
 REFINE_KEYS = ("dims", "levels", "criteria", "status", "budget")
 CRITERION_KEYS = ("metric", "pair", "neuron", "reduce", "threshold", "jump")
@@ -513,7 +513,28 @@ def _round_linear(values: np.ndarray, start: float, stop: float) -> np.ndarray:
     return np.round(values, decimals) + 0.0
 
 
-def _targets(raw: Any, field: str, known: Mapping[str, Any]) -> dict[str, float]:
+def _path_hint(path: Any, known: Mapping[str, Any], voltages: Mapping[str, str] | None = None) -> str:
+    """What to write instead of the unknown ``path``. When its parent (``neurons.n1.init``) is known, the last
+    part is matched among that parent's own names only, and all of them are listed: a close match over the whole
+    path would pick a sibling that merely shares the prefix (``neurons.n1.init.v`` of an HR neuron suggesting
+    ``z``, the slow variable, where ``x`` is the membrane potential)."""
+    if isinstance(path, str) and "." in path:
+        parent, last = path.rsplit(".", 1)
+        siblings = [k.rsplit(".", 1)[1] for k in known if k.rsplit(".", 1)[0] == parent]
+        if siblings:
+            best = closest(last, siblings)
+            parts = parent.split(".")
+            voltage = (voltages or {}).get(parts[1]) if len(parts) == 3 and parts[0] == "neurons" else None
+            if last.lower() in ("v", "vm", "voltage") and voltage in siblings:
+                best = voltage  # the model's membrane potential has another name (HR: x)
+            mean = f"did you mean '{parent}.{best}'? " if best else ""
+            return f"{mean}{parent} has: {listing(siblings)}."
+    best = closest(path, known)
+    return f"did you mean '{best}'?" if best else f"valid paths: {listing(known, 40)}."
+
+
+def _targets(raw: Any, field: str, known: Mapping[str, Any], voltages: Mapping[str, str] | None = None
+             ) -> dict[str, float]:
     fix = ("give the paths the axis writes, as a list (factor 1) or a mapping path -> factor, e.g. "
            "paths: [synapses.gap.params.g1] or paths: {inputs.n1: 1.0, inputs.n2: 0.8}")
     if isinstance(raw, Mapping):
@@ -527,8 +548,7 @@ def _targets(raw: Any, field: str, known: Mapping[str, Any]) -> dict[str, float]
     targets: dict[str, float] = {}
     for where, path, factor in items:
         if not isinstance(path, str) or path not in known:
-            best = closest(path, known)
-            hint = f"did you mean '{best}'?" if best else f"valid paths: {listing(known, 40)}."
+            hint = _path_hint(path, known, voltages)
             _fail(where, f"unknown path {show(path)}",
                   f"{hint} Paths are neurons.<neuron>.params.<parameter>, neurons.<neuron>.init.<variable>, "
                   "synapses.<synapse>.params.<parameter> or inputs.<neuron>")
@@ -632,7 +652,8 @@ def _axis(raw: Any, field: str, circuit: Circuit, known: Mapping[str, Any]) -> t
         _fail(field, f"an axis takes exactly one of values, linspace, logspace and random; got {got}",
               "keep one way to give the values, e.g. linspace: {start: 0.0, stop: 0.01, num: 11}")
     kind = kinds[0]
-    targets = _targets(m["paths"], f"{field}.paths", known)
+    voltages = {n.name: NEURON_MODELS[n.model].voltage for n in circuit.neurons}
+    targets = _targets(m["paths"], f"{field}.paths", known, voltages)
     values, kind_doc = _axis_values(kind, m[kind], f"{field}.{kind}", name if isinstance(name, str) else "")
     uniq, counts = np.unique(values, return_counts=True)
     if uniq.size != values.size:
@@ -641,10 +662,18 @@ def _axis(raw: Any, field: str, circuit: Circuit, known: Mapping[str, Any]) -> t
                                  f"({values.size} values, {uniq.size} distinct)",
               "give distinct values (a repeated value would compute the same points twice)")
     units = sorted({circuit.units(p) for p in targets})
+    labels = {}  # optional labels for other tools (CF long_name, units); the default is derived from the paths
+    for key in ("long_name", "units"):
+        if key in m:
+            if not isinstance(m[key], str) or not m[key].strip():
+                _fail(f"{field}.{key}", f"must be a non-empty text, got {_type_name(m[key])}",
+                      f"give the axis' {key.replace('_', ' ')} as text, e.g. {key}: "
+                      + ("'gap junction conductance'" if key == "long_name" else "mS"))
+            labels[key] = m[key].strip()
     axis = Axis(name=name, values=values, targets=dict(targets),
-                units=units[0] if len(units) == 1 else ", ".join(units),
-                long_name=_axis_long_name(circuit, targets), kind=kind)
-    doc = {"name": name, "paths": dict(targets), kind: kind_doc}
+                units=labels.get("units") or (units[0] if len(units) == 1 else ", ".join(units)),
+                long_name=labels.get("long_name") or _axis_long_name(circuit, targets), kind=kind)
+    doc = {"name": name, "paths": dict(targets), kind: kind_doc, **labels}
     if m.get("continuation") is not None:
         doc["continuation"] = _choice(m["continuation"], f"{field}.continuation", list(CONTINUATION_DIRECTIONS),
                                       "continuation direction (up, down or both)")
@@ -1022,7 +1051,8 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     chunk_points = _integer(ex.get("chunk_points", DEFAULT_CHUNK_POINTS), "execution.chunk_points",
                             "give the target number of points per task, a whole number >= 1, e.g. "
                             "chunk_points: 4096", "a whole number of points >= 1", 1)
-    execution: dict[str, Any] = {"chunk_points": chunk_points}
+    given = ex.get("chunk_points") is not None
+    execution: dict[str, Any] = {"chunk_points": chunk_points} if given else {}
     if ex.get("resources") is not None:
         execution["resources"] = parse_resources(ex["resources"], SPEC_RESOURCES)
     document = {
@@ -1039,7 +1069,7 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
         document["refine"] = refine_doc
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
                      metrics=metrics, record=record, chunk_points=chunk_points, document=document,
-                     continuation=continuation, refine=refine)
+                     continuation=continuation, refine=refine, chunk_points_given=given)
 
 
 # -- points, sizes, resources ----------------------------------------------------------------------------

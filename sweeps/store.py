@@ -71,7 +71,6 @@ import numpy as np
 import zarr
 import zarr.api.asynchronous
 import zarr.codecs
-import zarr.core.sync
 import zarr.storage
 
 from synsweep.engine import (
@@ -87,6 +86,7 @@ from synsweep.engine.metrics import metric_applies, metric_units, time_units
 from synsweep.engine.simulate import resolve_record
 
 from .chunks import ChunkPlan
+from .compat import zarr_sync
 from .location import Conflict, Location, location
 from .model import SweepSpec
 from .provenance import provenance_attrs
@@ -104,7 +104,10 @@ class StoreError(Exception):
 
 
 def _compressors() -> list:
-    return [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle)]
+    """Blosc zstd, then a crc32c checksum of the compressed bytes: a truncated or overwritten chunk fails to
+    decode (``synsweep.sweeps.damage`` names it) instead of being read back as wrong values."""
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle),
+            zarr.codecs.Crc32cCodec()]
 
 
 # -- traces --------------------------------------------------------------------------------------------------
@@ -599,7 +602,11 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
     """
     import xarray as xr
 
+    from .damage import check_metadata
+
     loc = location(path)
+    if loc.is_local:
+        check_metadata(loc.path)  # StoreDamaged / StoreError: damaged metadata, no status, another program's
     root = loc.read("zarr.json")
     if root is None:
         raise StoreError(f"{loc} is not a zarr store")
@@ -723,4 +730,4 @@ def write_block(path: str | os.PathLike | Location, index: tuple[slice, ...], ar
     async def write_all() -> None:
         await asyncio.gather(*(write_one(name, a) for name, a in arrays.items()))
 
-    zarr.core.sync.sync(write_all())
+    zarr_sync(write_all())

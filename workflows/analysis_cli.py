@@ -42,11 +42,14 @@ def _user_error(message: object) -> click.ClickException:
 
 
 def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2)."""
+    """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2), and any
+    other failure of a command on a damaged store (a chunk that fails its checksum while being read) into the
+    store's damage report (``synsweep.sweeps.damage``); a failure on an intact store is raised as it is."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from synsweep.sweeps import StoreError
+        from synsweep.sweeps.damage import diagnose
 
         from .selection import AnalysisError
 
@@ -54,6 +57,14 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except (AnalysisError, StoreError) as exc:
             raise _user_error(exc) from None
+        except (click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception:
+            result = kwargs.get("result")
+            damage = diagnose(result) if result is not None else None  # local stores only
+            if not damage:
+                raise
+            raise _user_error(damage.message()) from None
 
     return wrapper
 
@@ -66,6 +77,17 @@ def _open(result: Path) -> Any:
         raise _user_error(f"result store {str(result)!r} does not exist; give the path passed to "
                           "'synsweep run --out'.")
     return open_result(result)
+
+
+def _here() -> str:
+    """This machine and its versions, as the replay message compares them with the store's."""
+    import platform
+    from importlib import metadata
+
+    from synsweep.sweeps.provenance import cpu_model
+
+    return (f"synsweep {metadata.version('synsweep')}, numba {metadata.version('numba')}, llvmlite "
+            f"{metadata.version('llvmlite')}, Python {platform.python_version()}, on {cpu_model()}")
 
 
 def _stem(result: Path) -> str:
@@ -150,8 +172,10 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
         raise ReplayMismatch(
             f"the replay of {rep.label} differs from the store in {' and in '.join(what)}; {first}"
             f"The store was written by synsweep {ds.attrs.get('version_synsweep')} (git "
-            f"{ds.attrs.get('git_commit')}, numba {ds.attrs.get('version_numba')}); a different version or CPU "
-            "can change the last bits, otherwise the store was modified after it was written.")
+            f"{ds.attrs.get('git_commit')}, numba {ds.attrs.get('version_numba')}, llvmlite "
+            f"{ds.attrs.get('version_llvmlite')}, Python {ds.attrs.get('python')}, on {ds.attrs.get('cpu_model')}; "
+            f"this replay: {_here()}); a different version or CPU can change the last bits, otherwise the store "
+            "was modified after it was written.")
     click.echo(f"all {len(rep.checks)} stored values equal the replay bit for bit"
                + (f", and the stored traces ({', '.join(v for v, _, _ in rep.trace_checks)})"
                   if rep.trace_checks else ""))

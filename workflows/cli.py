@@ -34,14 +34,17 @@ import click
 import numpy as np
 import yaml
 
+from synsweep.workflows.analysis_cli import reports_user_errors
 from synsweep.workflows.store_param import STORE
 
 PROG = "synsweep"
 EXIT_USER_ERROR = 2
 EXIT_INCOMPLETE = 3
+EXIT_INTERRUPTED = 130
 PACKAGED_SPECS = "specs"
 DEMO_SPEC = "coupling_scan.yaml"
 DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
+TASKS_PER_WORKER_TEXT = "at least 4 tasks per worker"
 
 
 class UserError(click.ClickException):
@@ -54,6 +57,12 @@ class Incomplete(click.ClickException):
     """The sweep ran, but some chunks failed: exit code 3."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C (SIGINT) stopped a run: exit code 130, as for a shell's interrupted command."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 def _paragraph(message: object) -> str:
@@ -115,7 +124,7 @@ def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
     if chunk_points is not None:
         document = dict(spec.document)
         document["execution"] = {**dict(document.get("execution") or {}), "chunk_points": chunk_points}
-        spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document)
+        spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document, chunk_points_given=True)
     return spec
 
 
@@ -126,6 +135,62 @@ def _check_resources(spec: Any, out: Path) -> None:
         check_resources(spec, str(out))
     except _user_errors() as exc:
         _fail(exc)
+
+
+def _check_out_path(out: Path) -> None:
+    """Refuse an --out that cannot be written, before anything is computed: a path below a regular file, or
+    on a read-only file system, or in a folder this user may not write to."""
+    if "://" in str(out):
+        return
+    parent = out.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent == out.absolute() and out.exists():
+        return  # the store itself: the store rules (--resume, --overwrite) decide
+    if not parent.is_dir():
+        _fail(f"--out {str(out)!r}: {parent} is a regular file, not a folder, so nothing can be created below "
+              "it; give an --out path in a folder (e.g. results/sweep.zarr).")
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        _fail(f"--out {str(out)!r}: {parent} is on a read-only file system; give an --out path on a writable "
+              "disk (your home or scratch folder).")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--out {str(out)!r}: this user may not create files in {parent}; give an --out path in a "
+              "folder you can write to.")
+
+
+def _chunks_done(out: Path) -> tuple[int, int] | None:
+    """(sweep chunks marked done, sweep chunks in all) of the store at ``out``; None when it is not a store."""
+    from synsweep.sweeps.store import META_GROUP, ZARR_FORMAT, done_chunks, is_store
+
+    if not is_store(out):
+        return None
+    try:
+        import zarr
+
+        total = int(zarr.open_group(out / META_GROUP, mode="r", zarr_format=ZARR_FORMAT).attrs["n_chunks"])
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
+    return len([c for c in done_chunks(out) if c != "traces"]), total
+
+
+def _disk_error(exc: OSError, out: Path) -> NoReturn:
+    """A write to the store failed in the operating system: one paragraph, exit 3 (a full disk: the finished
+    chunks are kept, and --resume after freeing space finishes the run) or 2 (a path that cannot be written)."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        progress = _chunks_done(out)
+        if progress is None:
+            kept = " nothing was stored (the store was not created);"
+        else:
+            kept = f" {progress[0]:,} of {progress[1]:,} chunks are stored and kept;"
+        raise Incomplete(_paragraph(
+            f"the disk of {out} is full ({where}{exc.strerror}):{kept} free some space (or raise the quota) "
+            "and run the same command with --resume to compute the rest.")) from None
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+        _fail(f"cannot write the result to {out} ({where}{exc.strerror}); give an --out path on a writable disk.")
+    raise exc
 
 
 def _check_plottable(spec: Any, plot: Path) -> None:
@@ -212,6 +277,14 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     from synsweep.sweeps.chunks import plan_chunks
     from synsweep.sweeps.spec import estimate
 
+    target = f"target {spec.chunk_points:,} points each"
+    if not spec.chunk_points_given:
+        from synsweep.sweeps.chunks import auto_chunk_points
+
+        cores = os.cpu_count() or 1
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores))
+        target = (f"{spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT} for the {cores} workers of a local "
+                  "run; execution.chunk_points sets it")
     est = estimate(spec)
     plan = plan_chunks(spec)
     sim = spec.simulation
@@ -239,7 +312,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("synapses", synapses),
         ("dims", "\n".join(dim_lines) or "none (a single point)"),
         ("points", f"{est['points']:,}  ({shape})"),
-        ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  (target {spec.chunk_points:,} points each)"),
+        ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  ({target})"),
         ("simulation", f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
                        f"transient {_num(sim.transient)} ms"),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
@@ -362,6 +435,9 @@ def describe_result(ds: Any, path: Path) -> str:
     for key in ("spec_hash", "created", "git_commit"):
         if key in attrs:
             prov.append((key, str(attrs[key])))
+    machine = [str(attrs[k]) for k in ("python", "platform", "cpu_model") if attrs.get(k)]
+    if machine:
+        prov.append(("machine", f"Python {', '.join(machine)}"))
     numerics = [f"{k} {attrs[f'synsweep_{k}']}" for k in ("integrator", "precision", "scheme")
                 if f"synsweep_{k}" in attrs]
     if numerics:
@@ -416,6 +492,7 @@ def _scheduler_client(scheduler: str | None, security: Any = None) -> Iterator[A
         _fail(f"--scheduler {scheduler!r} is not a scheduler address: {exc}. Give it as tcp://host:port, "
               "e.g. tcp://10.0.0.5:8786 (what 'dask scheduler' prints).")
     _check_tls_address(scheduler, security)
+    _probe_scheduler(scheduler)
     try:
         client = Client(scheduler, security=security, set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -425,6 +502,30 @@ def _scheduler_client(scheduler: str | None, security: Any = None) -> Iterator[A
                             "the CA you gave." if security is not None else ""))
     with client:
         yield client
+
+
+PROBE_SECONDS = 5.0
+
+
+def _probe_scheduler(scheduler: str) -> None:
+    """Refuse at once a scheduler address where nothing listens (dask's client retries for 30 s, the
+    ``distributed.comm.timeouts.connect`` default, before it gives up): one TCP connection, of at most
+    PROBE_SECONDS; a refused connection fails in milliseconds. Only tcp:// and tls:// addresses are probed."""
+    import socket
+
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    if parse_address(scheduler)[0] not in ("tcp", "tls"):
+        return
+    host, port = get_address_host_port(scheduler)
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        _fail(f"could not connect to the dask scheduler at {scheduler!r}: {host}:{port} {reason}. Check that the "
+              "scheduler is running and reachable from here (the address 'dask scheduler' printed, e.g. "
+              "tcp://10.0.0.5:8786; a firewall may block the port), or leave out --scheduler to start a local "
+              "cluster.")
 
 
 def _check_tls_address(scheduler: str, security: Any) -> None:
@@ -505,25 +606,27 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
     """Run ``spec`` into ``out`` and write the requested figures; every failure becomes a click exception.
 
     Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
-    from synsweep.sweeps import SweepIncomplete, open_result, runner
+    from synsweep.sweeps import open_result
 
     if resume and overwrite:
         _fail("--resume and --overwrite contradict each other: --resume keeps the store and computes what "
               "is missing, --overwrite deletes it and starts again; give one of them.")
+    _check_out_path(out)
     _check_resources(spec, out)
-    with _client(scheduler, cluster, security, out) as client:
-        n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
-            cluster.jobs if cluster is not None else (workers or os.cpu_count() or 1))
-        try:
-            report = runner.execute(spec, out, client=client, workers=workers, resume=resume,
-                                    overwrite=overwrite, progress=progress, extend=extend,
-                                    on_start=lambda start: _announce(spec, start, n_workers, extend),
-                                    security=security)
-            runner.raise_if_incomplete(report, spec)
-        except SweepIncomplete as exc:
-            raise Incomplete(_paragraph(exc)) from None
-        except _user_errors() as exc:
-            _fail(exc)
+    from synsweep.sweeps.interrupts import interruptible
+
+    try:
+        with interruptible():
+            report = _execute_run(spec, out, scheduler=scheduler, workers=workers, resume=resume,
+                                  overwrite=overwrite, progress=progress, extend=extend, cluster=cluster,
+                                  security=security)
+    except KeyboardInterrupt:
+        progress_made = _chunks_done(out)
+        if progress_made is None:
+            raise Interrupted("interrupted before any chunk was stored (nothing was kept); run the same command "
+                              "again to start the sweep.") from None
+        raise Interrupted(f"interrupted: {progress_made[0]:,} of {progress_made[1]:,} chunks done; run the same "
+                          "command with --resume to finish.") from None
     click.echo(_summary_line(out, report, extend))
     if not plots:
         return
@@ -541,9 +644,39 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
             click.echo(f"wrote {p}")
 
 
+def _execute_run(spec: Any, out: Path, *, scheduler: str | None, workers: int | None, resume: bool,
+                 overwrite: bool, progress: bool, extend: Path | None, cluster: Any, security: Any) -> Any:
+    """The run of ``execute``: the client, the runner, its failures as click exceptions; the runner's report."""
+    from synsweep.sweeps import SweepIncomplete, runner
+    from synsweep.sweeps.interrupts import restore_handler
+
+    with _client(scheduler, cluster, security, out) as client:
+        restore_handler()  # starting batch jobs imports dask-jobqueue, which replaces the SIGINT handler
+        n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
+            cluster.jobs * cluster.cores if cluster is not None else (workers or os.cpu_count() or 1))
+        try:
+            report = runner.execute(spec, out, client=client, workers=workers, resume=resume,
+                                    overwrite=overwrite, progress=progress, extend=extend,
+                                    on_start=lambda start: _announce(spec, start, n_workers, extend),
+                                    security=security)
+            runner.raise_if_incomplete(report, spec)
+        except SweepIncomplete as exc:
+            full = next((e for _, e in exc.failures if "[Errno 28]" in e or "[Errno 122]" in e), None)
+            if full is not None:
+                _disk_error(OSError(28, f"a task failed with {full}"), out)
+            raise Incomplete(_paragraph(exc)) from None
+        except _user_errors() as exc:
+            _fail(exc)
+        except OSError as exc:
+            _disk_error(exc, out)
+    return report
+
+
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     """Say on stderr what the run will do and how long it should take (from the kernel speed the last run of
-    this kernel here recorded, else measured here now)."""
+    this kernel here recorded, else measured here now); nothing with --quiet."""
+    if VERBOSITY["level"] < 0:
+        return
     if not start.chunks_to_run:
         if not start.traced_batch:
             click.echo(f"{PROG}: nothing to compute: all {start.n_chunks:,} chunks of {start.out} are done",
@@ -557,11 +690,26 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
     copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
+    from synsweep.engine.kernels import is_cached
+    from synsweep.sweeps.spec import kernel_key
+
+    cached = is_cached(kernel_key(spec))
     speed = recorded_speed(spec) or measure_kernel(spec)
-    click.echo(f"{PROG}: {start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: "
-               f"{start.points_to_run:,} points, {neuron_steps:,} neuron-steps{copied}, output about "
+    if cached:
+        compile_note = ""
+    elif speed.source is None:  # measured just now: the kernel was compiled for that, once for all workers
+        compile_note = f"; the kernel was compiled for this run first ({speed.load_seconds:.0f} s, in the cache now)"
+    else:
+        compile_note = "; plus compiling the kernel once (it is not in the cache: seconds to a minute)"
+    if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
+        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
+                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
+    else:
+        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
+                f"points, {neuron_steps:,} neuron-steps")
+    click.echo(f"{PROG}: {work}, output about "
                f"{_bytes(output)}; expected time "
-               f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}", err=True)
+               f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}{compile_note}", err=True)
 
 
 def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
@@ -582,13 +730,26 @@ def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
 
 
 # -- commands ----------------------------------------------------------------------------------------------
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "auto_envvar_prefix": "SYNSWEEP"}
+VERBOSITY = {"level": 0}  # -1 --quiet, 0 default, 1 --verbose (set by the group, read by the commands)
 
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="synsweep", prog_name=PROG)
-def cli() -> None:
-    """Distributed parameter sweeps of small circuits of coupled neurons."""
+@click.option("--quiet", "-q", is_flag=True, help="Only errors and results: no estimate, no progress bar.")
+@click.option("--verbose", "-v", is_flag=True, help="Also dask's own log messages (INFO) on stderr.")
+def cli(quiet: bool, verbose: bool) -> None:
+    """Distributed parameter sweeps of small circuits of coupled neurons.
+
+    Every option can also be given as an environment variable SYNSWEEP_<COMMAND>_<OPTION>, e.g.
+    SYNSWEEP_RUN_WORKERS=4 or SYNSWEEP_RUN_NO_PROGRESS=1 (SYNSWEEP_QUIET=1 for --quiet)."""
+    if quiet and verbose:
+        _fail("--quiet and --verbose contradict each other; give one of them.")
+    VERBOSITY["level"] = -1 if quiet else 1 if verbose else 0
+    if verbose:
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.INFO)
 
 
 @cli.command()
@@ -641,8 +802,8 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
                          scheduler, workers)
     tls = _security(security, tls_ca_file, tls_cert, tls_key, scheduler)
     execute(sweep, out, scheduler=scheduler, workers=workers, resume=resume, overwrite=overwrite,
-            progress=not no_progress, plots=[("standard", plot)] if plot is not None else [], extend=extend,
-            cluster=batch, security=tls)
+            progress=not no_progress and VERBOSITY["level"] >= 0,
+            plots=[("standard", plot)] if plot is not None else [], extend=extend, cluster=batch, security=tls)
 
 
 @cli.command()
@@ -659,14 +820,15 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
     sweep = load(spec)
     if out is not None:
+        _check_out_path(out)
         _check_resources(sweep, out)
     key = kernel_key(sweep)
-    state = _kernel_state(sweep)
     ready = None
     if compile_kernel:
         start = time.perf_counter()
         get_kernel(key)
         ready = time.perf_counter() - start
+    state = _kernel_state(sweep)  # after --compile: what the run will find
     speed = measure_kernel(sweep) if compile_kernel or is_cached(key) else None
     click.echo(describe_spec(sweep, out, speed, kernel_state=state))
     if ready is not None:
@@ -676,17 +838,41 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
 
 @cli.command()
 @click.argument("result", type=STORE, metavar="RESULT.zarr")
-def inspect(result: Path) -> None:
+@click.option("--verify", is_flag=True, help="Also read back every chunk of every variable (checksums included) "
+              "and name any that is damaged.")
+@click.option("--forget-damaged", is_flag=True, help="Delete the damaged chunks that --verify finds and mark their "
+              "blocks not computed, so that 'synsweep run ... --resume' computes them again.")
+@reports_user_errors
+def inspect(result: Path, verify: bool, forget_damaged: bool) -> None:
     """Print the summary and provenance of a stored result."""
     from synsweep.sweeps import open_result
 
     if not result.exists():
         _fail(f"result store {str(result)!r} does not exist; give the path passed to 'synsweep run --out'.")
+    if forget_damaged:
+        from synsweep.sweeps import damage
+
+        found = damage.diagnose(result)
+        if not found:
+            click.echo(f"{result}: every chunk reads back; nothing to forget")
+            return
+        blocks = damage.forget_damaged(result, found)
+        click.echo(f"{result}: deleted the damaged chunks and marked block{'s' if len(blocks) > 1 else ''} "
+                   f"{', '.join(map(str, blocks))} not computed; run the same spec with --resume to compute "
+                   f"{'them' if len(blocks) > 1 else 'it'} again")
+        return
     try:
         ds = open_result(result)
     except _user_errors() as exc:
         _fail(exc)
     click.echo(describe_result(ds, result))
+    if verify:
+        from synsweep.sweeps.damage import StoreDamaged, diagnose
+
+        found = diagnose(result)
+        if found:
+            raise StoreDamaged(found)
+        click.echo(f"verified: every chunk of {len(found.intact)} arrays reads back and passes its checksum")
 
 
 @cli.command()
@@ -735,6 +921,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: runs the command line and exits with its code (see the module docstring)."""
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name=PROG, standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"{PROG}: {_paragraph(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         message = _paragraph(exc.format_message())
         if isinstance(exc, click.UsageError) and exc.ctx is not None:

@@ -1,12 +1,15 @@
-"""Exporting a stored result: netCDF (the whole dataset) or CSV (a tidy table, one row per sweep point).
+"""Exporting a stored result: netCDF (the whole dataset) or CSV (a wide table, one row per sweep point).
 
     to_netcdf(ds, "scan.nc")         # xarray + h5netcdf (netCDF-4), compressed, written chunk by chunk
     write_csv(ds, "scan.csv")        # columns: the sweep axes, then every metric, status, diverged_step
 
 netCDF: the dataset as it is (dims, coords, variables, attrs), through xarray's ``h5netcdf`` engine. netCDF
 attributes cannot hold None or booleans: None is written as "" and True/False as "true"/"false"; every other
-attribute and every coordinate round-trips unchanged. Data variables are zlib-compressed in chunks of the
-store's dask chunks; dask writes one chunk at a time, so the dataset never has to fit in memory.
+attribute and every coordinate round-trips unchanged, but for the CF declarations netCDF tools read:
+``flag_values`` of ``status`` in ``status``'s own type (int8), and ``spike_count``'s -1 declared as
+``_FillValue`` and ``missing_value`` (so xarray reads the file's ``spike_count`` masked, as floats). Data
+variables are zlib-compressed in chunks of the store's dask chunks; dask writes one chunk at a time, so the
+dataset never has to fit in memory.
 
 CSV: one row per point in C order of the grid (the last sweep dim varies fastest). Columns: each sweep dim
 (for a zip group its index, then each of its axes), then every variable along the sweep dims, one column per
@@ -39,6 +42,7 @@ import xarray as xr
 from .selection import AnalysisError, sweep_dims
 
 NETCDF_ENGINE = "h5netcdf"
+_MISSING = {"spike_count": -1}  # integer variables whose -1 means "no value" (not computed, or diverged)
 ROWS_PER_BLOCK = 100_000
 ENTITY_DIMS = ("neuron", "pair")
 
@@ -87,8 +91,16 @@ def to_netcdf(ds: xr.Dataset, path: str | PathLike[str]) -> Path:
     for name, var in out.variables.items():
         var.attrs = {k: netcdf_attr(v) for k, v in var.attrs.items()}
         var.encoding = {}
+        if "flag_values" in var.attrs:  # CF: flag_values of the variable's own type (int8 for status)
+            var.attrs["flag_values"] = np.asarray(var.attrs["flag_values"], dtype=var.dtype)
+        missing = _MISSING.get(str(name))
+        if missing is not None:  # CF: the integer metrics' "no value" as _FillValue and missing_value
+            var.attrs.pop("missing_value_note", None)
+            var.attrs["missing_value"] = np.asarray(missing, dtype=var.dtype)
         if name in out.data_vars and var.ndim:
             enc: dict[str, Any] = {"zlib": True, "complevel": 4, "shuffle": True}
+            if missing is not None:
+                enc["_FillValue"] = np.asarray(missing, dtype=var.dtype)
             if var.chunks is not None:
                 enc["chunksizes"] = tuple(max(c[0], 1) for c in var.chunks)
             encoding[str(name)] = enc

@@ -15,6 +15,7 @@ constant trace) is hatched, so none of the three is mistaken for a value.
 
 from __future__ import annotations
 
+import re
 from os import PathLike
 from pathlib import Path
 
@@ -102,6 +103,9 @@ def _edges(c: np.ndarray) -> np.ndarray:
         return np.array([c[0] - half, c[0] + half])
     mid = 0.5 * (c[1:] + c[:-1])
     return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+MAX_MARKED_POINTS = 200  # lines with more values (trace samples) are drawn without markers
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -316,9 +320,22 @@ def plot_variable(
     return _save(fig, path, dpi)
 
 
+def _traced_point_text(data: PlotData) -> str | None:
+    """A selected traced point as its sweep coordinates ("g = 0.004, I_ext = 0.1"), not its index."""
+    found = [(name.removeprefix("traced_"), c) for name, c in data.values.coords.items()
+             if name.startswith("traced_") and name != "traced_point" and c.ndim == 0]
+    if "traced_point" not in data.values.coords or data.values["traced_point"].ndim or not found:
+        return None
+    return ", ".join(f"{name} = {float(c):.6g}" for name, c in found)
+
+
 def _variable_title(ds: xr.Dataset, data: PlotData) -> str:
     lines = [str(ds[data.var].attrs.get("long_name", data.var))]
-    where = [data.selected] if data.selected else []
+    selected = data.selected
+    point = _traced_point_text(data)
+    if selected and point is not None:
+        selected = re.sub(r"traced_point = \d+", point, selected)
+    where = [selected] if selected else []
     if data.reduced and data.above is not None:
         where.append(f"fraction with {data.var} >= {data.above:g} over {', '.join(data.reduced)} (95% Wilson CI)")
     elif data.reduced:
@@ -340,6 +357,28 @@ def _positions(values: xr.DataArray, dim: str, coord: str) -> tuple[np.ndarray, 
     return np.arange(len(c), dtype=np.float64), [str(v) for v in np.asarray(c).tolist()]
 
 
+MAX_TICK_LABELS = 12  # value labels of an unevenly spaced heatmap axis: at most this many, evenly thinned
+
+
+def _cell_positions(values: xr.DataArray, dim: str, coord: str) -> tuple[np.ndarray, list[str] | None]:
+    """Heatmap positions along an axis: its values when they are evenly spaced; otherwise one cell per value
+    (cell indices) labelled with the values, so that closely spaced low values (0, 0.0001, 0.001, 0.01) are not
+    squeezed into slivers beside one wide cell."""
+    xs, labels = _positions(values, dim, coord)
+    if labels is not None or xs.size < 3:
+        return xs, labels
+    steps = np.diff(xs)
+    if np.allclose(steps, steps[0], rtol=1e-6, atol=0.0):
+        return xs, None
+    return np.arange(xs.size, dtype=np.float64), [f"{v:.3g}" for v in xs]
+
+
+def _set_value_ticks(set_ticks, positions: np.ndarray, labels: list[str]) -> None:
+    """Tick labels at ``positions``, thinned to at most MAX_TICK_LABELS (the first and every k-th)."""
+    step = max(1, -(-len(labels) // MAX_TICK_LABELS))
+    set_ticks(positions[::step], labels[::step])
+
+
 def _colour_scale(var: str) -> dict:
     return {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0} if var == "pearson" else {"cmap": "viridis"}
 
@@ -347,8 +386,8 @@ def _colour_scale(var: str) -> dict:
 def _variable_heatmap(ds: xr.Dataset, data: PlotData) -> Figure:
     assert data.y is not None and data.y_coord is not None
     values = np.asarray(data.values.values, dtype=np.float64)
-    xs, xlabels = _positions(data.values, data.x, data.x_coord)
-    ys, ylabels = _positions(data.values, data.y, data.y_coord)
+    xs, xlabels = _cell_positions(data.values, data.x, data.x_coord)
+    ys, ylabels = _cell_positions(data.values, data.y, data.y_coord)
     fig = _new_figure((7.0, 5.0))
     ax = fig.add_subplot()
     xe, ye = _edges(xs), _edges(ys)
@@ -372,7 +411,9 @@ def _variable_heatmap(ds: xr.Dataset, data: PlotData) -> Figure:
     _legend_below(ax, handles)
     for labels, positions, set_ticks in ((xlabels, xs, ax.set_xticks), (ylabels, ys, ax.set_yticks)):
         if labels is not None:
-            set_ticks(positions, labels)
+            _set_value_ticks(set_ticks, positions, labels)
+    if xlabels is not None and len(xlabels) > 6:
+        ax.tick_params(axis="x", labelrotation=45)
     ax.set_xlabel(axis_label(ds, data.x_coord))
     ax.set_ylabel(axis_label(ds, data.y_coord))
     fig.colorbar(mesh, ax=ax).set_label(axis_label(ds, data.var))
@@ -392,7 +433,8 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
     for k, label in enumerate(labels):
         color = cmap(k % cmap.N)
         ys = np.asarray(values.values[k], dtype=np.float64)
-        ax.plot(xs, ys, "o-", color=color, markersize=3, linewidth=1.5,
+        # a marker per value where the values are few (sweep points), none along a trace's thousands of samples
+        ax.plot(xs, ys, "o-" if len(xs) <= MAX_MARKED_POINTS else "-", color=color, markersize=3, linewidth=1.5,
                 label=f"{data.hue} {label}" if label is not None else None)
         if data.ci is not None:
             lo, hi = (np.atleast_2d(b)[k] for b in data.ci)

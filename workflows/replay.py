@@ -118,7 +118,7 @@ def point_index(ds: xr.Dataset, point: Mapping[str, str | float]) -> dict[str, i
     sweep = sweep_dims(ds)
     names = axis_names(ds)
     for name in point:
-        if name in names and names[name] not in sweep:
+        if name not in names or names[name] not in sweep:
             raise AnalysisError(f"--point {name!r} is not a sweep axis (a point is one set of sweep values); the "
                                 f"sweep axes are: {', '.join(n for n, d in names.items() if d in sweep)}")
     index = select_indices(ds, point, "--point")

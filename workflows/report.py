@@ -20,7 +20,6 @@ values lie below it minus a bin width, and at most half above it plus a bin widt
 from __future__ import annotations
 
 import base64
-import html
 import json
 import tempfile
 import warnings
@@ -184,13 +183,20 @@ def standard_figures(ds: xr.Dataset) -> list[tuple[str, dict]]:
             and (set(v.dims) == set(sweep) | {"pair"} or set(v.dims) == set(sweep))
             and str(n) not in RATE_VARIABLES]
     rates = [v for v in RATE_VARIABLES if v in ds]
-    fixed = {d: str(float(ds[d].values[ds.sizes[d] // 2])) for d in sweep[2:] if d in ds.coords}
-    fixed |= {d: str(ds.sizes[d] // 2) for d in sweep[2:] if d not in ds.coords}
+    random = [d for d in sweep if _is_random(ds, d)]
+    drawn = [d for d in sweep if d not in random]
+    drawn = (drawn + random)[:2] if len(drawn) < 2 else drawn[:2]  # axes: the deterministic ones first
+    averaged = [d for d in random if d not in drawn]  # random draws and trials: a mean over them, not one draw
+    rest = [d for d in sweep if d not in drawn and d not in averaged]
+    fixed = {d: str(float(ds[d].values[ds.sizes[d] // 2])) for d in rest if d in ds.coords}
+    fixed |= {d: str(ds.sizes[d] // 2) for d in rest if d not in ds.coords}
+    reduce = {"reduce": "mean"} if averaged else {}
     figures: list[tuple[str, dict]] = []
     for var in sync + rates:
         dim, labels = _entities(ds, var)
-        if len(sweep) == 1:
-            figures.append((f"{var} over {sweep[0]}", {"var": var, "x": sweep[0]}))
+        mean_note = f"; mean over {', '.join(averaged)}" if averaged else ""
+        if len(drawn) == 1:
+            figures.append((f"{var} over {drawn[0]}{mean_note}", {"var": var, "x": drawn[0], **reduce}))
             continue
         for label in labels[:MAX_ENTITY_FIGURES]:
             sel = dict(fixed)
@@ -198,8 +204,8 @@ def standard_figures(ds: xr.Dataset) -> list[tuple[str, dict]]:
                 sel[dim] = label
             what = f"{var}" + (f" of {label}" if label else "")
             note = "; " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) if fixed else ""
-            figures.append((f"{what} over ({sweep[0]}, {sweep[1]}){note}",
-                            {"var": var, "x": sweep[0], "y": sweep[1], "sel": sel}))
+            figures.append((f"{what} over ({drawn[0]}, {drawn[1]}){note}{mean_note}",
+                            {"var": var, "x": drawn[0], "y": drawn[1], "sel": sel, **reduce}))
     return figures + basin_figures(ds, sweep)
 
 
@@ -210,10 +216,7 @@ def basin_figures(ds: xr.Dataset, sweep: list[str]) -> list[tuple[str, dict]]:
     """A basin estimate per pair when the sweep has random axes (e.g. initial conditions): over the first
     other dim, the fraction of the random points with pearson >= BASIN_SYNC and its 95% Wilson interval; the
     remaining dims are fixed at their middle value (``direction`` at its first)."""
-    def is_random(d: str) -> bool:
-        return any(c.dims == (d,) and c.attrs.get("sweep_kind") == "random" for c in ds.coords.values())
-
-    random_dims = [d for d in sweep if is_random(d)]
+    random_dims = [d for d in sweep if _is_random(ds, d)]
     others = [d for d in sweep if d not in random_dims]
     if "pearson" not in ds or not random_dims or not others:
         return []
@@ -231,6 +234,11 @@ def basin_figures(ds: xr.Dataset, sweep: list[str]) -> list[tuple[str, dict]]:
     return out
 
 
+def _is_random(ds: xr.Dataset, dim: str) -> bool:
+    """Whether the sweep dim ``dim`` holds random draws (an axis of kind random, or a zip group with one)."""
+    return any(c.attrs.get("sweep_kind") == "random" for c in ds.coords.values() if c.dims == (dim,))
+
+
 def _figure_png(ds: xr.Dataset, kwargs: dict, tmp: Path, k: int) -> str:
     from .plots import plot_variable
 
@@ -239,30 +247,11 @@ def _figure_png(ds: xr.Dataset, kwargs: dict, tmp: Path, k: int) -> str:
 
 
 # -- the page -----------------------------------------------------------------------------------------------
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-figure { display: inline-block; margin: 0 1em 1em 0; } figcaption { font-size: 0.85em; color: #555; }
-img { max-width: 520px; }
-"""
 
-
-def _e(value: object) -> str:
-    return html.escape(str(value))
 
 
 def _num(x: float) -> str:
     return "NaN" if not np.isfinite(x) else f"{x:.6g}"
-
-
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td{' class=n' if i in numeric else ''}>{_e(c)}</td>"
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _spec_yaml(ds: xr.Dataset) -> str:
@@ -276,18 +265,14 @@ def _spec_yaml(ds: xr.Dataset) -> str:
 
 
 def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
-    """The HTML page of the result ``ds`` stored at ``path`` (see the module docstring)."""
+    """The HTML page of the result ``ds`` stored at ``path`` (see the module docstring): the Jinja2 template
+    ``templates/report.html.j2`` (autoescaped) filled with the tables and the figures as inline PNG."""
+    import jinja2
+
     from synsweep.sweeps.location import location
     from synsweep.sweeps.store import is_store
 
-    title = str(ds.attrs.get("title") or location(path).name)
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
-             f"<style>{CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
-    if ds.attrs.get("description"):
-        parts.append(f"<p>{_e(ds.attrs['description'])}</p>")
-    parts.append(f"<p>Result store: <code>{_e(path)}</code></p>")
-
-    dim_rows = []
+    dims = []
     for d, size in ds.sizes.items():
         c = ds[d] if d in ds.coords else None
         rng = ""
@@ -296,23 +281,13 @@ def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
         elif c is not None:
             rng = ", ".join(str(v) for v in c.values[:8].tolist()) + (" ..." if size > 8 else "")
         attrs = c.attrs if c is not None else {}
-        dim_rows.append([str(d), str(size), rng, str(attrs.get("units", "")), str(attrs.get("long_name", ""))])
-    parts += ["<h2>Dims</h2>", _table(["dim", "size", "values", "units", "long name"], dim_rows, {1})]
-
-    prov = [[k, str(v)] for k, v in ds.attrs.items() if k not in ("spec", "description")]
-    parts += ["<h2>Provenance</h2>", _table(["attribute", "value"], prov)]
-    parts += ["<h2>Spec</h2>", f"<pre>{_e(_spec_yaml(ds))}</pre>"]
-
-    rows = []
+        dims.append([str(d), str(size), rng, str(attrs.get("units", "")), str(attrs.get("long_name", ""))])
+    variables = []
     for s in summaries(ds):
         median = _num(s.median) if s.median_exact else f"≈ {_num(s.median)}"
-        rows.append([s.var, s.entity or "-", s.units or "-", _num(s.minimum), median, _num(s.maximum),
-                     f"{s.points:,}", f"{s.undefined:,}", f"{s.diverged:,}", f"{s.not_computed:,}", s.long_name])
-    parts += ["<h2>Variables</h2>",
-              "<p>Statistics over the ok points (status 1); undefined: NaN at an ok point.</p>",
-              _table(["variable", "neuron / pair", "units", "min", "median", "max", "ok points", "undefined",
-                      "diverged", "not computed", "long name"], rows, {3, 4, 5, 6, 7, 8, 9})]
-
+        variables.append([s.var, s.entity or "-", s.units or "-", _num(s.minimum), median, _num(s.maximum),
+                          f"{s.points:,}", f"{s.undefined:,}", f"{s.diverged:,}", f"{s.not_computed:,}", s.long_name])
+    completed = None
     if is_store(path):
         c = completion(path, ds)
         pct = 100.0 * c["done"] / c["n_chunks"] if c["n_chunks"] else 100.0
@@ -320,25 +295,18 @@ def build_report(ds: xr.Dataset, path: str | PathLike[str]) -> str:
                 f"{' x '.join(map(str, c['chunk_shape']))} points")
         if c["traces"]:
             text += f"; traced points: {c['traces']}"
-        parts += ["<h2>Completion</h2>", f"<p>{_e(text)}</p>"]
-        if c["missing"]:
-            listed = [[str(i), c["where"][i]] for i in c["missing"][:MAX_MISSING_LISTED]]
-            more = len(c["missing"]) - len(listed)
-            parts.append(_table(["missing chunk", "points"], listed))
-            parts.append(f"<p>{'and ' + str(more) + ' more; ' if more > 0 else ''}run "
-                         f"<code>synsweep run SPEC --out {_e(path)} --resume</code> to compute them.</p>")
-
-    parts.append("<h2>Figures</h2>")
-    figures = standard_figures(ds)
-    if not figures:
-        parts.append("<p>No sweep dims: nothing to draw.</p>")
+        listed = [[str(i), c["where"][i]] for i in c["missing"][:MAX_MISSING_LISTED]]
+        completed = {"text": text, "missing": listed, "more": len(c["missing"]) - len(listed)}
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (caption, kwargs) in enumerate(figures):
-            data = _figure_png(ds, kwargs, Path(tmp), k)
-            parts.append(f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{_e(caption)}</figcaption></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        figures = [(caption, _figure_png(ds, kwargs, Path(tmp), k))
+                   for k, (caption, kwargs) in enumerate(standard_figures(ds))]
+    env = jinja2.Environment(loader=jinja2.PackageLoader("synsweep.workflows", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template("report.html.j2").render(
+        title=str(ds.attrs.get("title") or location(path).name), description=ds.attrs.get("description") or "",
+        path=str(path), dims=dims, provenance=[[k, str(v)] for k, v in ds.attrs.items()
+                                              if k not in ("spec", "description")],
+        spec=_spec_yaml(ds), variables=variables, completion=completed, figures=figures)
 
 
 def write_report(ds: xr.Dataset, path: str | PathLike[str], out: str | PathLike[str]) -> Path:

@@ -52,3 +52,27 @@ def test_missing_submit_command_is_named_before_anything_runs(tmp_path: Path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert_user_error(proc, "qsub", "login node")
     assert not out.exists()
+
+
+def test_refused_submission_leaves_no_store_and_no_empty_log_folder(tmp_path: Path):
+    """An sbatch that refuses every job (a stand-in on PATH, saying what a real one says for a job larger than any
+    node): one paragraph quoting it, exit 2, and neither the store nor the log folder dask-jobqueue creates."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sbatch"
+    fake.write_text("#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Requested node configuration is "
+                    "not available' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    logs = tmp_path / "synsweep-logs"
+    config = _config(tmp_path, **GOOD_RESOURCES, log_directory=str(logs))
+    out = tmp_path / "never.zarr"
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"}
+    proc = subprocess.run([str(Path(sys.executable).with_name("synsweep")), "run", str(SMALL_SPEC), "--out", str(out),
+                           "--cluster", "slurm", "--cluster-config", str(config), "--no-progress"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    submitting, error = proc.stderr.strip().splitlines()  # what is submitted, then why it was refused
+    assert submitting.startswith("submitting 1 SLURM job(s)")
+    assert error.startswith("synsweep: error: option '--cluster': sbatch refused the worker job, saying: sbatch: "
+                            "error: Batch job submission failed: Requested node configuration is not available")
+    assert not out.exists() and not logs.exists()

@@ -387,7 +387,8 @@ def test_extend_adds_axis_values_and_computes_only_the_new_points(faults, refere
     proc = synsweep("run", spec_file, "--out", out, "--extend", reference, "--scheduler", faults.address,
                     "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "10 of 10 chunks to compute: 20 points" in proc.stderr and "30 points copied from" in proc.stderr
+    assert "20 new points to compute (" in proc.stderr and "30 points copied from" in proc.stderr
+    assert "in 10 of 10 chunks to write" in proc.stderr
     assert f"this run computed 10 chunks (20 points) and copied 30 points from {reference}" in proc.stdout
     ds = open_result(out)
     np.testing.assert_array_equal(ds.g.values, g)

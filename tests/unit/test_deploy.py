@@ -207,6 +207,23 @@ def test_example_cluster_configs_are_valid(kind):
     assert config.lifetime_seconds + config.stagger_seconds < config.walltime_seconds
 
 
+def run_sbatch_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(DEPLOY / "slurm" / "sweep-in-allocation.sbatch"), *args],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env}, timeout=30)
+
+
+def test_sbatch_script_stops_at_once_with_a_clear_message(tmp_path):
+    """Without SPEC and OUT, or without synsweep on the job's PATH (SYNSWEEP_VENV unset or wrong), the job ends
+    at once with exit 2 and one line that names the fix, before it starts anything."""
+    proc = run_sbatch_script(env={})
+    assert proc.returncode == 2 and "deploy/slurm/sweep-in-allocation.sbatch SPEC.yaml RESULT.zarr" in proc.stderr
+    proc = run_sbatch_script("s.yaml", "r.zarr", env={})
+    assert proc.returncode == 2 and "set SYNSWEEP_VENV" in proc.stderr, proc.stderr
+    proc = run_sbatch_script("s.yaml", "r.zarr", env={"SYNSWEEP_VENV": str(tmp_path)})
+    assert proc.returncode == 2 and "is not a virtual environment" in proc.stderr, proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
 # -- Kubernetes with object storage (a kustomize overlay of the above) -------------------------------------
 K8S_OBJECT_STORAGE = DEPLOY / "kubernetes-object-storage"
 

@@ -179,7 +179,7 @@ def test_defaults_filled_in():
     assert spec.dims == () and spec.shape == () and spec.n_points == 1
     assert spec.metrics == tuple(m for m in DEFAULT_METRICS if m != "kuramoto")  # one neuron: no kuramoto
     assert spec.record is None
-    assert spec.chunk_points == 4096
+    assert spec.chunk_points == 4096 and not spec.chunk_points_given  # a run sizes chunks to its workers
     assert spec.description == ""
     assert spec.simulation == Simulation(dt=0.01, duration=10.0)
     assert spec.circuit.inputs == {"n1": 0.0}
@@ -190,7 +190,7 @@ def test_defaults_filled_in():
     assert doc["circuit"]["neurons"]["n1"]["init"] == {"v": None, "m": None, "h": None, "n": None}
     assert set(doc["circuit"]["neurons"]["n1"]["params"]) == {"cm", "gna", "gk", "gl", "vna", "vk", "vl",
                                                               "v_spike"}
-    assert doc["sweep"] == [] and doc["record"] is None and doc["execution"] == {"chunk_points": 4096}
+    assert doc["sweep"] == [] and doc["record"] is None and doc["execution"] == {}
     assert spec.point_values(()) == {}
 
 

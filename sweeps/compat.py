@@ -1,0 +1,61 @@
+"""The private APIs of other libraries that synsweep relies on, each behind one small function, with the
+versions they were checked against (pyproject.toml bounds these packages from above for that reason).
+
+    zarr_sync(coro)                       zarr.core.sync.sync: run a zarr coroutine on zarr's own event loop
+                                          (zarr >= 3.0.8, < 3.2)
+    submit_jobs_now(cluster, jobs)        dask-jobqueue / distributed SpecCluster internals: submit ``jobs``
+                                          batch jobs in the foreground, so that a refusal is raised here
+                                          instead of only logged (dask-jobqueue >= 0.9, < 0.10)
+    drop_job(cluster, name)               the same internals: forget a job whose workers are gone, cancelling
+                                          it if it is still queued or running
+
+The integration test of a real single-node SLURM (tests/integration/test_slurm.py) exercises the two
+dask-jobqueue adapters; every run exercises ``zarr_sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+
+def zarr_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to completion on zarr's event loop thread (zarr's synchronous API does the same)."""
+    import zarr.core.sync
+
+    return zarr.core.sync.sync(coro)
+
+
+def submit_jobs_now(cluster: Any, jobs: int) -> None:
+    """Add ``jobs`` jobs to a dask-jobqueue cluster and submit them now; raises RuntimeError (dask-jobqueue's,
+    naming the batch system's refusal) when a submission fails, after forgetting the jobs never submitted
+    (``cluster.scale`` would submit in the background, where a refusal is only logged)."""
+    from distributed.core import Status
+
+    for _ in range(jobs):
+        cluster.worker_spec.update(cluster.new_worker_spec())
+    try:
+        cluster.sync(cluster._correct_state)
+    except RuntimeError:
+        for name, job in list(cluster.workers.items()):  # never submitted: nothing to cancel at close
+            if getattr(job, "job_id", None) is None:
+                job.status = Status.failed
+                del cluster.workers[name]
+                cluster.worker_spec.pop(name, None)
+        raise
+
+
+def drop_job(cluster: Any, name: str) -> None:
+    """Forget the job ``name`` of the cluster's plan; cancel it in the batch system if it is still there
+    (runs on the cluster's event loop)."""
+    del cluster.worker_spec[name]
+    job = cluster.workers.pop(name, None)
+    if job is not None:
+        cluster._futures.add(asyncio.ensure_future(_quietly(job.close())))
+
+
+async def _quietly(awaitable: Any) -> None:
+    with contextlib.suppress(Exception):
+        await awaitable

@@ -1,0 +1,100 @@
+"""Ctrl-C during a run: the driver stops, the workers it started do not see the signal.
+
+A Ctrl-C in a terminal sends SIGINT to every process of the foreground group: the driver and the worker
+processes of its local cluster. Only the driver should act on it (cancel the tasks, close the cluster, say
+how far the run got); a worker interrupted inside the asyncio loop or a kernel prints a traceback and leaves
+its nanny to kill it ("Worker process still alive ... killing") and the resource tracker to warn about a
+semaphore it never released. So:
+
+    with workers_ignore_sigint():          # worker processes start with SIGINT ignored
+        cluster = LocalCluster(..., preload=[PRELOAD])   # and a worker that a nanny restarts later ignores it
+                                                         # from its preload (this module's dask_setup) on
+    with interruptible():                  # in the driver: SIGINT raises KeyboardInterrupt here, whatever
+        ...                                # handler a library installed (dask-jobqueue's runner module
+                                           # installs ``signal.signal(SIGINT, lambda *_: sys.exit())`` on
+                                           # import, which would make a Ctrl-C a silent exit 0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+PRELOAD = "synsweep.sweeps.interrupts"
+
+
+class _StoppedRunNoise(logging.Filter):
+    """Drops what a worker of a local cluster logs because the driver stopped the run under it: that a
+    synsweep task it was running was cancelled, and that the scheduler (closed first) no longer answers its
+    heartbeat. The driver says itself that the run was stopped, and how far it got."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "ended with CancelledError" in text and "synsweep-" in text:
+            return False
+        return not text.startswith("Failed to communicate with scheduler during heartbeat")
+
+
+def dask_setup(worker: Any = None) -> None:
+    """dask preload hook, run in each worker process of a local cluster at its start: ignore SIGINT (the driver
+    stops the run; a worker that a nanny restarts did not inherit the ignored signal), and ``_StoppedRunNoise``
+    on the worker's loggers."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("distributed.worker.state_machine", "distributed.worker"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _StoppedRunNoise) for f in log.filters):
+            log.addFilter(_StoppedRunNoise())
+
+
+@contextlib.contextmanager
+def workers_ignore_sigint() -> Iterator[None]:
+    """SIGINT ignored by this process for the block, in which a local cluster starts its worker processes:
+    they inherit the ignored signal from their first instruction on (an ignored disposition survives exec,
+    where a handler, or a blocked signal mask, does not), so a Ctrl-C meant for the driver never interrupts
+    a worker, even while it imports. The cost: a Ctrl-C during those seconds of start-up is lost (press it
+    again). Does nothing outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in the block, and a bare ``sys.exit()`` (``SystemExit`` with no code or
+    code 0) raised in it, which a library's SIGINT handler produces, becomes KeyboardInterrupt too: the block
+    is a run that was not finished, so it never ends in a silent success. The previous handler is restored
+    afterwards. Does nothing outside the main thread (signal handlers live there) or where SIGINT is ignored
+    (a run started in the background with ``nohup`` or ``&`` keeps running)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise
+        raise KeyboardInterrupt from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def restore_handler() -> None:
+    """Make SIGINT raise KeyboardInterrupt again after code that may have replaced the handler (an import of
+    dask-jobqueue): for inside ``interruptible``."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _raise_interrupt)

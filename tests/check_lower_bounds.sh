@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Are pyproject.toml's lower bounds true? Installs exactly the lowest version every dependency allows (each
+# "name>=X" pinned to "name==X"; the test tools unpinned) into a fresh virtual environment, then runs a subset
+# of the tests that covers the store, the runner, the CLI and the exports. Not part of the CI run: it downloads
+# a second set of packages (about 3 min on a 2-core machine, plus about 2 min of tests).
+#
+#   tests/check_lower_bounds.sh [VENV_DIR]        (default: a temporary folder, removed afterwards)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${1:-}
+if [ -z "$VENV" ]; then
+    VENV=$(mktemp -d)/venv
+    trap 'rm -rf "$(dirname "$VENV")"' EXIT
+fi
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m venv "$VENV"
+CONSTRAINTS=$(dirname "$VENV")/lowest.txt
+"$VENV/bin/python" - "$ROOT/pyproject.toml" > "$CONSTRAINTS" <<'PY'
+import re, sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+extras = project["optional-dependencies"]
+for dep in [*project["dependencies"], *extras.get("cluster", [])]:
+    m = re.match(r"^([A-Za-z0-9_.-]+)(\[[^]]*\])?\s*>=\s*([^,;\s]+)", dep)
+    if m:
+        print(f"{m.group(1)}=={m.group(3)}")
+PY
+echo "lowest versions:"; sed 's/^/  /' "$CONSTRAINTS"
+start=$(date +%s)
+"$VENV/bin/pip" install -q -c "$CONSTRAINTS" -e "$ROOT[test]"
+echo "installed in $(( $(date +%s) - start )) s"
+"$VENV/bin/pip" list 2>/dev/null | grep -i -E "^(numpy|numba|llvmlite|dask|distributed|xarray|zarr|numcodecs|h5netcdf|h5py|click|tqdm|matplotlib|dask-jobqueue) "
+start=$(date +%s)
+cd "$ROOT"
+"$VENV/bin/python" -m pytest -q -n 0 -p no:cacheprovider \
+    tests/unit/test_spec.py tests/unit/test_cf_attrs.py tests/unit/test_auto_chunks.py \
+    tests/e2e/test_first_time_messages.py tests/e2e/test_damaged_stores.py tests/e2e/test_readme_example.py
+echo "tests ran in $(( $(date +%s) - start )) s"

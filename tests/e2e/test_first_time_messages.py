@@ -1,0 +1,85 @@
+"""Messages a first-time user meets, each one paragraph that names what to do (``synsweep`` run in this process;
+the stores are templates written by ``create_store``, no simulation needed)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synsweep.sweeps import load_spec, plan_chunks
+from synsweep.sweeps.store import create_store
+from synsweep.workflows.cli import main
+from tests.specs import hh_pair_doc
+
+
+def call(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    err = capsys.readouterr().err
+    return int(info.value.code or 0), err
+
+
+def paragraph(code: int, err: str, *words: str) -> None:
+    assert code == 2, err
+    assert err.startswith("synsweep: error:") and len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Path, Path]:
+    doc = hh_pair_doc("pair", [0.0, 0.002], duration=10, chunk_points=10)
+    spec = tmp_path / "pair.yaml"
+    spec.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "r.zarr"
+    s = load_spec(doc)
+    create_store(s, plan_chunks(s), out)
+    return spec, out
+
+
+def test_resume_refused_names_the_specs_and_the_differing_keys(store, tmp_path, capsys) -> None:
+    _, out = store
+    other = hh_pair_doc("pair_longer", [0.0, 0.002], duration=50, chunk_points=10)
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    code, err = call(capsys, "run", tmp_path / "other.yaml", "--out", out, "--resume")
+    paragraph(code, err, "'pair'", "'pair_longer'", "simulation.duration 10.0 in the store, 50.0 here",
+              "name \"pair\" in the store", "--overwrite")
+    assert "spec_hash" not in err
+
+
+def test_out_an_ordinary_folder(store, tmp_path, capsys) -> None:
+    spec, _ = store
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "notes.txt").write_text("mine")
+    code, err = call(capsys, "run", spec, "--out", tmp_path / "results")
+    paragraph(code, err, "is an existing folder that is not a synsweep store", f"--out {tmp_path}/results/result.zarr")
+    assert "--overwrite" not in err
+    assert (tmp_path / "results" / "notes.txt").read_text() == "mine"
+
+
+def test_replay_point_lists_only_the_sweep_axes(store, capsys) -> None:
+    _, out = store
+    code, err = call(capsys, "replay", out, "--point", "neuron=n1")
+    paragraph(code, err, "'neuron' is not a sweep axis", "the sweep axes are: g, I_ext")
+
+
+def test_hr_init_path_suggests_its_membrane_potential(tmp_path, capsys) -> None:
+    spec = tmp_path / "hr.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "hr", "circuit": {"neurons": {"n1": {"model": "hr"}}},
+        "simulation": {"dt": 0.01, "duration": 10}, "sweep": [{"name": "x0", "paths": ["neurons.n1.init.v"],
+                                                              "values": [0.1, 0.2]}]}))
+    code, err = call(capsys, "validate", spec)
+    paragraph(code, err, "did you mean 'neurons.n1.init.x'?", "neurons.n1.init has: x, y, z")
+
+
+def test_unreachable_scheduler_is_refused_at_once(store, tmp_path, capsys) -> None:
+    spec, _ = store
+    start = time.monotonic()
+    code, err = call(capsys, "run", spec, "--out", tmp_path / "new.zarr", "--scheduler", "tcp://127.0.0.1:1")
+    paragraph(code, err, "could not connect to the dask scheduler", "Connection refused")
+    assert time.monotonic() - start < 15  # dask's own retries take 30 s
+    assert not (tmp_path / "new.zarr").exists()

@@ -1,0 +1,92 @@
+"""Ctrl-C on a real ``synsweep run``: SIGINT sent to the whole process group (driver and worker processes, as a
+terminal does), once some chunks are stored. The run must end with exit 130 and one line, "N of M chunks done;
+run the same command with --resume to finish", with N the chunks actually stored, and nothing else on stderr
+(no worker traceback, no "Worker process still alive", no leaked-semaphore warning); --resume then finishes.
+
+The second test takes the path of ``--cluster slurm``, where importing dask-jobqueue replaces the SIGINT handler
+with ``lambda *_: sys.exit()`` (a Ctrl-C became a silent exit 0): a wrapper imports dask_jobqueue once the run
+has started, then the same is asked of it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synsweep.sweeps.store import done_chunks
+from tests.e2e.test_cli import EXE
+from tests.specs import hh_pair_doc
+
+pytestmark = pytest.mark.xdist_group("interrupt")
+
+WRAPPER = '''
+import sys
+
+from synsweep.sweeps import runner
+
+_execute = runner.execute
+
+
+def execute(*args, **kwargs):
+    import dask_jobqueue  # noqa: F401  installs signal.signal(SIGINT, lambda *_: sys.exit()), as --cluster does
+
+    return _execute(*args, **kwargs)
+
+
+runner.execute = execute
+
+if __name__ == "__main__":
+    from synsweep.workflows.cli import main
+
+    main(sys.argv[1:])
+'''
+
+
+def interrupted_run(tmp_path: Path, command: list[str]) -> tuple[subprocess.CompletedProcess[str], Path, list[str]]:
+    spec = tmp_path / "pair.yaml"
+    spec.write_text(yaml.safe_dump(hh_pair_doc("pair", [0.001 * k for k in range(12)], duration=150,
+                                               chunk_points=10)))
+    out = tmp_path / "r.zarr"
+    args = [*command, "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    deadline = time.monotonic() + 120
+    while not (out / ".synsweep").is_dir() or not done_chunks(out):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver and its worker processes
+    stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr), out, args
+
+
+def check(tmp_path: Path, command: list[str]) -> None:
+    proc, out, args = interrupted_run(tmp_path, command)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 130, proc.stderr
+    stored = len(done_chunks(out))
+    assert 0 < stored < 12
+    assert lines[-1] == (f"synsweep: interrupted: {stored} of 12 chunks done; run the same command with --resume "
+                         "to finish."), proc.stderr
+    assert len(lines) == 2 and lines[0].startswith("synsweep: 12 of 12 chunks to compute"), proc.stderr
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{12 - stored} of 12 chunks to compute ({stored} already done)" in resumed.stderr
+
+
+def test_ctrl_c_stops_a_local_run_with_one_line_and_exit_130(tmp_path: Path) -> None:
+    check(tmp_path, [str(EXE)])
+
+
+def test_ctrl_c_after_dask_jobqueue_replaced_the_handler(tmp_path: Path) -> None:
+    wrapper = tmp_path / "wrapper.py"
+    wrapper.write_text(WRAPPER)
+    check(tmp_path, [sys.executable, str(wrapper)])
