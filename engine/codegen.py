@@ -467,11 +467,12 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
                 "v_pre": held(a, neurons[a].voltage), "v_post": held(b, neurons[b].voltage)})
             src(", ".join(f"k{j}_{unit}_{v}" for v in sm.state_names) + f" = {call}")
 
-    # --- combine: y_{n+1} = y_n + dt sum_j b_j k_j
+    # --- combine: y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once,
+    # so that y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage
     for unit in units:
         for v in unit_states(unit):
             terms = [f"b{j} * k{j}_{unit}_{v}" for j, b in enumerate(tab.b) if b != 0]
-            src(f"n{unit}_{v} = {y(unit, v)}" + "".join(f" + {t}" for t in terms))
+            src(f"n{unit}_{v} = {y(unit, v)} + ({' + '.join(terms)})")
 
     # --- spikes and resets of the neurons
     for k, model in enumerate(neurons):

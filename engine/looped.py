@@ -307,7 +307,7 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
             src.dedent()
             src.dedent()
 
-    # --- voltages before the step, then Y += dt sum_j b_j K_j
+    # --- voltages before the step, then Y += (dt sum_j b_j K_j), the increments summed before the addition
     for model, table in neuron_tables:
         members(table)
         lane_loop()
@@ -318,7 +318,7 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
     src.indent()
     terms = [f"b{j} * W[i + U(({lay.k_base + j * n_state} + r) * TILE)]" for j, b in enumerate(tab.b) if b != 0]
     lane_loop()
-    src("W[i + U(r * TILE)] = W[i + U(r * TILE)]" + "".join(f" + {t}" for t in terms))
+    src(f"W[i + U(r * TILE)] = W[i + U(r * TILE)] + ({' + '.join(terms)})")  # increments summed first
     src.dedent()
     src.dedent()
 
