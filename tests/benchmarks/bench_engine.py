@@ -16,7 +16,10 @@ Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
 - if: B if-sync pairs (seed 002: two `cif` neurons joined both ways by `two_stage` conductance synapses),
   I_ext over [3, 4] nA, g_star over [15, 60] nS, tau_syn over [5, 20] ms, RK4, dt 0.01 ms, 100 ms; peer
   tests/benchmarks/peers/if_pair.c, hand-written C with the engine's arithmetic.
---steps shortens (or lengthens) any workload.
+--steps shortens (or lengthens) any workload. --baseline DIR adds another version of the engine to every
+repetition, "synsweep (baseline)": DIR holds its `synsweep` package (for example made from a commit with
+`git archive` and links synsweep/{engine,sweeps,workflows} to its folders), run in a subprocess with DIR
+first on PYTHONPATH; before and after measured in one interleaved run, as a busy machine needs.
 
 Every repetition runs each implementation once, in an order that alternates between repetitions (forward,
 then reversed), so that the machine's drift and the other processes on it weigh on all alike; the table
@@ -220,6 +223,16 @@ def metric_names(circuit, which: str) -> tuple[str, ...]:
     return tuple(m for m in DEFAULT_METRICS if metric_applies(m, len(circuit.neurons), len(circuit.pair_list)))
 
 
+def run_baseline(baseline: Path, workload: str, B: int, prec: str, steps: int, metrics: str = "default") -> dict:
+    """``run_engine`` with the engine found in ``baseline`` (a folder holding a ``synsweep`` package)."""
+    env = os.environ | {"PYTHONPATH": str(baseline)}
+    cmd = [sys.executable, __file__, "--workload", workload, "--steps", str(steps), "--precisions", prec,
+           "--metrics", metrics, "--one-engine", str(B)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    return row | {"impl": row["impl"].replace("synsweep", "synsweep (baseline)", 1)}
+
+
 def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "default") -> dict:
     from synsweep.engine import Simulation, simulate
 
@@ -308,13 +321,14 @@ def report(rows: list[dict], workload: str) -> None:
               f"{spikes:<17} {'' if r_sum is None else f'{r_sum:.9f}'}")
     costs = []
     for (impl, prec, B), rs in groups.items():
-        off = groups.get(("synsweep metrics=off", prec, B))
-        if off and impl.startswith("synsweep") and impl != "synsweep metrics=off":
+        engine_name = impl.split(" metrics=")[0]
+        off = groups.get((f"{engine_name} metrics=off", prec, B))
+        if off and impl.startswith("synsweep") and not impl.endswith("metrics=off"):
             t_off = statistics.median(x["time_s"] for x in off)
             t = statistics.median(x["time_s"] for x in rs)
-            name = "default" if impl == "synsweep" else impl.split("=")[1]
-            costs.append(f"  {prec:<8} B={B:<7} metrics={name:<8} {100 * (t / t_off - 1):+6.1f}% of the time "
-                         f"with metrics off")
+            name = impl.split("=")[1] if "metrics=" in impl else "default"
+            costs.append(f"  {engine_name:<20} {prec:<8} B={B:<7} metrics={name:<8} {100 * (t / t_off - 1):+6.1f}% "
+                         f"of the time with metrics off")
     if costs:
         print("\nmetric cost (median kernel time over the median with metrics off):")
         print("\n".join(costs))
@@ -334,12 +348,13 @@ def main() -> None:
     ap.add_argument("--brian2-venv", type=Path, default=None)
     ap.add_argument("--service", action="store_true")
     ap.add_argument("--service-B", type=int, default=None)
+    ap.add_argument("--baseline", type=Path, default=None, help="folder with another synsweep package to compare")
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     w = WORKLOADS[a.workload]
     steps = a.steps or w.steps
     if a.one_engine:
-        print(json.dumps(run_engine(a.workload, a.one_engine, "float64", steps)))
+        print(json.dumps(run_engine(a.workload, a.one_engine, a.precisions[0], steps, a.metrics[0])))
         return
 
     rows: list[dict] = []
@@ -350,6 +365,11 @@ def main() -> None:
                 for m in a.metrics:
                     run_engine(a.workload, min(B, 256), prec, min(steps, 100), m)  # compile / load outside timings
                 jobs = [lambda B=B, prec=prec, m=m: run_engine(a.workload, B, prec, steps, m) for m in a.metrics]
+                if a.baseline:
+                    for m in a.metrics:
+                        run_baseline(a.baseline, a.workload, min(B, 256), prec, min(steps, 100), m)
+                    jobs += [lambda B=B, prec=prec, m=m: run_baseline(a.baseline, a.workload, B, prec, steps, m)
+                             for m in a.metrics]
                 jobs += [lambda B=B, prec=prec, b=b: run_c(b, a.workload, B, prec, steps) for b in c_bins.values()]
                 if a.workload == "w1" and prec == "float64" and a.brian2_venv and B <= 10_000:
                     out = Path(build) / f"brian2_B{B}"
