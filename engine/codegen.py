@@ -10,8 +10,10 @@ circuit's right-hand side at ``y + dt sum_l a_jl k_l``, the step ends with ``y +
 
 Coupling schemes (MODELS.md section 1):
     coupled  every synaptic current is re-evaluated at every stage: the circuit is one ODE system.
-    split    every synaptic current is evaluated once from the state at t_n and held through the stages
-             (what Neun does; first order in the coupling whatever the tableau).
+    split    Neun's order: the synapses' own states (if any) are first advanced from t_n to t_{n+1} with the
+             voltages held at t_n; then every synaptic current is evaluated once, from the synapses' new
+             states and the voltages at t_n, and held through the neurons' stages (first order in the
+             coupling whatever the tableau).
 
 Arrays, all C-contiguous with the lane index last (``B`` lanes, a multiple of the tile):
     X[state_row, lane]        working precision; state in, state out
@@ -55,7 +57,8 @@ MAX_UNROLLED_NEURONS = 8
 MAX_UNROLLED_SYNAPSES = 16
 
 NEURON_ACC = ("count", "first", "last", "isi_sum", "isi_sq", "last_isi")
-PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad", "n_coinc", "t_desync", "plv_c", "plv_s", "plv_n")
+PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad", "n_coinc", "t_desync", "plv_c", "plv_s", "plv_n",
+            "sync_a", "sync_b")
 # per circuit of at least KURAMOTO_MIN_NEURONS neurons: the sum of the Kuramoto order parameter R over its samples
 # and the number of samples (see ``synsweep.engine.metrics``)
 CIRCUIT_ACC = ("kur_sum", "kur_n")
@@ -81,14 +84,16 @@ METRIC_NEEDS = {
     "time_to_sync": ("count", "last", "first", "last_isi", "desync"),
     "kuramoto": ("count", "last", "last_isi", "kuramoto"),
 }
-EVERYTHING = tuple(sorted({need for needs in METRIC_NEEDS.values() for need in needs}))
+# kept whatever the metrics: the evidence of the runaway status (spike counts, mean and latest ISI)
+STATUS_NEEDS = ("count", "isi", "last", "last_isi")
+EVERYTHING = tuple(sorted({need for needs in (STATUS_NEEDS, *METRIC_NEEDS.values()) for need in needs}))
 
 
 def keeps_for(metrics: tuple[str, ...] | None) -> tuple[str, ...]:
     """What a kernel keeps for ``metrics`` (sorted, the kernel key's ``keeps``); None: every metric."""
     if metrics is None:
         return EVERYTHING
-    return tuple(sorted({need for m in metrics for need in METRIC_NEEDS[m]}))
+    return tuple(sorted({need for m in metrics for need in METRIC_NEEDS[m]} | set(STATUS_NEEDS)))
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,15 @@ def _model_functions(lay: KernelLayout) -> list[Callable]:
     return funcs
 
 
+def spike_lateness(vb: str, va: str, thr: str | None) -> str:
+    """Expression of the fraction of the step between a spike and the step's end, (V_after - thr) /
+    (V_after - V_before) in [0, 1] (the crossing interpolated linearly, as the spike times of the metrics);
+    0 for a model without a threshold (its spikes fall on the step's end)."""
+    if thr is None:
+        return "F(0.0)"
+    return f"min(max(({va} - {thr}) / max({va} - {vb}, F(1e-30)), F(0.0)), F(1.0))"
+
+
 def emit_spike_bookkeeping(src: _Source, acc: dict[str, str], up: str, tc: str, keeps: tuple[str, ...]) -> None:
     """A neuron's spike count, first and last spike time and ISI sums, given its spike flag and time; only
     what ``keeps`` asks for (each accumulator's arithmetic is the same whatever else is kept)."""
@@ -327,8 +341,8 @@ def needs_synchrony(keeps: tuple[str, ...]) -> bool:
 def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str],
                          keeps: tuple[str, ...]) -> None:
     """Spike synchrony of a pair (see ``synsweep.engine.metrics``), from each neuron's SPIKE_SCRATCH values
-    of this step (before its own bookkeeping): coincidences, the last out-of-sync spike, phase sums; only
-    the parts that ``keeps`` asks for."""
+    of this step (before its own bookkeeping): coincidences, the last out-of-sync spike and each neuron's
+    spikes since then, phase sums; only the parts that ``keeps`` asks for."""
     if {"desync", "plv"} & set(keeps):
         src(f"la = {a['up']} * {a['tc']} + (1.0 - {a['up']}) * {a['last']}")  # latest spike, this step's included
         src(f"ha = min({a['count']} + {a['up']}, 1.0)")  # has spiked (0/1)
@@ -353,7 +367,7 @@ def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b
 
 
 def _emit_desync(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str]) -> None:
-    """The time of the pair's last out-of-sync spike (metric time_to_sync)."""
+    """The time of the pair's last out-of-sync spike and each neuron's spikes since then (time_to_sync)."""
     src(f"lb = {b['up']} * {b['tc']} + (1.0 - {b['up']}) * {b['last']}")
     src(f"hb = min({b['count']} + {b['up']}, 1.0)")
     # lag of a spike to the other neuron's nearest spike (the last one, or the next one expected one ISI
@@ -368,6 +382,10 @@ def _emit_desync(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[s
     src(f"bad_a = {a['up']} * hb * np.float64(min(da, abs(period_b - da)) >= sync_tol)")
     src(f"bad_b = {b['up']} * ha * np.float64(min(db, abs(period_a - db)) >= sync_tol)")
     src(f"{acc['t_desync']} = max({acc['t_desync']}, max(bad_a * ({a['tc']} + 1.0), bad_b * ({b['tc']} + 1.0)) - 1.0)")
+    # each neuron's spikes since the last step with an out-of-sync spike (the evidence behind time_to_sync)
+    src("insync = 1.0 - max(bad_a, bad_b)")
+    src(f"{acc['sync_a']} = insync * ({acc['sync_a']} + {a['up']})")
+    src(f"{acc['sync_b']} = insync * ({acc['sync_b']} + {b['up']})")
 
 
 def emit_kuramoto_sample(src: _Source, lay: KernelLayout, tile: int) -> None:
@@ -504,45 +522,66 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
                 factor = neurons[target].conductance_factor if out.conductance else 1.0
                 src(f"i{target}_c += {current}" if factor == 1.0 else f"i{target}_c += F({factor!r}) * {current}")
 
-    for j in range(tab.stages):
-        def stage_var(unit: int, v: str, j: int = j) -> str:
-            return y(unit, v) if j == 0 else f"z{j}_{unit}_{v}"
+    def emit_stages(stage_units: list[int], with_neurons: bool, with_synapses: bool,
+                    current_var: Callable[[int, str, int], str]) -> None:
+        """The tableau's stages over ``stage_units``; the synapses' currents (at every stage for 'coupled',
+        at stage 0 for 'split') read their variables through ``current_var(unit, v, stage)``."""
+        for j in range(tab.stages):
+            def stage_var(unit: int, v: str, j: int = j) -> str:
+                return y(unit, v) if j == 0 else f"z{j}_{unit}_{v}"
 
-        held = stage_var if key.scheme == "coupled" else y  # the voltages synapses see in this stage
-        if j > 0:
-            for unit in units:
-                for v in unit_states(unit):
-                    terms = [f"a{j}{l_} * k{l_}_{unit}_{v}" for l_, a in enumerate(tab.a[j]) if a != 0]
-                    src(f"{stage_var(unit, v)} = {y(unit, v)}" + "".join(f" + {t}" for t in terms))
-        if key.scheme == "coupled" or j == 0:
-            emit_currents(held)
-        for k, model in enumerate(neurons):
-            call = _call(model.derivatives, {
-                **{v: stage_var(k, v) for v in model.state_names}, "i_in": f"i{k}_c", **params_of("neuron", k)})
-            src(", ".join(f"k{j}_{k}_{v}" for v in model.state_names) + f" = {call}")
-        for js, (sm, (_, a, b, _, _)) in enumerate(zip(syn_models, key.synapses, strict=True)):
-            if sm.derivatives is None:
-                continue
-            unit = n_neurons + js
-            call = _call(sm.derivatives, {
-                **{v: stage_var(unit, v) for v in sm.state_names}, **params_of("synapse", js),
-                "v_pre": held(a, neurons[a].voltage), "v_post": held(b, neurons[b].voltage)})
-            src(", ".join(f"k{j}_{unit}_{v}" for v in sm.state_names) + f" = {call}")
+            held = stage_var if key.scheme == "coupled" else y  # the voltages synapses see in this stage
+            if j > 0:
+                for unit in stage_units:
+                    for v in unit_states(unit):
+                        terms = [f"a{j}{l_} * k{l_}_{unit}_{v}" for l_, a in enumerate(tab.a[j]) if a != 0]
+                        src(f"{stage_var(unit, v)} = {y(unit, v)}" + "".join(f" + {t}" for t in terms))
+            if with_neurons and (key.scheme == "coupled" or j == 0):
+                emit_currents(lambda unit, v, j=j: current_var(unit, v, j))
+            if with_neurons:
+                for k, model in enumerate(neurons):
+                    call = _call(model.derivatives, {
+                        **{v: stage_var(k, v) for v in model.state_names}, "i_in": f"i{k}_c",
+                        **params_of("neuron", k)})
+                    src(", ".join(f"k{j}_{k}_{v}" for v in model.state_names) + f" = {call}")
+            if with_synapses:
+                for js, (sm, (_, a, b, _, _)) in enumerate(zip(syn_models, key.synapses, strict=True)):
+                    if sm.derivatives is None:
+                        continue
+                    unit = n_neurons + js
+                    call = _call(sm.derivatives, {
+                        **{v: stage_var(unit, v) for v in sm.state_names}, **params_of("synapse", js),
+                        "v_pre": held(a, neurons[a].voltage), "v_post": held(b, neurons[b].voltage)})
+                    src(", ".join(f"k{j}_{unit}_{v}" for v in sm.state_names) + f" = {call}")
 
-    # --- combine: y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once,
-    # so that y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage
-    for unit in units:
-        for v in unit_states(unit):
-            terms = [f"b{j} * k{j}_{unit}_{v}" for j, b in enumerate(tab.b) if b != 0]
-            src(f"n{unit}_{v} = {y(unit, v)} + ({' + '.join(terms)})")
+    def combine(stage_units: list[int]) -> None:
+        """y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once, so that
+        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage."""
+        for unit in stage_units:
+            for v in unit_states(unit):
+                terms = [f"b{j} * k{j}_{unit}_{v}" for j, b in enumerate(tab.b) if b != 0]
+                src(f"n{unit}_{v} = {y(unit, v)} + ({' + '.join(terms)})")
+
+    if key.scheme == "coupled":  # one ODE system: every current at every stage from that stage's state
+        emit_stages(units, True, True, lambda unit, v, j: y(unit, v) if j == 0 else f"z{j}_{unit}_{v}")
+        combine(units)
+    else:  # split, Neun's order: the synapses' own states advance to t_{n+1} first (voltages held at t_n),
+        # then the currents from the synapses' new states and the voltages at t_n, held through the neurons' stages
+        syn_units = units[n_neurons:]
+        emit_stages(syn_units, False, True, y)
+        combine(syn_units)
+        emit_stages(units[:n_neurons], True, False,
+                    lambda unit, v, j: f"n{unit}_{v}" if unit >= n_neurons else y(unit, v))
+        combine(units[:n_neurons])
 
     # --- spikes and resets of the neurons
     for k, model in enumerate(neurons):
         vb, va = y(k, model.voltage), f"n{k}_{model.voltage}"
         src(f"{w_row(lay.neuron_row(k, 'v_before'))} = {vb}")
         src(f"{w_row(lay.neuron_row(k, 'v_after'))} = {va}")
+        thr = params_of("neuron", k)[model.spike_threshold] if model.spike_threshold else None
+        src(f"late = {spike_lateness(vb, va, thr)}")
         if model.spike is None:
-            thr = params_of("neuron", k)[model.spike_threshold]
             src(f"spiked = ({vb} < {thr}) & ({va} >= {thr})")
         else:
             names = {**{v: f"n{k}_{v}" for v in model.state_names}, **params_of("neuron", k),
@@ -550,7 +589,7 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
             src(f"spiked = {_call(model.spike, names)}")
             names["spiked"] = "spiked"
             src(", ".join(f"n{k}_{v}" for v in model.state_names) + f" = {_call(model.after_step, names)}")
-        src(f"{w_row(lay.neuron_row(k, 'spiked'))} = F(1.0) if spiked else F(0.0)")
+        src(f"{w_row(lay.neuron_row(k, 'spiked'))} = (F(1.0) + late) if spiked else F(0.0)")
     for unit in units:
         for v in unit_states(unit):
             src(f"{w_row(lay.state_row(unit, v))} = n{unit}_{v}")
@@ -565,20 +604,23 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
             sm, (_, a, b, _, ring) = syn_models[j], key.synapses[j]
             unit = n_neurons + j
             load_params("synapse", j)
+            # the event: 0 for none, else 1 + the fraction of the step from the spike to the step's end
             if sm.trigger is not None:
-                src(f"spike = {_call(sm.trigger, {'v_pre_before': w_row(lay.neuron_row(a, 'v_before')), 'v_pre': w_row(lay.neuron_row(a, 'v_after')), **params_of('synapse', j)})}")  # noqa: E501
+                src(f"ev = F(1.0) if {_call(sm.trigger, {'v_pre_before': w_row(lay.neuron_row(a, 'v_before')), 'v_pre': w_row(lay.neuron_row(a, 'v_after')), **params_of('synapse', j)})} else F(0.0)")  # noqa: E501
             else:
-                src(f"spike = {w_row(lay.neuron_row(a, 'spiked'))} > F(0.0)")
-            if ring > 1:  # write this step's spike into the ring, read the one sent delay steps ago
+                src(f"ev = {w_row(lay.neuron_row(a, 'spiked'))}")
+            if ring > 1:  # write this step's event into the ring, read the one sent delay steps ago
                 base = lay.ring_rows[j]
-                src(f"W[i + U({base * tile}) + U((s & {ring - 1}) * TILE)] = F(1.0) if spike else F(0.0)")
-                src(f"lag = np.int64(np.floor(q{j}_delay / dt + F(0.5)))")
-                src(f"spike = W[i + U({base * tile}) + U(((s - lag) & {ring - 1}) * TILE)] > F(0.0)")
+                src(f"W[i + U({base * tile}) + U((s & {ring - 1}) * TILE)] = ev")
+                src(f"steps = np.int64(np.floor(q{j}_delay / dt + F(0.5)))")
+                src(f"ev = W[i + U({base * tile}) + U(((s - steps) & {ring - 1}) * TILE)]")
+            src("spike = ev > F(0.0)")
             if sm.after_step is not None:
                 for v in sm.state_names:
                     src(f"{y(unit, v)} = {w_row(lay.state_row(unit, v))}")
                 call = _call(sm.after_step, {"spike": "spike", **{v: y(unit, v) for v in sm.state_names},
-                                             **params_of("synapse", j), "dt": "dt"})
+                                             **params_of("synapse", j), "dt": "dt",
+                                             "lag": "max(ev - F(1.0), F(0.0)) * dt"})
                 src(", ".join(f"n{unit}_{v}" for v in sm.state_names) + f" = {call}")
                 for v in sm.state_names:
                     src(f"{w_row(lay.state_row(unit, v))} = n{unit}_{v}")

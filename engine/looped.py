@@ -12,8 +12,11 @@ Per stage j of the tableau, with every state of the stage (Z = Y + dt sum_l a_jl
     2. input currents I of every neuron: its external current plus its synapses' output currents
        (every stage for scheme 'coupled', stage 0 only for 'split')
     3. K_j of every synapse state and every neuron state, group by group
-then Y += dt sum_j b_j K_j, the spike rules and resets, the event loop and the metrics loop, as in the
-unrolled step and in the same order of operations within each model's functions.
+then Y += (dt sum_j b_j K_j). Scheme 'split' runs the stages twice, in Neun's order: first over the
+synapses' state rows only (voltages held at t_n), whose Y then advances to t_{n+1}; then over the neurons'
+rows, with the currents from the synapses' new states and the voltages at t_n. Then the spike rules and
+resets, the event loop and the metrics loop, as in the unrolled step and in the same order of operations
+within each model's functions.
 
 Gap groups. A diffusive synapse (``Output.diffusive``: the electrical synapse) adds g_pre (V_post - V_pre)
 to its pre neuron's input and g_post (V_pre - V_post) to its post neuron's. When a set of such synapses has
@@ -229,6 +232,7 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         emit_spike_synchrony,
         needs_spike_times,
         needs_synchrony,
+        spike_lateness,
     )
     from .codegen import _call as call
     key = lay.key
@@ -254,81 +258,102 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
     def k_row(j: int, table: _Table, column: str) -> str:
         return at(table.offset(column, f"{lay.k_base + j * n_state}"))
 
-    for j in range(tab.stages):
-        stage_base = "0" if j == 0 else str(lay.z_base)
-        volt_base = stage_base if key.scheme == "coupled" else "0"
-        if j > 0:  # Z = Y + dt sum_l a_jl K_l, row by row
-            src(f"for r in range({n_state}):")
-            src.indent()
-            terms = [f"a{j}{l_} * W[i + U(({lay.k_base + l_ * n_state} + r) * TILE)]"
-                     for l_, a in enumerate(tab.a[j]) if a != 0]
-            lane_loop()
-            src(f"W[i + U(({lay.z_base} + r) * TILE)] = W[i + U(r * TILE)]" + "".join(f" + {t}" for t in terms))
-            src.dedent()
-            src.dedent()
-        if key.scheme == "coupled" or j == 0:
-            for _, table in neuron_tables:
-                members(table)
+    def emit_stages(lo: int, hi: int, with_neurons: bool, with_synapses: bool) -> None:
+        """The tableau's stages over the state rows lo..hi-1: the neurons' (with the input currents) and/or
+        the synapses' derivatives."""
+        for j in range(tab.stages):
+            stage_base = "0" if j == 0 else str(lay.z_base)
+            volt_base = stage_base if key.scheme == "coupled" else "0"
+            if j > 0:  # Z = Y + dt sum_l a_jl K_l, row by row
+                src(f"for r in range({lo}, {hi}):")
+                src.indent()
+                terms = [f"a{j}{l_} * W[i + U(({lay.k_base + l_ * n_state} + r) * TILE)]"
+                         for l_, a in enumerate(tab.a[j]) if a != 0]
                 lane_loop()
-                src(f"{at(table.offset('i_in'))} = {table.param('i_ext')}")
+                src(f"W[i + U(({lay.z_base} + r) * TILE)] = W[i + U(r * TILE)]" + "".join(f" + {t}" for t in terms))
                 src.dedent()
                 src.dedent()
-            for g, group in enumerate(groups):
-                emit_gap_group(src, lay, g, group, volt_base, tile)
+            if with_neurons and (key.scheme == "coupled" or j == 0):
+                for _, table in neuron_tables:
+                    members(table)
+                    lane_loop()
+                    src(f"{at(table.offset('i_in'))} = {table.param('i_ext')}")
+                    src.dedent()
+                    src.dedent()
+                for g, group in enumerate(groups):
+                    emit_gap_group(src, lay, g, group, volt_base, tile)
+                for sm, (output, _, _), table in synapse_tables:
+                    out = sm.output(output)
+                    if out is None:
+                        continue
+                    members(table)
+                    src(f"f_pre = F({table.name}_FACTORS[e, 0])")
+                    src(f"f_post = F({table.name}_FACTORS[e, 1])")
+                    lane_loop()
+                    names = {"v_pre": at(table.offset("v_pre", volt_base)),
+                             "v_post": at(table.offset("v_post", volt_base)),
+                             **{v: at(table.offset(f"x_{v}", stage_base)) for v in sm.state_names},
+                             **{p: table.param(f"q_{p}") for p in sm.param_names(output)}}
+                    src(f"ipre, ipost = {call(out.currents, names)}")
+                    src(f"{at(table.offset('i_pre'))} += f_pre * ipre")
+                    src(f"{at(table.offset('i_post'))} += f_post * ipost")
+                    src.dedent()
+                    src.dedent()
             for sm, (output, _, _), table in synapse_tables:
-                out = sm.output(output)
-                if out is None:
+                if sm.derivatives is None or not with_synapses:
                     continue
                 members(table)
-                src(f"f_pre = F({table.name}_FACTORS[e, 0])")
-                src(f"f_post = F({table.name}_FACTORS[e, 1])")
                 lane_loop()
                 names = {"v_pre": at(table.offset("v_pre", volt_base)), "v_post": at(table.offset("v_post", volt_base)),
                          **{v: at(table.offset(f"x_{v}", stage_base)) for v in sm.state_names},
                          **{p: table.param(f"q_{p}") for p in sm.param_names(output)}}
-                src(f"ipre, ipost = {call(out.currents, names)}")
-                src(f"{at(table.offset('i_pre'))} += f_pre * ipre")
-                src(f"{at(table.offset('i_post'))} += f_post * ipost")
+                src(", ".join(f"k_{v}" for v in sm.state_names) + f" = {call(sm.derivatives, names)}")
+                for v in sm.state_names:
+                    src(f"{k_row(j, table, f'x_{v}')} = k_{v}")
                 src.dedent()
                 src.dedent()
-        for sm, (output, _, _), table in synapse_tables:
-            if sm.derivatives is None:
-                continue
-            members(table)
-            lane_loop()
-            names = {"v_pre": at(table.offset("v_pre", volt_base)), "v_post": at(table.offset("v_post", volt_base)),
-                     **{v: at(table.offset(f"x_{v}", stage_base)) for v in sm.state_names},
-                     **{p: table.param(f"q_{p}") for p in sm.param_names(output)}}
-            src(", ".join(f"k_{v}" for v in sm.state_names) + f" = {call(sm.derivatives, names)}")
-            for v in sm.state_names:
-                src(f"{k_row(j, table, f'x_{v}')} = k_{v}")
-            src.dedent()
-            src.dedent()
+            for model, table in neuron_tables if with_neurons else ():
+                members(table)
+                lane_loop()
+                names = {**{v: at(table.offset(f"x_{v}", stage_base)) for v in model.state_names},
+                         "i_in": at(table.offset("i_in")), **{p: table.param(f"p_{p}") for p in model.param_names}}
+                src(", ".join(f"k_{v}" for v in model.state_names) + f" = {call(model.derivatives, names)}")
+                for v in model.state_names:
+                    src(f"{k_row(j, table, f'x_{v}')} = k_{v}")
+                src.dedent()
+                src.dedent()
+
+    def combine(lo: int, hi: int) -> None:
+        """Y += (dt sum_j b_j K_j) over the state rows lo..hi-1, the increments summed before the addition
+        (y is rounded to the working precision once per step)."""
+        src(f"for r in range({lo}, {hi}):")
+        src.indent()
+        terms = [f"b{j} * W[i + U(({lay.k_base + j * n_state} + r) * TILE)]" for j, b in enumerate(tab.b) if b != 0]
+        lane_loop()
+        src(f"W[i + U(r * TILE)] = W[i + U(r * TILE)] + ({' + '.join(terms)})")
+        src.dedent()
+        src.dedent()
+
+    def voltages_before() -> None:
         for model, table in neuron_tables:
             members(table)
             lane_loop()
-            names = {**{v: at(table.offset(f"x_{v}", stage_base)) for v in model.state_names},
-                     "i_in": at(table.offset("i_in")), **{p: table.param(f"p_{p}") for p in model.param_names}}
-            src(", ".join(f"k_{v}" for v in model.state_names) + f" = {call(model.derivatives, names)}")
-            for v in model.state_names:
-                src(f"{k_row(j, table, f'x_{v}')} = k_{v}")
+            src(f"{at(table.offset('v_before'))} = {at(table.offset(f'x_{model.voltage}'))}")
             src.dedent()
             src.dedent()
 
-    # --- voltages before the step, then Y += (dt sum_j b_j K_j), the increments summed before the addition
-    for model, table in neuron_tables:
-        members(table)
-        lane_loop()
-        src(f"{at(table.offset('v_before'))} = {at(table.offset(f'x_{model.voltage}'))}")
-        src.dedent()
-        src.dedent()
-    src(f"for r in range({n_state}):")
-    src.indent()
-    terms = [f"b{j} * W[i + U(({lay.k_base + j * n_state} + r) * TILE)]" for j, b in enumerate(tab.b) if b != 0]
-    lane_loop()
-    src(f"W[i + U(r * TILE)] = W[i + U(r * TILE)] + ({' + '.join(terms)})")  # increments summed first
-    src.dedent()
-    src.dedent()
+    n_neuron_state = sum(len(m.state_names) for m in lay.neurons)  # neuron rows first, then the synapses'
+    if key.scheme == "coupled":
+        emit_stages(0, n_state, True, True)
+        voltages_before()
+        combine(0, n_state)
+    else:  # split, Neun's order: the synapses' own states advance to t_{n+1} (voltages held at t_n), then
+        # the currents from their new states and the voltages at t_n, held through the neurons' stages
+        emit_stages(n_neuron_state, n_state, False, True)
+        combine(n_neuron_state, n_state)
+        emit_stages(0, n_neuron_state, True, False)
+        voltages_before()
+        combine(0, n_neuron_state)
 
     # --- spikes and resets
     for model, table in neuron_tables:
@@ -336,8 +361,9 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         lane_loop()
         vb, va = at(table.offset("v_before")), at(table.offset(f"x_{model.voltage}"))
         src(f"{at(table.offset('v_after'))} = {va}")
+        thr = table.param(f"p_{model.spike_threshold}") if model.spike_threshold else None
+        src(f"late = {spike_lateness(vb, va, thr)}")
         if model.spike is None:
-            thr = table.param(f"p_{model.spike_threshold}")
             src(f"spiked = ({vb} < {thr}) & ({va} >= {thr})")
         else:
             names = {**{v: at(table.offset(f"x_{v}")) for v in model.state_names},
@@ -348,7 +374,7 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
             src(", ".join(f"n_{v}" for v in model.state_names) + f" = {call(model.after_step, names)}")
             for v in model.state_names:
                 src(f"{at(table.offset(f'x_{v}'))} = n_{v}")
-        src(f"{at(table.offset('spiked'))} = F(1.0) if spiked else F(0.0)")
+        src(f"{at(table.offset('spiked'))} = (F(1.0) + late) if spiked else F(0.0)")
         src.dedent()
         src.dedent()
 
@@ -365,18 +391,19 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         if sm.trigger is not None:
             names = {"v_pre_before": at(table.offset("pre_v_before")), "v_pre": at(table.offset("pre_v_after")),
                      **params}
-            src(f"spike = {call(sm.trigger, names)}")
-        else:
-            src(f"spike = {at(table.offset('pre_spiked'))} > F(0.0)")
-        src("if mask > 0:")  # a delay ring: write this step's spike, read the one sent 'lag' steps ago
+            src(f"ev = F(1.0) if {call(sm.trigger, names)} else F(0.0)")
+        else:  # 0: no event, else 1 + the fraction of the step from the spike to the step's end
+            src(f"ev = {at(table.offset('pre_spiked'))}")
+        src("if mask > 0:")  # a delay ring: write this step's event, read the one sent 'steps' steps ago
         src.indent()
-        src("W[i + o_write] = F(1.0) if spike else F(0.0)")
-        src(f"lag = np.int64(np.floor({params['delay']} / dt + F(0.5)))")
-        src("spike = W[i + U((ring + ((s - lag) & mask)) * TILE)] > F(0.0)")
+        src("W[i + o_write] = ev")
+        src(f"steps = np.int64(np.floor({params['delay']} / dt + F(0.5)))")
+        src("ev = W[i + U((ring + ((s - steps) & mask)) * TILE)]")
         src.dedent()
+        src("spike = ev > F(0.0)")
         if sm.after_step is not None:
             names = {"spike": "spike", **{v: at(table.offset(f"x_{v}")) for v in sm.state_names}, **params,
-                     "dt": "dt"}
+                     "dt": "dt", "lag": "max(ev - F(1.0), F(0.0)) * dt"}
             src(", ".join(f"n_{v}" for v in sm.state_names) + f" = {call(sm.after_step, names)}")
             for v in sm.state_names:
                 src(f"{at(table.offset(f'x_{v}'))} = n_{v}")

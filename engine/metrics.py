@@ -26,6 +26,15 @@ Definitions (T_w = duration - transient, the analysed window, in ms):
                       other later (its latest ISI; this neuron's before the other has two spikes)):
                       the time of the last spike that did not; the first spike time when all did; NaN when
                       the pair was still out of sync at its last spike, or silent
+Evidence rules (``Evidence``; spec keys ``simulation.min_spikes``, ``simulation.sync_spikes``):
+    coincidence, plv and time_to_sync are NaN unless both neurons fire at least ``min_spikes`` (default 10)
+    spikes in the window; time_to_sync is NaN unless the synchrony then held for at least ``sync_spikes``
+    (default 5) spikes of each neuron before the end of the run (spikes after the last step with an
+    out-of-sync spike). pearson and mean_abs_dv rest on every sample of the window, not on spikes.
+Runaway (status 3, ``simulation.max_rate``): a point at which some neuron fires faster than ``max_rate`` (Hz,
+default 1000) by its mean inter-spike interval, or more than once every ``RUNAWAY_STEPS`` steps by its mean or
+its latest inter-spike interval: the step does not resolve its dynamics. Its neuron metrics are kept (they
+show the runaway), its pair and circuit metrics are NaN.
 Circuit metric (circuits of at least 3 neurons; a pair has ``plv``), see ``kuramoto_reference``:
     kuramoto          time mean of the Kuramoto order parameter R(t) = |(1/N) sum_k exp(2 pi i phi_k(t))| of
                       the neurons' spike phases phi_k(t) = (t - t_k,last) / (t_k,last - t_k,prev), sampled
@@ -72,7 +81,32 @@ CIRCUIT_METRICS = (
 METRICS: dict[str, MetricInfo] = {m.name: m for m in NEURON_METRICS + PAIR_METRICS + CIRCUIT_METRICS}
 DEFAULT_METRICS = tuple(METRICS)
 
-STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
+STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED, STATUS_RUNAWAY = 0, 1, 2, 3
+STATUS_MEANINGS = ("not_computed", "ok", "diverged", "runaway")
+RUNAWAY_STEPS = 3  # a neuron firing more often than once every this many steps is runaway
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a metric needs before it reports a value (see the module docstring)."""
+
+    min_spikes: int = 10
+    sync_spikes: int = 5
+    max_rate: float = 1000.0
+
+
+def time_units(neuron_models) -> str:
+    """The time units of a circuit of ``neuron_models`` (NeuronModel): "ms", or a dimensionless model's own."""
+    return next((m.time_units for m in neuron_models if m.time_units != "ms"), "ms")
+
+
+def metric_units(name: str, time: str = "ms") -> str:
+    """Units of metric ``name`` when time is in ``time`` units: the listed units for ms; otherwise times in
+    ``time`` and rates (spikes per ms x 1000) per 1000 ``time``, never Hz."""
+    units = METRICS[name].units
+    if time == "ms":
+        return units
+    return {"Hz": f"1/(1000 {time})", "ms": time}.get(units, units)
 
 
 def metric_applies(name: str, n_neurons: int, n_pairs: int) -> bool:
@@ -114,7 +148,7 @@ def kuramoto_reference(spike_times: list[np.ndarray], sample_times: np.ndarray) 
 
 
 def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: float,
-             names: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
+             names: tuple[str, ...] = DEFAULT_METRICS, evidence: Evidence = Evidence()) -> dict[str, np.ndarray]:
     """Reported metrics of the first ``n`` lanes from the accumulators ``acc`` (float64, rows x lanes).
 
     Returns arrays of shape (n, n_neurons) or (n, n_pairs) per metric, (n,) per circuit metric (all NaN for a
@@ -157,17 +191,19 @@ def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: 
             b_idx = [b for _, b in key.pairs]
             n_a, n_b = count[:, a_idx], count[:, b_idx]
             total = n_a + n_b
-            values["coincidence"] = np.where(total > 0, np.minimum(2.0 * pair_rows("n_coinc") /
+            enough = (n_a >= max(evidence.min_spikes, 1)) & (n_b >= max(evidence.min_spikes, 1))
+            values["coincidence"] = np.where(enough, np.minimum(2.0 * pair_rows("n_coinc") /
                                                                    np.maximum(total, 1.0), 1.0), np.nan)
             n_phase = pair_rows("plv_n")
-            values["plv"] = np.where(n_phase > 0, np.hypot(pair_rows("plv_c"), pair_rows("plv_s")) /
+            values["plv"] = np.where(enough & (n_phase > 0), np.hypot(pair_rows("plv_c"), pair_rows("plv_s")) /
                                      np.maximum(n_phase, 1.0), np.nan)
             first = neuron_rows("first")
             last = neuron_rows("last")
             desync = pair_rows("t_desync")
             start = np.minimum(np.where(n_a > 0, first[:, a_idx], np.inf), np.where(n_b > 0, first[:, b_idx], np.inf))
             end = np.maximum(np.where(n_a > 0, last[:, a_idx], -np.inf), np.where(n_b > 0, last[:, b_idx], -np.inf))
-            values["time_to_sync"] = np.where((n_a > 0) & (n_b > 0) & (desync < end),
+            held = (pair_rows("sync_a") >= evidence.sync_spikes) & (pair_rows("sync_b") >= evidence.sync_spikes)
+            values["time_to_sync"] = np.where(enough & held & (desync < end),
                                               np.where(desync < 0, start, desync), np.nan)
         if layout.kuramoto:
             n_kur = acc[layout.circuit_acc("kur_n")]
@@ -175,18 +211,27 @@ def finalize(acc: np.ndarray, layout: KernelLayout, n: int, n_samples: int, dt: 
                                           np.nan)
         else:
             values["kuramoto"] = np.full(n, np.nan)
+    # runaway: a neuron's mean ISI shorter than 1 / max_rate or than RUNAWAY_STEPS steps, or its latest ISI
+    # shorter than RUNAWAY_STEPS steps
+    last_isi = neuron_rows("last_isi") if n_neurons else np.zeros((n, 0))
+    with np.errstate(invalid="ignore"):
+        shortest_mean = max(RUNAWAY_STEPS * dt, 1000.0 / evidence.max_rate)
+        fast = (count >= 2) & (np.nan_to_num(mean_isi, nan=np.inf) < shortest_mean)
+        fast |= (count >= 2) & (last_isi < RUNAWAY_STEPS * dt)
+    runaway = ~diverged & fast.any(axis=1)
     for name in names:
         info = METRICS[name]
         if info.dim == "pair" and not n_pairs:
             v = np.zeros((n, 0))
         else:
             v = values[name]
-        bad = diverged if info.dim == "circuit" else diverged[:, None]
+        bad = diverged | runaway if info.dim in ("pair", "circuit") else diverged
+        bad = bad if info.dim == "circuit" else bad[:, None]
         if info.dtype == "int32":
             v = np.where(bad, -1, v).astype(np.int32)
         else:
             v = np.where(bad, np.nan, v)
         out[name] = v
-    out["status"] = np.where(diverged, STATUS_DIVERGED, STATUS_OK).astype(np.int8)
+    out["status"] = np.select([diverged, runaway], [STATUS_DIVERGED, STATUS_RUNAWAY], STATUS_OK).astype(np.int8)
     out["diverged_step"] = diverged_step
     return out

@@ -20,7 +20,7 @@ from .circuit import Circuit
 from .codegen import TILE, KernelKey, KernelLayout
 from .integrators import INTEGRATORS
 from .kernels import COMPILE_SECONDS, get_kernel
-from .metrics import DEFAULT_METRICS, finalize
+from .metrics import DEFAULT_METRICS, Evidence, finalize
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Simulation:
     coincidence_window, sync_tolerance: ms, of the spike-synchrony metrics (``synsweep.engine.metrics``).
     kuramoto_interval: ms between the samples of the Kuramoto order parameter (metric ``kuramoto``),
         rounded to a whole number of steps (at least one step).
+    min_spikes, sync_spikes: the evidence rules of the synchrony metrics (``synsweep.engine.metrics``).
+    max_rate: Hz; a point whose neuron fires faster (or more than once every 3 steps) is flagged runaway.
     """
 
     dt: float
@@ -44,6 +46,9 @@ class Simulation:
     coincidence_window: float = 2.0
     sync_tolerance: float = 1.0
     kuramoto_interval: float = 1.0
+    min_spikes: int = 10
+    sync_spikes: int = 5
+    max_rate: float = 1000.0
 
     @property
     def n_steps(self) -> int:
@@ -246,7 +251,8 @@ def simulate(
     seconds = time.perf_counter() - start
 
     result = SimResult(
-        metrics=finalize(ACC, layout, n, n_steps - n_transient, simulation.dt, tuple(metrics)),
+        metrics=finalize(ACC, layout, n, n_steps - n_transient, simulation.dt, tuple(metrics),
+                         Evidence(simulation.min_spikes, simulation.sync_spikes, simulation.max_rate)),
         seconds=seconds,
         compile_seconds=COMPILE_SECONDS.get(key, 0.0),
     )

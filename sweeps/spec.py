@@ -98,7 +98,8 @@ CIRCUIT_KEYS = ("neurons", "synapses", "inputs", "pairs")
 NEURON_KEYS = ("model", "params", "init")
 SYNAPSE_KEYS = ("model", "pre", "post", "output", "params", "init")
 SIMULATION_KEYS = ("dt", "duration", "transient", "integrator", "precision", "scheme", "divergence_bound",
-                   "coincidence_window", "sync_tolerance", "kuramoto_interval")
+                   "coincidence_window", "sync_tolerance", "kuramoto_interval", "min_spikes", "sync_spikes",
+                   "max_rate")
 AXIS_KEYS = ("name", "paths", "values", "linspace", "logspace", "random")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
@@ -444,8 +445,23 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
                                "a positive number of ms")
         if windows[key] <= 0:
             _fail(f"simulation.{key}", f"must be a positive number of ms, got {windows[key]:g}", fix)
+    evidence = {}
+    for key, meaning in (("min_spikes", "the spikes each neuron of a pair needs before its coincidence, plv and "
+                                        "time_to_sync are reported"),
+                         ("sync_spikes", "the spikes of each neuron over which synchrony must hold before the end "
+                                         "for time_to_sync")):
+        evidence[key] = _integer(m.get(key, getattr(SIM_DEFAULTS, key)), f"simulation.{key}",
+                                 f"give {meaning}, a whole number >= 1, e.g. {key}: {getattr(SIM_DEFAULTS, key)}",
+                                 "a whole number >= 1", minimum=1)
+    rate_fix = ("give the firing rate in Hz above which a point is flagged runaway (status 3), e.g. max_rate: "
+                f"{SIM_DEFAULTS.max_rate:g}")
+    max_rate = _number(m.get("max_rate", SIM_DEFAULTS.max_rate), "simulation.max_rate", rate_fix,
+                       "a positive number of Hz")
+    if max_rate <= 0:
+        _fail("simulation.max_rate", f"must be a positive number of Hz, got {max_rate:g}", rate_fix)
     sim = Simulation(dt=dt, duration=duration, transient=transient, integrator=integrator,
-                     precision=precision, scheme=scheme, divergence_bound=bound, **windows)
+                     precision=precision, scheme=scheme, divergence_bound=bound, **windows, **evidence,
+                     max_rate=max_rate)
     doc = {"dt": dt, "duration": duration, "transient": transient, "integrator": integrator,
            "precision": precision, "scheme": scheme, "divergence_bound": bound}
     # written only when not the default, which keeps older specs' hashes unchanged
@@ -454,6 +470,9 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
         doc.update({k: windows[k] for k in pair_keys})
     if windows["kuramoto_interval"] != SIM_DEFAULTS.kuramoto_interval:
         doc["kuramoto_interval"] = windows["kuramoto_interval"]
+    doc.update({k: v for k, v in evidence.items() if v != getattr(SIM_DEFAULTS, k)})
+    if max_rate != SIM_DEFAULTS.max_rate:
+        doc["max_rate"] = max_rate
     return sim, doc
 
 

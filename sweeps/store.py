@@ -58,8 +58,16 @@ import zarr.api.asynchronous
 import zarr.codecs
 import zarr.core.sync
 
-from synsweep.engine import METRICS, STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, SimResult
-from synsweep.engine.metrics import metric_applies
+from synsweep.engine import (
+    METRICS,
+    STATUS_DIVERGED,
+    STATUS_MEANINGS,
+    STATUS_NOT_COMPUTED,
+    STATUS_OK,
+    STATUS_RUNAWAY,
+    SimResult,
+)
+from synsweep.engine.metrics import metric_applies, metric_units, time_units
 from synsweep.engine.simulate import resolve_record
 
 from .chunks import ChunkPlan
@@ -259,18 +267,19 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
         data[name] = xr.Variable(dims, da.empty(sizes, dtype=dtype, chunks=-1), attrs)
         encoding[name] = {"chunks": chunks, "fill_value": fill, "compressors": _compressors()}
 
+    circuit_time = time_units([n.definition for n in circuit.neurons])
     for m in _metric_names(spec):
         info = METRICS[m]
         other = {"neuron": (len(names),), "pair": (len(pairs),)}.get(info.dim, ())
         fill = -1 if np.dtype(info.dtype).kind == "i" else np.nan
-        attrs = {"units": info.units, "long_name": info.long_name}
+        attrs = {"units": metric_units(m, circuit_time), "long_name": info.long_name}
         if np.dtype(info.dtype).kind == "i":
             attrs["missing_value_note"] = "-1: not computed or diverged"
         add(m, (*sdims, *_metric_dims(m)), (*shape, *other), (*cshape, *other), info.dtype, fill, attrs)
     add("status", sdims, shape, cshape, np.int8, STATUS_NOT_COMPUTED, {
         "units": "1", "long_name": "state of the point's computation",
-        "flag_values": [STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED],
-        "flag_meanings": "not_computed ok diverged",
+        "flag_values": [STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED, STATUS_RUNAWAY],
+        "flag_meanings": " ".join(STATUS_MEANINGS),
     })
     add("diverged_step", sdims, shape, cshape, np.int64, -1, {
         "units": "1", "long_name": "integration step at which the point diverged (-1: it did not)",
@@ -280,7 +289,7 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
     if layout is not None:
         dt = spec.simulation.dt
         coords["time"] = xr.Variable("time", layout.times * dt,
-                                     {"units": "ms", "long_name": "simulated time"})
+                                     {"units": circuit_time, "long_name": "simulated time"})
         dtype = spec.simulation.dtype
         n_t = layout.n_samples
         if layout.synapse_variables:
@@ -466,20 +475,20 @@ def analysis_chunks(path: str | os.PathLike, points: int | None = None) -> dict[
     return out
 
 
-def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tuple[int, int, int]:
-    """Points of the store at ``path`` that are ok, diverged and not computed: its ``status`` read with zarr
-    directly, in slabs of up to ``points`` points (``analysis_chunks``), so memory does not grow with the grid
-    and xarray is not needed (it saves half a second at the end of every ``synsweep run``)."""
+def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tuple[int, int, int, int]:
+    """Points of the store at ``path`` that are ok, diverged, not computed and runaway: its ``status`` read
+    with zarr directly, in slabs of up to ``points`` points (``analysis_chunks``), so memory does not grow with
+    the grid and xarray is not needed (it saves half a second at the end of every ``synsweep run``)."""
     status = zarr.open_array(Path(path) / "status", mode="r", zarr_format=ZARR_FORMAT)
     slabs = analysis_chunks(path, points=points)
     dims = status.metadata.dimension_names or ()
-    counts = np.zeros(3, dtype=np.int64)
+    counts = np.zeros(4, dtype=np.int64)
     starts = [range(0, n, slabs[d]) for d, n in zip(dims, status.shape, strict=True)]
     for corner in itertools.product(*starts):
         index = tuple(slice(c, c + slabs[d]) for c, d in zip(corner, dims, strict=True))
-        counts += np.bincount(np.asarray(status[index]).ravel(), minlength=3)[:3]
-    ok, diverged = int(counts[STATUS_OK]), int(counts[STATUS_DIVERGED])
-    return ok, diverged, int(status.size) - ok - diverged
+        counts += np.bincount(np.asarray(status[index]).ravel(), minlength=4)[:4]
+    ok, diverged, runaway = int(counts[STATUS_OK]), int(counts[STATUS_DIVERGED]), int(counts[STATUS_RUNAWAY])
+    return ok, diverged, int(status.size) - ok - diverged - runaway, runaway
 
 
 def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -> xr.Dataset:

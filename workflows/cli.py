@@ -318,12 +318,16 @@ def describe_result(ds: Any, path: Path) -> str:
         total = int(ds["status"].size)
         from synsweep.sweeps.store import status_counts
 
-        ok, div, nc = status_counts(path)
+        ok, div, nc, run = status_counts(path)
 
         def pct(k: int) -> str:
             return f"{k:,} ({100.0 * k / total:.1f}%)" if total else str(k)
 
-        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, not computed {pct(nc)}"))
+        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, runaway {pct(run)}, "
+                               f"not computed {pct(nc)}"))
+        if run:
+            rows.append(("", "runaway: a neuron fires faster than simulation.max_rate or more than once every "
+                             "3 steps; its synchrony metrics are NaN"))
         if nc:
             rows.append(("", "incomplete: run again with --resume to compute the rest"))
         rows += _run_state(path)
@@ -542,8 +546,9 @@ def _summary_line(out: Path, report: Any, extend: Path | None) -> str:
     """What the store holds, and what this run did (``report``: the runner's RunReport)."""
     from synsweep.sweeps.store import status_counts
 
-    ok, div, missing = status_counts(out)
-    line = f"wrote {out}: {ok + div + missing:,} points, {ok:,} ok, {div:,} diverged"
+    ok, div, missing, run = status_counts(out)
+    line = f"wrote {out}: {ok + div + missing + run:,} points, {ok:,} ok, {div:,} diverged"
+    line += f", {run:,} runaway" if run else ""
     computed = [c for c in report.computed if c != "traces"]
     skipped = [c for c in report.skipped if c != "traces"]
     line += f"; this run computed {_count(len(computed), 'chunk')} ({_count(report.n_points, 'point')})"

@@ -27,10 +27,11 @@ from matplotlib.patches import Patch
 
 from .selection import PlotData, plot_data
 
-STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
+STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED, STATUS_RUNAWAY = 0, 1, 2, 3
 ENTITY_DIMS = ("neuron", "pair")
 NOT_COMPUTED_COLOR = "#d9d9d9"
 DIVERGED_COLOR = "#6e6e6e"
+RUNAWAY_COLOR = "#b2182b"
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
@@ -119,13 +120,13 @@ def _save(fig: Figure, path: str | PathLike[str], dpi: int) -> Path:
 
 
 def _status_layers(ax, xe: np.ndarray, ye: np.ndarray, values: np.ndarray, status: np.ndarray) -> list[Patch]:
-    """Paint the cells that are not ok over a heatmap: not computed light grey, diverged dark grey, NaN at
-    an ok point hatched. Returns the legend handles of the layers present."""
+    """Paint the cells that are not ok over a heatmap: not computed light grey, diverged dark grey, runaway
+    red, NaN at an ok point hatched. Returns the legend handles of the layers present."""
     ok = status == STATUS_OK
-    # Status layer: 0 -> not computed, 1 -> diverged, masked where the point is ok.
-    layer = np.ma.masked_where(ok, np.where(status == STATUS_DIVERGED, 1, 0))
-    ax.pcolormesh(xe, ye, layer, cmap=ListedColormap([NOT_COMPUTED_COLOR, DIVERGED_COLOR]), vmin=0, vmax=1,
-                  shading="flat")
+    # Status layer: 0 -> not computed, 1 -> diverged, 2 -> runaway, masked where the point is ok.
+    layer = np.ma.masked_where(ok, np.select([status == STATUS_DIVERGED, status == STATUS_RUNAWAY], [1, 2], 0))
+    ax.pcolormesh(xe, ye, layer, cmap=ListedColormap([NOT_COMPUTED_COLOR, DIVERGED_COLOR, RUNAWAY_COLOR]),
+                  vmin=0, vmax=2, shading="flat")
     undefined = np.ma.masked_where(~(ok & ~np.isfinite(values)), np.ones_like(values))
     handles = []
     if undefined.count():
@@ -133,6 +134,8 @@ def _status_layers(ax, xe: np.ndarray, ye: np.ndarray, values: np.ndarray, statu
         handles.append(Patch(facecolor="white", edgecolor="#9a9a9a", hatch="///", label="undefined (NaN)"))
     if (status == STATUS_DIVERGED).any():
         handles.append(Patch(color=DIVERGED_COLOR, label="diverged"))
+    if (status == STATUS_RUNAWAY).any():
+        handles.append(Patch(color=RUNAWAY_COLOR, label="runaway (fires faster than the step resolves)"))
     if (status == STATUS_NOT_COMPUTED).any():
         handles.append(Patch(color=NOT_COMPUTED_COLOR, label="not computed"))
     return handles
@@ -244,7 +247,7 @@ def sync_vs_coupling(
     ax = fig.add_subplot()
     xs = ds[x].values
     cmap = ListedColormap(["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"])
-    diverged_any = False
+    diverged_any = runaway_any = False
     for k, i in enumerate(picks):
         st = status.values[i]
         yv = np.where(st == STATUS_OK, np.asarray(da.values[i], dtype=np.float64), np.nan)
@@ -260,6 +263,11 @@ def sync_vs_coupling(
             diverged_any = True
             ax.plot(xs[div], np.full(int(div.sum()), 0.03), "x", color=color, markersize=6,
                     transform=ax.get_xaxis_transform(), clip_on=False)
+        run = st == STATUS_RUNAWAY
+        if run.any():
+            runaway_any = True
+            ax.plot(xs[run], np.full(int(run.sum()), 0.97), "^", color=color, markersize=6,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
     ax.set_xlabel(axis_label(ds, x))
     ax.set_ylabel("Pearson r of V_a, V_b" if var == "pearson" else axis_label(ds, var))
     if var == "pearson":
@@ -267,8 +275,9 @@ def sync_vs_coupling(
     ax.grid(True, alpha=0.3)
     if hue is not None:
         ax.legend(fontsize="small", title=axis_label(ds, hue), title_fontsize="small")
-    if diverged_any:
-        ax.annotate("x: diverged", xy=(0.99, 0.06), xycoords="axes fraction", ha="right", va="bottom",
+    marks = ["x: diverged"] * diverged_any + ["^: runaway (no synchrony value)"] * runaway_any
+    if marks:
+        ax.annotate("; ".join(marks), xy=(0.99, 0.06), xycoords="axes fraction", ha="right", va="bottom",
                     fontsize="small")
     if title is None:
         what = "Synchronisation vs coupling" if var == "pearson" else str(ds[var].attrs.get("long_name", var))

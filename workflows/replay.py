@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from synsweep.engine import METRICS, SimResult, simulate
-from synsweep.engine.metrics import metric_applies
+from synsweep.engine.metrics import metric_applies, metric_units, time_units
 from synsweep.sweeps.model import SweepSpec
 
 from .selection import AnalysisError, axis_names, point_label, select_indices, sweep_dims
@@ -142,6 +142,14 @@ def _state_variables(spec: SweepSpec) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _synapse_variables(spec: SweepSpec) -> tuple[str, ...]:
+    """Every synapse state variable (names of the synapses' state, in circuit order, each once)."""
+    names: list[str] = []
+    for syn in spec.circuit.synapses:
+        names += [v for v in syn.definition.state_names if v not in names]
+    return tuple(names)
+
+
 def replay_point(ds: xr.Dataset, point: Mapping[str, str | float], every: int = 1) -> Replay:
     """Simulate the stored point ``point`` again and compare it with the store (see the module docstring).
 
@@ -159,7 +167,9 @@ def replay_point(ds: xr.Dataset, point: Mapping[str, str | float], every: int = 
                             "nothing to compare with; run the sweep again with --resume to compute it")
     block = tuple(slice(index[d.name], index[d.name] + 1) for d in spec.dims)
     result = simulate(spec.circuit, spec.simulation, spec.point_values(block), n_points=1, metrics=spec.metrics,
-                      record=_state_variables(spec), record_every=every)
+                      record=(*_state_variables(spec), *(f"{syn.name}.{v}" for syn in spec.circuit.synapses
+                                                         for v in syn.definition.state_names)),
+                      record_every=every)
     replay = Replay(spec, index, label, result, every)
     stored = ds[[v for v in (*spec.metrics, *COMPARED) if v in ds]].isel(index).compute()
     for var in stored.data_vars:
@@ -237,8 +247,9 @@ def comparison_table(replay: Replay) -> list[tuple[str, str, str, str, str]]:
 
 
 def traces_dataset(replay: Replay, ds: xr.Dataset | None = None) -> xr.Dataset:
-    """The replayed traces as a dataset: ``<var>(neuron, time)`` per state variable (NaN for neurons without
-    it), with units and long names, the point's coordinates as scalar coordinates, and the replayed metrics."""
+    """The replayed traces as a dataset: ``<var>(neuron, time)`` per neuron state variable (NaN for neurons
+    without it), ``synapse_<var>(synapse, time)`` per synapse state variable, with units and long names, the
+    point's coordinates as scalar coordinates, and the replayed metrics."""
     spec, result = replay.spec, replay.result
     names = list(spec.circuit.neuron_names)
     time = np.asarray(result.trace_times)
@@ -253,15 +264,31 @@ def traces_dataset(replay: Replay, ds: xr.Dataset | None = None) -> xr.Dataset:
                 sv = neuron.definition.state_var(var)
                 attrs = {"units": sv.units, "long_name": sv.long_name}
         data[var] = xr.Variable(("neuron", "time"), arr, attrs)
+    circuit_time = time_units([n.definition for n in spec.circuit.neurons])
+    syn_names = [syn.name for syn in spec.circuit.synapses]
+    for var in _synapse_variables(spec):  # synapse_<var>(synapse, time), NaN for synapses without var
+        arr = np.full((len(syn_names), time.size), np.nan, dtype=spec.simulation.dtype)
+        units: set[str] = set()
+        long_name = var
+        for j, syn in enumerate(spec.circuit.synapses):
+            trace = result.traces.get((syn.name, var))
+            if trace is not None:
+                arr[j] = trace[0]
+                units.add(spec.circuit.units(f"synapses.{syn.name}.init.{var}"))
+                long_name = next(sv.long_name for sv in syn.definition.state if sv.name == var)
+        data[f"synapse_{var}"] = xr.Variable(("synapse", "time"), arr,
+                                             {"units": ", ".join(sorted(units)), "long_name": long_name})
     coords: dict[str, Any] = {
         "neuron": ("neuron", np.array(names, dtype=object), {"long_name": "neuron name"}),
-        "time": ("time", time, {"units": "ms", "long_name": "simulated time"}),
+        "time": ("time", time, {"units": circuit_time, "long_name": "simulated time"}),
     }
     if ds is not None:
         for dim, k in replay.index.items():
             for name, d in axis_names(ds).items():
                 if d == dim:
                     coords[name] = ((), ds[name].values[k], dict(ds[name].attrs))
+    if syn_names:
+        coords["synapse"] = ("synapse", np.array(syn_names, dtype=object), {"long_name": "synapse name"})
     pairs = spec.circuit.pair_list
     if pairs:
         coords["pair"] = ("pair", np.array([f"{a}-{b}" for a, b in pairs], dtype=object),
@@ -272,7 +299,7 @@ def traces_dataset(replay: Replay, ds: xr.Dataset | None = None) -> xr.Dataset:
             continue
         value = result.metrics[m][0].astype(info.dtype)
         dims = () if info.dim == "circuit" else (info.dim,)
-        data[m] = xr.Variable(dims, value, {"units": info.units, "long_name": info.long_name})
+        data[m] = xr.Variable(dims, value, {"units": metric_units(m, circuit_time), "long_name": info.long_name})
     out = xr.Dataset(data, coords=coords)
     out.attrs = {"title": f"replay of {spec.name} at {replay.label}", "spec_hash": spec.spec_hash,
                  "sample_every_steps": replay.every, "point": replay.label}

@@ -67,6 +67,8 @@ class NeuronModel:
     current_units: units of an input current into this model (external currents and synaptic currents).
     spike_threshold: the parameter holding the threshold of an upward crossing of ``voltage`` (a spike).
     conductance_units: units of a conductance into this model (synapse and electrical conductances).
+    time_units: the units of the model's time ("ms"; "model time units" for a dimensionless model such as hr,
+        whose rates are then per 1000 model time units, not Hz: ``synsweep.engine.metrics.metric_units``).
     conductance_factor: current = conductance_factor x conductance x voltage, in this model's units
         (HH: mS x mV = uA, factor 1; cif: nS x mV = pA = 1e-3 nA, factor 1e-3). Synaptic and electrical
         currents into the neuron are multiplied by it.
@@ -90,6 +92,7 @@ class NeuronModel:
     current_units: str = "uA"
     conductance_units: str = "mS"
     conductance_factor: float = 1.0
+    time_units: str = "ms"
     initial_state: Callable[[Mapping, Mapping], dict] | None = None
     spike: Callable | None = None
     after_step: Callable | None = None

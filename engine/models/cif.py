@@ -3,6 +3,11 @@
     tau_m dV/dt = -V + E_m - R_m I_bg + R_m (I_e + i_syn)
     I_bg        = g_exc (V - E_exc) + g_inh (V - E_inh)        constant background conductances (shunting)
     V >= thr:   spike, V <- V_reset                             (V_reset = E_m unless given)
+    refractory: V held at V_reset for t_ref after a spike (default 0: none, the seed's model)
+
+The refractory period is counted in whole steps (``ref``: steps left, round(t_ref / dt) after a spike), as
+in ``lif``. Without it a neuron driven hard enough (e.g. by a growing synaptic conductance) can fire every
+few steps: such points are flagged runaway (status 3, ``synsweep.engine.metrics``).
 
 Units: ms, mV, MOhm, nA, nS (R_m x nA = mV; nS x mV = pA = 1e-3 nA, hence ``conductance_factor`` 1e-3).
 ``i_syn`` is the sum of the currents of the neuron's synapses, inward positive (MODELS.md section 1): a
@@ -15,19 +20,27 @@ Firing rate under constant I_e (no synapses): f = 1 / (tau_m ln((R_m I_e + E_m -
 import numpy as np
 
 from .base import NeuronModel, Param, StateVar
+from .functions import whole_steps
 
 
-def derivatives(v, i_in, tau_m, R_m, E_m, g_exc, g_inh, E_exc, E_inh):
+def derivatives(v, ref, i_in, tau_m, R_m, E_m, g_exc, g_inh, E_exc, E_inh):
     i_bg = 0.001 * (g_exc * (v - E_exc) + g_inh * (v - E_inh))
-    return (-v + E_m - R_m * i_bg + R_m * i_in) / tau_m
+    dv = (-v + E_m - R_m * i_bg + R_m * i_in) / tau_m
+    return (0.0 if ref > 0.0 else dv), 0.0
 
 
-def spike(v, thr):
-    return v >= thr
+def spike(v, ref, thr):
+    return (v >= thr) & (ref <= 0.0)
 
 
-def after_step(spiked, v, v_reset):
-    return v_reset if spiked else v
+def after_step(spiked, v, ref, v_reset, t_ref, dt):
+    v_next = v_reset if spiked else v
+    ref_next = whole_steps(t_ref, dt) if spiked else max(ref - 1.0, 0.0)
+    return v_next, ref_next
+
+
+def refractory(ref):
+    return ref > 0.0
 
 
 def initial_state(given, params):
@@ -51,7 +64,7 @@ CIF = NeuronModel(
     name="cif",
     description="integrate-and-fire neuron with threshold, reset and conductance-based synapses",
     source="seed 002; MODELS.md section 2",
-    state=(StateVar("v", "mV", "membrane potential", None),),
+    state=(StateVar("v", "mV", "membrane potential", None), StateVar("ref", "1", "refractory steps left", 0.0)),
     params=(
         Param("tau_m", 10.0, "ms", "membrane time constant"),
         Param("R_m", 10.0, "MOhm", "membrane resistance"),
@@ -62,8 +75,10 @@ CIF = NeuronModel(
         Param("g_inh", 0.0, "nS", "constant inhibitory background conductance"),
         Param("E_exc", 0.0, "mV", "reversal potential of the excitatory background"),
         Param("E_inh", -100.0, "mV", "reversal potential of the inhibitory background"),
+        Param("t_ref", 0.0, "ms", "refractory period (rounded to whole steps; 0: none)"),
     ),
     derivatives=derivatives,
+    helpers=(whole_steps,),
     voltage="v",
     spike_threshold="thr",
     current_units="nA",
@@ -72,4 +87,5 @@ CIF = NeuronModel(
     initial_state=initial_state,
     spike=spike,
     after_step=after_step,
+    refractory=refractory,
 )

@@ -22,6 +22,7 @@ def derivatives(x, y, z, i_in, a, b, c, d, e, mu, S, xr, vh):
 HR = NeuronModel(
     name="hr",
     description="Hindmarsh-Rose bursting neuron (dimensionless)",
+    time_units="model time units",
     source="seed 000 (Neun HR); MODELS.md section 2",
     state=(
         StateVar("x", "1", "membrane potential (dimensionless)", -1.5),

@@ -1,5 +1,10 @@
-"""Abstract (reduced) synapses (seed 001 and seed 002; MODELS.md section 3). A spike's increment is applied
-after the step in which the (delayed) spike arrives.
+"""Abstract (reduced) synapses (seed 001 and seed 002; MODELS.md section 3).
+
+Precise event timing: these synapses are linear between spikes, so a spike at the interpolated time t_s
+within a step is delivered exactly: after the step in which the (delayed) spike arrives, the state gets the
+closed-form response of the increment propagated over ``lag`` = t_{n+1} - t_s (exponential: s +=
+exp(-lag / tau)). The timing error of the response is then that of the interpolated spike time (second order
+in dt), not up to a whole step (tests/unit/test_event_timing.py).
 
     exponential        ds/dt = -s / tau;                         s += 1 on a spike
     dual_exponential   ds/dt = x,  dx/dt = -(tau1 + tau2)/(tau1 tau2) x - s/(tau1 tau2);   x += 1
@@ -12,6 +17,8 @@ after the step in which the (delayed) spike arrives.
                        V_post += w k_spikelet (one-way, as BrainPy's; use two for a symmetric junction)
 """
 
+from math import exp
+
 from ..models.base import Param, StateVar
 from .base import Output, SynapseModel
 from .outputs import coba_output, cuba_output
@@ -21,8 +28,9 @@ def exponential_derivatives(s, tau):
     return -s / tau
 
 
-def increment_s(spike, s):
-    return s + 1.0 if spike else s
+def increment_s(spike, s, lag, tau):
+    """s += 1 at the spike, decayed to the step's end: exp(-lag / tau)."""
+    return s + exp(-lag / tau) if spike else s
 
 
 EXPONENTIAL = SynapseModel(
@@ -42,8 +50,18 @@ def dual_exponential_derivatives(s, x, tau1, tau2):
     return x, -(tau1 + tau2) / (tau1 * tau2) * x - s / (tau1 * tau2)
 
 
-def increment_x(spike, s, x):
-    return s, (x + 1.0 if spike else x)
+def increment_dual(spike, s, x, lag, tau1, tau2):
+    """x += 1 at the spike, propagated to the step's end: s += tau1 tau2 / (tau1 - tau2) (e1 - e2),
+    x += (tau1 e2 - tau2 e1) / (tau1 - tau2), e_k = exp(-lag / tau_k); the alpha limit when tau1 ~ tau2."""
+    e1 = exp(-lag / tau1)
+    e2 = exp(-lag / tau2)
+    d = tau1 - tau2
+    close = abs(d) < 1e-6 * (tau1 + tau2)
+    tau = 0.5 * (tau1 + tau2)
+    ea = exp(-lag / tau)
+    ds = lag * ea if close else tau1 * tau2 / d * (e1 - e2)
+    dx = (1.0 - lag / tau) * ea if close else (tau1 * e2 - tau2 * e1) / d
+    return (s + ds, x + dx) if spike else (s, x)
 
 
 DUAL_EXPONENTIAL = SynapseModel(
@@ -55,12 +73,18 @@ DUAL_EXPONENTIAL = SynapseModel(
     default_output="cuba",
     state=(StateVar("s", "1", "synaptic gating variable", 0.0), StateVar("x", "1/ms", "rate of s", 0.0)),
     derivatives=dual_exponential_derivatives,
-    after_step=increment_x,
+    after_step=increment_dual,
 )
 
 
 def alpha_derivatives(s, x, tau):
     return x, -2.0 * x / tau - s / (tau * tau)
+
+
+def increment_alpha(spike, s, x, lag, tau):
+    """x += 1 at the spike, propagated to the step's end: s += lag e, x += (1 - lag / tau) e, e = exp(-lag / tau)."""
+    e = exp(-lag / tau)
+    return (s + lag * e, x + (1.0 - lag / tau) * e) if spike else (s, x)
 
 
 ALPHA = SynapseModel(
@@ -72,7 +96,7 @@ ALPHA = SynapseModel(
     default_output="cuba",
     state=(StateVar("s", "1", "synaptic gating variable", 0.0), StateVar("x", "1/ms", "rate of s", 0.0)),
     derivatives=alpha_derivatives,
-    after_step=increment_x,
+    after_step=increment_alpha,
 )
 
 
@@ -80,8 +104,11 @@ def two_stage_derivatives(x, g, tau_syn):
     return -x / tau_syn, (x - g) / tau_syn
 
 
-def two_stage_spike(spike, x, g, g_star):
-    return (x + g_star if spike else x), g
+def two_stage_spike(spike, x, g, lag, g_star, tau_syn):
+    """x += g_star at the spike, propagated to the step's end: x += g_star e, g += g_star (lag / tau_syn) e,
+    e = exp(-lag / tau_syn)."""
+    e = exp(-lag / tau_syn)
+    return (x + g_star * e, g + g_star * (lag / tau_syn) * e) if spike else (x, g)
 
 
 def two_stage_currents(g, v_post, E_syn):

@@ -13,7 +13,10 @@ copied into generated kernels like a neuron model's equations, and receive their
         ``conductance_factor`` (units).
     after_step(...) -> state           spike-triggered updates, once per step after the integrator's step
         arguments: ``spike`` (the transmitted presynaptic spike of this step, after the delay), state
-        variables, parameters, ``dt``. Increments are applied after the step in which the spike arrives.
+        variables, parameters, ``dt``, ``lag`` (time from the spike's interpolated threshold crossing to
+        the step's end, in [0, dt]; 0 for a pre neuron without a threshold). Increments are applied after
+        the step in which the spike arrives; a linear synapse propagates its increment over ``lag`` in
+        closed form (precise event timing, ``synapses.abstract``).
     post_jump(...) -> dV               an instantaneous change of the post neuron's voltage on a spike
         arguments: ``spike``, parameters, ``post_refractory`` (True while the post neuron is refractory)
     trigger(...) -> bool               what counts as a presynaptic spike, when not the pre neuron's spike

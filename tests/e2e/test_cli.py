@@ -2,7 +2,7 @@
 
 Every test runs the real console script (the one pip installed next to this interpreter) in a subprocess,
 so argument parsing, exit codes, stderr and the dask worker processes are the ones a user gets. The runs
-use the packaged small spec (6 x 4 points, 20 ms); the kernel cache is shared through SYNSWEEP_CACHE_DIR
+use the packaged small spec (6 x 4 points, 200 ms); the kernel cache is shared through SYNSWEEP_CACHE_DIR
 (tests/conftest.py), so only the first run compiles.
 """
 
@@ -72,7 +72,7 @@ def test_validate_prints_the_plan_without_running(tmp_path: Path) -> None:
     assert "coupling_scan_small" in text
     assert "points        24  (6 x 4)" in text
     assert "chunks        3 of shape 2 x 4" in text
-    assert "96,000" in text  # neuron-steps: 24 points x 2 neurons x 2,000 steps
+    assert "960,000" in text  # neuron-steps: 24 points x 2 neurons x 20,000 steps
     assert "integrator rk4, precision float64, scheme coupled" in text
     assert "g      6  linspace 0 .. 0.01 mS" in text
     assert "inputs.n2 (x0.8)" in text

@@ -179,7 +179,7 @@ def test_resume_computes_only_missing_chunks(client, reference, tmp_path):
     partial = open_result(out).load()
     assert int((partial.status == 1).sum()) == 10 and int((partial.status == 0).sum()) == 20
     assert int((partial.spike_count == -1).sum()) == 40  # not computed: the fill value, not "0 spikes"
-    assert status_counts(out) == status_counts(out, points=5) == (10, 0, 20)  # one slab, then 6 slabs
+    assert status_counts(out) == status_counts(out, points=5) == (10, 0, 20, 0)  # one slab, then 6 slabs
     assert done_chunks(out) == {0, 3}
     stamps = {k: (out / META_GROUP / "done" / str(k)).stat().st_mtime_ns for k in (0, 3)}
 
@@ -250,7 +250,7 @@ def test_diverged_points_are_flagged(client, tmp_path):
     ds = run_sweep(make_spec(4, sweep=sweep, record=None), tmp_path / "div.zarr", client=client,
                    progress=False).load()
     assert "trace_v" not in ds
-    assert status_counts(tmp_path / "div.zarr") == (6, 3, 0)
+    assert status_counts(tmp_path / "div.zarr") == (6, 3, 0, 0)
     assert (ds.status.sel(g=-0.01) == 2).all()
     assert (ds.status.sel(g=[0.0, 0.002]) == 1).all()
     assert (ds.diverged_step.sel(g=-0.01) > 0).all() and (ds.diverged_step.sel(g=[0.0, 0.002]) == -1).all()

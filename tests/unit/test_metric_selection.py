@@ -22,16 +22,17 @@ SELECTIONS = [("spike_count",), ("pearson",), ("time_to_sync",), ("plv", "coinci
 
 
 def test_kernel_key_holds_what_the_metrics_need():
-    """Metric sets with the same needs share a kernel, others do not; the default keeps everything."""
+    """Metric sets with the same needs share a kernel, others do not; the default keeps everything, no
+    metric at all keeps the evidence of the runaway status (spike counts and ISIs)."""
     key = kernel_key(IF_PAIR, SIM, VALUES)
     assert key.keeps == codegen.EVERYTHING
     assert kernel_key(IF_PAIR, SIM, VALUES, metrics=("spike_count",)) == \
         kernel_key(IF_PAIR, SIM, VALUES, metrics=("rate_count", "spike_count"))
     keys = {kernel_key(IF_PAIR, SIM, VALUES, metrics=m) for m in [*SELECTIONS, (), DEFAULT_METRICS]}
-    assert len(keys) == len(SELECTIONS) + 2
-    assert kernel_key(IF_PAIR, SIM, VALUES, metrics=()).keeps == ()
+    assert len(keys) == len(SELECTIONS) + 1  # () keeps what spike_count keeps
+    assert kernel_key(IF_PAIR, SIM, VALUES, metrics=()).keeps == codegen.STATUS_NEEDS
     source = kernels.kernel_source(kernel_key(IF_PAIR, SIM, VALUES, metrics=("spike_count",)))[1]
-    assert "sincos2pi(" not in source.split("def run(")[1] and "frac = " not in source  # no phases, no spike times
+    assert "sincos2pi(" not in source.split("def run(")[1] and "xa * xb" not in source  # no phases, no sums
 
 
 @pytest.mark.parametrize("looped", [False, True])

@@ -69,6 +69,6 @@ WORKFLOW = Workflow(
              "synchronous are the pairs as the coupling grows?",
     source="seed 000 (Neun: small network example)",
     draw=draw,
-    small={"sweep.g.values": [0.0, 0.01, 0.05], "sweep.I_ext.values": [0.15], "simulation.duration": 60.0,
+    small={"sweep.g.values": [0.0, 0.01, 0.05], "sweep.I_ext.values": [0.15], "simulation.duration": 200.0,
            "record.points": "all"},
 )

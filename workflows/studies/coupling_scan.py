@@ -120,5 +120,5 @@ WORKFLOW = Workflow(
     draw=draw,
     options={"threshold": 0.9},
     small={"sweep.g.linspace.num": 6, "sweep.I_ext.linspace": {"start": 0.1, "stop": 0.15, "num": 2},
-           "simulation.duration": 60.0, "simulation.transient": 20.0},
+           "simulation.duration": 200.0, "simulation.transient": 50.0},
 )

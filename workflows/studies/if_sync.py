@@ -10,7 +10,10 @@ I_ext = 3 nA, g_star x 2, tau_syn x 2) with their time to synchrony marked, and 
 Time to synchrony: the engine's pair metric ``time_to_sync`` (``synsweep.engine.metrics``: from then on every
 spike of either neuron has a partner spike of the other within ``simulation.sync_tolerance``, 0.5 ms here),
 computed online from the exact (interpolated) spike times; NaN when the pair is still out of sync at its
-last spike ("never" on the maps).
+last spike, or has not stayed in sync for ``simulation.sync_spikes`` spikes ("never" on the maps). Without a
+refractory period a large g_star makes the pair run away (the conductance grows with every spike until the
+neurons fire at kHz rates): such points are ``status`` 3 ("runaway" on the maps and in the example titles);
+``circuit.neurons.*.params.t_ref`` (e.g. --set) bounds the rate.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from synsweep.engine.metrics import STATUS_RUNAWAY
 from synsweep.workflows.selection import AnalysisError
 
 from .base import Workflow, WorkflowRun
@@ -57,6 +61,8 @@ def _examples(run: WorkflowRun, ds: xr.Dataset, sync: xr.DataArray, axes: np.nda
             ax.plot(time, v.sel(neuron=neuron).values, linewidth=1.0, label=f"{neuron}")
         t = float(sync.isel(index).values)
         text = f"synchronous from {t:.1f} ms" if np.isfinite(t) else "not synchronous within the run"
+        if int(ds["status"].isel(index).values) == STATUS_RUNAWAY:
+            text = "runaway: fires faster than the step resolves (no synchrony value)"
         if np.isfinite(t):
             ax.axvline(t, color="black", linestyle=":", linewidth=1)
         ax.set_title(f"{title_of(ds, index)}: {text}", fontsize="small")
@@ -66,6 +72,13 @@ def _examples(run: WorkflowRun, ds: xr.Dataset, sync: xr.DataArray, axes: np.nda
     axes[-1].set_xlabel("time (ms)")
 
 
+def first_pair_status(ds: xr.Dataset, sync: xr.DataArray) -> xr.DataArray:
+    """``status`` on the dims of ``sync`` (0 not computed, 1 ok, 2 diverged, 3 runaway)."""
+    status = ds["status"]
+    status = status.isel({d: 0 for d in status.dims if d not in sync.dims})
+    return status.broadcast_like(sync).transpose(*sync.dims)
+
+
 def _heatmaps(ds: xr.Dataset, sync: xr.DataArray, axes: np.ndarray, fig) -> None:
     from synsweep.workflows.plots import _edges
 
@@ -73,20 +86,23 @@ def _heatmaps(ds: xr.Dataset, sync: xr.DataArray, axes: np.ndarray, fig) -> None
     x, y = dims[-2:] if len(dims) >= 2 else (dims[0], None)
     panel = dims[0] if len(dims) >= 3 else None
     top = float(np.nanmax(sync.values)) if np.isfinite(sync.values).any() else 1.0
+    status = first_pair_status(ds, sync)
     for ax, (k, text) in zip(axes, hue_values(ds, panel, most=len(axes)), strict=False):
         cut = sync.isel({panel: k}) if panel is not None else sync
+        runaway = status.isel({panel: k}) if panel is not None else status
         if y is None:
             ax.plot(ds[x].values, cut.values, "o-")
             ax.set_ylabel("time to synchrony (ms)")
         else:
-            cut = cut.transpose(y, x)
+            cut, runaway = cut.transpose(y, x), runaway.transpose(y, x).values == STATUS_RUNAWAY
             ax.set_facecolor("#d9d9d9")
             mesh = ax.pcolormesh(_edges(ds[x].values), _edges(ds[y].values), np.ma.masked_invalid(cut.values),
                                  cmap="magma_r", vmin=0.0, vmax=top, shading="flat")
             for j, yv in enumerate(ds[y].values):
                 for i, xv in enumerate(ds[x].values):
                     value = float(cut.values[j, i])
-                    ax.text(xv, yv, f"{value:.0f}" if np.isfinite(value) else "never", ha="center", va="center",
+                    label = f"{value:.0f}" if np.isfinite(value) else "runaway" if runaway[j, i] else "never"
+                    ax.text(xv, yv, label, ha="center", va="center",
                             fontsize="x-small", color="white" if np.isfinite(value) and value > top / 2 else "black")
             ax.set_ylabel(short_label(ds, y))
         ax.set_xlabel(short_label(ds, x))
