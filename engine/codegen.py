@@ -328,6 +328,27 @@ def emit_spike_bookkeeping(src: _Source, acc: dict[str, str], up: str, tc: str, 
     src(f"{acc['count']} = cnt + {up}")
 
 
+def emit_spike_gate(src: _Source, lay: KernelLayout, tile: int) -> None:
+    """Open ``if n_up > 0:`` over the number of spikes in the tile this step (the neurons' 'spiked' rows of
+    the tile buffer), counted only in the analysed window; both layouts.
+
+    Spikes are rare (a spiking lane fires in a few percent of the steps), so most steps of a tile have none;
+    in such a step every spike accumulator would only add 0 (``x + 0 * y`` is ``x`` for finite y), so skipping
+    it changes no value of a lane that has not diverged (a diverged lane reports NaN / -1 anyway). The branch is
+    on a count over the whole tile, the same for every lane, so the lane loops under it stay vector loops; the
+    count is an integer sum (vectorised without reassociation)."""
+    first = lay.neuron_row(0, "spiked")
+    step = lay.neuron_row(1, "spiked") - first if len(lay.neurons) > 1 else 0
+    src("n_up = np.int64(0)")
+    src("if counting:")
+    src(f"    for e in range({len(lay.neurons)}):")
+    src(f"        o_up = U(({first} + {step} * e) * {tile})")
+    src("        for i in range(U(TILE)):")
+    src("            n_up += np.int64(W[i + o_up] > F(0.0))")
+    src("if n_up > 0:")
+    src.indent()
+
+
 def needs_spike_times(keeps: tuple[str, ...]) -> bool:
     """Whether the metrics loop needs each spike's interpolated time (not only its count)."""
     return bool({"last", "first"} & set(keeps))
@@ -636,9 +657,10 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
                 src(f"{vrow} = {vrow} + {_call(sm.post_jump, names)}")
         src.dedent()
 
-    # --- 3. the metrics loop: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
-    # full SIMD width of the working precision (8 float32 lanes on AVX2, not 4)
-    src("for i in range(U(TILE)):")
+    # --- 3. the metrics loops: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
+    # full SIMD width of the working precision (8 float32 lanes on AVX2, not 4). Only what key.keeps asks for.
+    keeps = key.keeps
+    src("for i in range(U(TILE)):")  # every step: divergence and the pairs' running sums
     src.indent()
     for k, model in enumerate(neurons):
         src(f"v{k} = np.float64({w_row(lay.state_row(k, model.voltage))})")
@@ -650,12 +672,32 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
     src(f"bad = np.float64(not ({oks})) * np.float64({acc(d)} < 0.0)")
     src(f"{acc(d)} += bad * (s64 - {acc(d)})")
 
-    # spikes: time by linear interpolation of the crossing of the threshold within the step; only what the
-    # requested metrics need (key.keeps)
-    keeps = key.keeps
+    # pairwise running sums (voltages shifted by each model's resting value against cancellation)
+    for q, (a, b) in enumerate(key.pairs):
+        ma, mb = neurons[a], neurons[b]
+        sa = ma.state_var(ma.voltage).default or 0.0
+        sb = mb.state_var(mb.voltage).default or 0.0
+        r = {w: lay.pair_acc(q, w) for w in PAIR_ACC}
+        if "sums" in keeps:
+            src(f"xa = v{a} + {-sa!r}")
+            src(f"xb = v{b} + {-sb!r}")
+            src(f"{acc(r['sx'])} += w * xa")
+            src(f"{acc(r['sy'])} += w * xb")
+            src(f"{acc(r['sxx'])} += w * (xa * xa)")
+            src(f"{acc(r['syy'])} += w * (xb * xb)")
+            src(f"{acc(r['sxy'])} += w * (xa * xb)")
+        if "sad" in keeps:
+            src(f"{acc(r['sad'])} += w * abs(v{a} - v{b})")
+    src.dedent()
+    if "count" not in keeps:
+        return
+
+    # spikes: only in a step in which a lane of the tile spiked (emit_spike_gate); time by linear
+    # interpolation of the crossing of the threshold within the step
+    emit_spike_gate(src, lay, tile)
+    src("for i in range(U(TILE)):")
+    src.indent()
     for k, model in enumerate(neurons):
-        if "count" not in keeps:
-            break
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
         src(f"up{k} = np.float64(({w_row(lay.neuron_row(k, 'spiked'))} > 0.0) & counting)")
         if not needs_spike_times(keeps):
@@ -681,24 +723,8 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
     for k in range(n_neurons):
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
         emit_spike_bookkeeping(src, {w: acc(r[w]) for w in NEURON_ACC}, f"up{k}", f"tc{k}", keeps)
-
-    # pairwise running sums (voltages shifted by each model's resting value against cancellation)
-    for q, (a, b) in enumerate(key.pairs):
-        ma, mb = neurons[a], neurons[b]
-        sa = ma.state_var(ma.voltage).default or 0.0
-        sb = mb.state_var(mb.voltage).default or 0.0
-        r = {w: lay.pair_acc(q, w) for w in PAIR_ACC}
-        if "sums" in keeps:
-            src(f"xa = v{a} + {-sa!r}")
-            src(f"xb = v{b} + {-sb!r}")
-            src(f"{acc(r['sx'])} += w * xa")
-            src(f"{acc(r['sy'])} += w * xb")
-            src(f"{acc(r['sxx'])} += w * (xa * xa)")
-            src(f"{acc(r['syy'])} += w * (xb * xb)")
-            src(f"{acc(r['sxy'])} += w * (xa * xb)")
-        if "sad" in keeps:
-            src(f"{acc(r['sad'])} += w * abs(v{a} - v{b})")
-    src.dedent()  # metrics lane loop
+    src.dedent()  # spike lane loop
+    src.dedent()  # spike gate
 
 
 def generate(key: KernelKey, engine_hash: str) -> str:
@@ -709,7 +735,8 @@ def generate(key: KernelKey, engine_hash: str) -> str:
          then each neuron's spike rule and reset;
       2. the event loop (only with spike-triggered synapses): delay ring buffers, spike-triggered state
          updates of the synapses (increments, transmitter pulses) and jumps of post voltages;
-      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums;
+      3. the metrics loops (float64): divergence and pairwise running sums every step; spike times, counts
+         and synchrony only in a step in which a lane of the tile spiked (``emit_spike_gate``);
       4. for circuits of >= 3 neurons, every ``kur_every`` steps: the Kuramoto order parameter's sample.
     """
     if key.integrator not in INTEGRATORS:

@@ -229,6 +229,7 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         PAIR_ACC,
         SPIKE_SCRATCH,
         emit_spike_bookkeeping,
+        emit_spike_gate,
         emit_spike_synchrony,
         needs_spike_times,
         needs_synchrony,
@@ -439,7 +440,36 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
     src.dedent()
     n_acc, n_scratch = len(NEURON_ACC), len(SPIKE_SCRATCH)
     keeps = key.keeps  # only what the requested metrics need, as in the unrolled layout
-    for model, table in neuron_tables if "count" in keeps else ():
+
+    def pair_loop() -> None:
+        src(f"for e in range({len(key.pairs)}):")
+        src.indent()
+        src("o_a = U(VOLTAGE_ROWS[PAIRS[e, 0]] * TILE)")
+        src("o_b = U(VOLTAGE_ROWS[PAIRS[e, 1]] * TILE)")
+        src("sa = PAIR_SHIFTS[e, 0]")
+        src("sb = PAIR_SHIFTS[e, 1]")
+        src(f"o_acc = U({lay.pair_acc(0, 'sx')} + {len(PAIR_ACC)} * e) * U({tile})")
+        src(f"o_sa = U({lay.n_acc} + {n_scratch} * PAIRS[e, 0]) * U({tile})")
+        src(f"o_sb = U({lay.n_acc} + {n_scratch} * PAIRS[e, 1]) * U({tile})")
+        lane_loop()
+
+    if key.pairs and {"sums", "sad"} & set(keeps):  # every step: the pairs' running sums
+        pair_loop()
+        src("va = np.float64(W[i + o_a])")
+        src("vb = np.float64(W[i + o_b])")
+        src("xa = va + sa")
+        src("xb = vb + sb")
+        sums = ("xa", "xb", "xa * xa", "xb * xb", "xa * xb") if "sums" in keeps else ()
+        for c, expr in enumerate(sums):
+            src(f"A[i + o_acc + U({c * tile})] += w * ({expr})")
+        if "sad" in keeps:
+            src(f"A[i + o_acc + U({PAIR_ACC.index('sad') * tile})] += w * (abs(va - vb))")
+        src.dedent()
+        src.dedent()
+    if "count" not in keeps:
+        return
+    emit_spike_gate(src, lay, tile)  # spikes: only in a step in which a lane of the tile spiked
+    for model, table in neuron_tables:
         members(table)
         src(f"k = {table.name}[e, {table.columns.index('i_in')}] - {lay.i_base}")
         src(f"o_acc = U(k) * U({n_acc * tile})")
@@ -467,32 +497,14 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         emit_spike_bookkeeping(src, acc, "up", "tc", keeps)
         src.dedent()
         src.dedent()
-    if key.pairs and (needs_synchrony(keeps) or {"sums", "sad"} & set(keeps)):
-        src(f"for e in range({len(key.pairs)}):")
-        src.indent()
-        src("o_a = U(VOLTAGE_ROWS[PAIRS[e, 0]] * TILE)")
-        src("o_b = U(VOLTAGE_ROWS[PAIRS[e, 1]] * TILE)")
-        src("sa = PAIR_SHIFTS[e, 0]")
-        src("sb = PAIR_SHIFTS[e, 1]")
-        src(f"o_acc = U({lay.pair_acc(0, 'sx')} + {len(PAIR_ACC)} * e) * U({tile})")
-        src(f"o_sa = U({lay.n_acc} + {n_scratch} * PAIRS[e, 0]) * U({tile})")
-        src(f"o_sb = U({lay.n_acc} + {n_scratch} * PAIRS[e, 1]) * U({tile})")
-        lane_loop()
-        if needs_synchrony(keeps):
-            emit_spike_synchrony(src, {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(PAIR_ACC)},
-                                 {w: f"A[i + o_sa + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)},
-                                 {w: f"A[i + o_sb + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)}, keeps)
-        src("va = np.float64(W[i + o_a])")
-        src("vb = np.float64(W[i + o_b])")
-        src("xa = va + sa")
-        src("xb = vb + sb")
-        sums = ("xa", "xb", "xa * xa", "xb * xb", "xa * xb") if "sums" in keeps else ()
-        for c, expr in enumerate(sums):
-            src(f"A[i + o_acc + U({c * tile})] += w * ({expr})")
-        if "sad" in keeps:
-            src(f"A[i + o_acc + U({PAIR_ACC.index('sad') * tile})] += w * (abs(va - vb))")
+    if key.pairs and needs_synchrony(keeps):
+        pair_loop()
+        emit_spike_synchrony(src, {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(PAIR_ACC)},
+                             {w: f"A[i + o_sa + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)},
+                             {w: f"A[i + o_sb + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)}, keeps)
         src.dedent()
         src.dedent()
+    src.dedent()  # spike gate
 
 
 def emit_gap_group(src: _Source, lay: KernelLayout, g: int, group: GapGroup, volt_base: str, tile: int) -> None:
