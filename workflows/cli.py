@@ -323,8 +323,8 @@ def describe_result(ds: Any, path: Path) -> str:
         def pct(k: int) -> str:
             return f"{k:,} ({100.0 * k / total:.1f}%)" if total else str(k)
 
-        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}, runaway {pct(run)}, "
-                               f"not computed {pct(nc)}"))
+        runaway = f", runaway {pct(run)}" if run else ""
+        rows.append(("points", f"{total:,}: ok {pct(ok)}, diverged {pct(div)}{runaway}, not computed {pct(nc)}"))
         if run:
             rows.append(("", "runaway: a neuron fires faster than simulation.max_rate or more than once every "
                              "3 steps; its synchrony metrics are NaN"))

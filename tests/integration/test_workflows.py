@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
-from synsweep.workflows.replay import replay_point
+from synsweep.workflows.replay import replay_point, traces_dataset
 from synsweep.workflows.studies import draw, run_workflow
 from synsweep.workflows.studies.coupled_pair import junction_currents
 from synsweep.workflows.studies.coupling_scan import sync_onset
@@ -167,7 +167,11 @@ def test_psp_inhibitory_and_shunted_responses_are_smaller_than_the_excitatory_on
         assert r["g"].max() == pytest.approx(30.0 / np.e, rel=1e-3)
         assert r["I_syn"][0] == pytest.approx(0.0, abs=1e-12)  # at rest, before the spike
         np.testing.assert_allclose(r["I_m"], (r["V"] + 80.0) / 10.0)
-    assert replay_point(ds, {}).ok  # the stored spec rebuilds (neurons in spec order) and gives the same values
+    replay = replay_point(ds, {})
+    assert replay.ok  # the stored spec rebuilds (neurons in spec order) and gives the same values
+    traces = traces_dataset(replay)  # replay --traces: the synapses' state variables too
+    assert traces["synapse_g"].dims == ("synapse", "time") and traces["synapse_g"].attrs["units"] == "nS"
+    assert float(traces["synapse_g"].max()) == pytest.approx(30.0 / np.e, rel=1e-3)
     assert_figures(run, "psp")
 
 

@@ -62,7 +62,7 @@ def _examples(run: WorkflowRun, ds: xr.Dataset, sync: xr.DataArray, axes: np.nda
         t = float(sync.isel(index).values)
         text = f"synchronous from {t:.1f} ms" if np.isfinite(t) else "not synchronous within the run"
         if int(ds["status"].isel(index).values) == STATUS_RUNAWAY:
-            text = "runaway: fires faster than the step resolves (no synchrony value)"
+            text = "runaway: fires faster than simulation.max_rate or the step resolves (no synchrony value)"
         if np.isfinite(t):
             ax.axvline(t, color="black", linestyle=":", linewidth=1)
         ax.set_title(f"{title_of(ds, index)}: {text}", fontsize="small")
