@@ -341,10 +341,15 @@ def emit_spike_gate(src: _Source, lay: KernelLayout, tile: int) -> None:
     step = lay.neuron_row(1, "spiked") - first if len(lay.neurons) > 1 else 0
     src("n_up = np.int64(0)")
     src("if counting:")
-    src(f"    for e in range({len(lay.neurons)}):")
-    src(f"        o_up = U(({first} + {step} * e) * {tile})")
-    src("        for i in range(U(TILE)):")
-    src("            n_up += np.int64(W[i + o_up] > F(0.0))")
+    if lay.looped:  # a loop over the neurons around the lane loop
+        src(f"    for e in range({len(lay.neurons)}):")
+        src(f"        o_up = U(({first} + {step} * e) * {tile})")
+        src("        for i in range(U(TILE)):")
+        src("            n_up += np.int64(W[i + o_up] > F(0.0))")
+    else:  # one lane loop whatever the number of neurons
+        flags = " + ".join(f"np.int64(W[i + U({(first + step * k) * tile})] > F(0.0))" for k in range(len(lay.neurons)))
+        src("    for i in range(U(TILE)):")
+        src(f"        n_up += {flags}")
     src("if n_up > 0:")
     src.indent()
 
