@@ -67,6 +67,34 @@ KURAMOTO_MIN_NEURONS = 3
 # spike time, spike count, latest ISI
 SPIKE_SCRATCH = ("up", "tc", "last", "count", "last_isi")
 
+# what the kernel keeps for each metric (``synsweep.engine.metrics``); a kernel computes only what its metric
+# set needs (KernelKey.keeps): count = spike counts; last = spike times and the last spike time; isi = ISI sums;
+# first = first spike time; last_isi = the latest ISI; sums = the Pearson running sums; sad = sum of |V_a - V_b|;
+# coinc, desync, plv = the pairs' spike synchrony parts; kuramoto = the circuit's order parameter samples
+METRIC_NEEDS = {
+    "spike_count": ("count",),
+    "rate_count": ("count",),
+    "rate_isi": ("count", "last", "isi"),
+    "isi_cv": ("count", "last", "isi"),
+    "first_spike_time": ("count", "first"),
+    "pearson": ("sums",),
+    "mean_abs_dv": ("sad",),
+    "coincidence": ("count", "last", "coinc"),
+    "plv": ("count", "last", "plv"),
+    "time_to_sync": ("count", "last", "first", "last_isi", "desync"),
+    "kuramoto": ("count", "last", "last_isi", "kuramoto"),
+}
+# kept whatever the metrics: the evidence of the runaway status (spike counts, mean and latest ISI)
+STATUS_NEEDS = ("count", "isi", "last", "last_isi")
+EVERYTHING = tuple(sorted({need for needs in (STATUS_NEEDS, *METRIC_NEEDS.values()) for need in needs}))
+
+
+def keeps_for(metrics: tuple[str, ...] | None) -> tuple[str, ...]:
+    """What a kernel keeps for ``metrics`` (sorted, the kernel key's ``keeps``); None: every metric."""
+    if metrics is None:
+        return EVERYTHING
+    return tuple(sorted({need for m in metrics for need in METRIC_NEEDS[m]} | set(STATUS_NEEDS)))
+
 
 @dataclass(frozen=True)
 class KernelKey:
@@ -82,6 +110,8 @@ class KernelKey:
         same value; the looped layout sums an all-to-all group of diffusive synapses (gap junctions) whose
         conductances are tied in O(N) per stage instead of O(N^2) (``synsweep.engine.looped``). Only
         conductances of diffusive synapses are tied (``simulate.tied_rows``); () ties nothing.
+    keeps: what the metrics loop computes (``keeps_for`` the requested metrics, see ``METRIC_NEEDS``); the
+        divergence check always runs. Accumulators not kept stay at their initial values.
     """
 
     neuron_models: tuple[str, ...]
@@ -93,15 +123,18 @@ class KernelKey:
     record: tuple[tuple[int, str], ...] = ()
     varying: tuple[int, ...] | None = None
     tied: tuple[tuple[int, ...], ...] = ()
+    keeps: tuple[str, ...] = EVERYTHING
 
     @classmethod
     def for_circuit(cls, circuit: Circuit, integrator: str, precision: str, scheme: str,
                     record: tuple[tuple[int, str], ...] = (), rings: tuple[int, ...] | None = None,
-                    varying: tuple[int, ...] | None = None, tied: tuple[tuple[int, ...], ...] = ()) -> KernelKey:
+                    varying: tuple[int, ...] | None = None, tied: tuple[tuple[int, ...], ...] = (),
+                    metrics: tuple[str, ...] | None = None) -> KernelKey:
         models, synapses, pairs = circuit.structure()
         rings = rings or (1,) * len(synapses)
         synapses = tuple((*syn, ring) for syn, ring in zip(synapses, rings, strict=True))
-        return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record), varying, tuple(tied))
+        return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record), varying, tuple(tied),
+                   keeps_for(metrics))
 
 
 class KernelLayout:
@@ -273,34 +306,96 @@ def spike_lateness(vb: str, va: str, thr: str | None) -> str:
     return f"min(max(({va} - {thr}) / max({va} - {vb}, F(1e-30)), F(0.0)), F(1.0))"
 
 
-def emit_spike_bookkeeping(src: _Source, acc: dict[str, str], up: str, tc: str) -> None:
-    """A neuron's spike count, first and last spike time and ISI sums, given its spike flag and time."""
+def emit_spike_bookkeeping(src: _Source, acc: dict[str, str], up: str, tc: str, keeps: tuple[str, ...]) -> None:
+    """A neuron's spike count, first and last spike time and ISI sums, given its spike flag and time; only
+    what ``keeps`` asks for (each accumulator's arithmetic is the same whatever else is kept)."""
+    if "count" not in keeps:
+        return
     src(f"cnt = {acc['count']}")
-    src("seen = min(cnt, 1.0)")
-    src(f"isi = {up} * seen * ({tc} - {acc['last']})")
-    src(f"{acc['last_isi']} += {up} * seen * (isi - {acc['last_isi']})")
-    src(f"{acc['isi_sum']} += isi")
-    src(f"{acc['isi_sq']} += isi * isi")
-    src(f"{acc['first']} += {up} * (1.0 - seen) * ({tc} - {acc['first']})")
-    src(f"{acc['last']} += {up} * ({tc} - {acc['last']})")
+    if {"isi", "last_isi", "first"} & set(keeps):
+        src("seen = min(cnt, 1.0)")
+    if {"isi", "last_isi"} & set(keeps):
+        src(f"isi = {up} * seen * ({tc} - {acc['last']})")
+    if "last_isi" in keeps:
+        src(f"{acc['last_isi']} += {up} * seen * (isi - {acc['last_isi']})")
+    if "isi" in keeps:
+        src(f"{acc['isi_sum']} += isi")
+        src(f"{acc['isi_sq']} += isi * isi")
+    if "first" in keeps:
+        src(f"{acc['first']} += {up} * (1.0 - seen) * ({tc} - {acc['first']})")
+    if "last" in keeps:
+        src(f"{acc['last']} += {up} * ({tc} - {acc['last']})")
     src(f"{acc['count']} = cnt + {up}")
 
 
-def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str]) -> None:
+def emit_spike_gate(src: _Source, lay: KernelLayout, tile: int) -> None:
+    """Open ``if n_up > 0:`` over the number of spikes in the tile this step (the neurons' 'spiked' rows of
+    the tile buffer), counted only in the analysed window; both layouts.
+
+    Spikes are rare (a spiking lane fires in a few percent of the steps), so most steps of a tile have none;
+    in such a step every spike accumulator would only add 0 (``x + 0 * y`` is ``x`` for finite y), so skipping
+    it changes no value of a lane that has not diverged (a diverged lane reports NaN / -1 anyway). The branch is
+    on a count over the whole tile, the same for every lane, so the lane loops under it stay vector loops; the
+    count is an integer sum (vectorised without reassociation)."""
+    first = lay.neuron_row(0, "spiked")
+    step = lay.neuron_row(1, "spiked") - first if len(lay.neurons) > 1 else 0
+    src("n_up = np.int64(0)")
+    src("if counting:")
+    if lay.looped:  # a loop over the neurons around the lane loop
+        src(f"    for e in range({len(lay.neurons)}):")
+        src(f"        o_up = U(({first} + {step} * e) * {tile})")
+        src("        for i in range(U(TILE)):")
+        src("            n_up += np.int64(W[i + o_up] > F(0.0))")
+    else:  # one lane loop whatever the number of neurons
+        flags = " + ".join(f"np.int64(W[i + U({(first + step * k) * tile})] > F(0.0))" for k in range(len(lay.neurons)))
+        src("    for i in range(U(TILE)):")
+        src(f"        n_up += {flags}")
+    src("if n_up > 0:")
+    src.indent()
+
+
+def needs_spike_times(keeps: tuple[str, ...]) -> bool:
+    """Whether the metrics loop needs each spike's interpolated time (not only its count)."""
+    return bool({"last", "first"} & set(keeps))
+
+
+def needs_synchrony(keeps: tuple[str, ...]) -> bool:
+    """Whether the metrics loop runs the pairs' spike synchrony (``emit_spike_synchrony``)."""
+    return bool({"coinc", "desync", "plv"} & set(keeps))
+
+
+def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str],
+                         keeps: tuple[str, ...]) -> None:
     """Spike synchrony of a pair (see ``synsweep.engine.metrics``), from each neuron's SPIKE_SCRATCH values
-    of this step (before its own bookkeeping): coincidences, the last out-of-sync spike, each neuron's spikes
-    since then, phase sums."""
-    src(f"la = {a['up']} * {a['tc']} + (1.0 - {a['up']}) * {a['last']}")  # latest spike, this step's included
+    of this step (before its own bookkeeping): coincidences, the last out-of-sync spike and each neuron's
+    spikes since then, phase sums; only the parts that ``keeps`` asks for."""
+    if {"desync", "plv"} & set(keeps):
+        src(f"la = {a['up']} * {a['tc']} + (1.0 - {a['up']}) * {a['last']}")  # latest spike, this step's included
+        src(f"ha = min({a['count']} + {a['up']}, 1.0)")  # has spiked (0/1)
+    if "coinc" in keeps:
+        # coincidences: the later spike of a pair within coinc_window of the other neuron's spike, counted once
+        src(f"both = {a['up']} * {b['up']} * np.float64(abs({a['tc']} - {b['tc']}) <= coinc_window)")
+        src(f"near_a = {a['up']} * (1.0 - {b['up']}) * min({b['count']}, 1.0) * "
+            f"np.float64({a['tc']} - {b['last']} <= coinc_window)")
+        src(f"near_b = {b['up']} * (1.0 - {a['up']}) * min({a['count']}, 1.0) * "
+            f"np.float64({b['tc']} - {a['last']} <= coinc_window)")
+        src(f"{acc['n_coinc']} += both + near_a + near_b")
+    if "desync" in keeps:
+        _emit_desync(src, acc, a, b)
+    if "plv" in keeps:
+        # phase of a's latest spike in b's inter-spike interval that ends with b's spike of this step
+        src(f"valid = {b['up']} * min({b['count']}, 1.0) * ha * np.float64(la > {b['last']}) * "
+            f"np.float64(la <= {b['tc']})")
+        src(f"sn, cs = sincos2pi((la - {b['last']}) / max({b['tc']} - {b['last']}, 1e-300))")
+        src(f"{acc['plv_c']} += valid * cs")
+        src(f"{acc['plv_s']} += valid * sn")
+        src(f"{acc['plv_n']} += valid")
+
+
+def _emit_desync(src: _Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str]) -> None:
+    """The time of the pair's last out-of-sync spike and each neuron's spikes since then (time_to_sync)."""
     src(f"lb = {b['up']} * {b['tc']} + (1.0 - {b['up']}) * {b['last']}")
-    src(f"ha = min({a['count']} + {a['up']}, 1.0)")  # has spiked (0/1)
     src(f"hb = min({b['count']} + {b['up']}, 1.0)")
-    # coincidences: the later spike of a pair within coinc_window of the other neuron's spike, counted once
-    src(f"both = {a['up']} * {b['up']} * np.float64(abs({a['tc']} - {b['tc']}) <= coinc_window)")
-    src(f"near_a = {a['up']} * (1.0 - {b['up']}) * min({b['count']}, 1.0) * "
-        f"np.float64({a['tc']} - {b['last']} <= coinc_window)")
-    src(f"near_b = {b['up']} * (1.0 - {a['up']}) * min({a['count']}, 1.0) * "
-        f"np.float64({b['tc']} - {a['last']} <= coinc_window)")
-    src(f"{acc['n_coinc']} += both + near_a + near_b")
     # lag of a spike to the other neuron's nearest spike (the last one, or the next one expected one ISI
     # later); the last spike whose lag is >= sync_tol marks the end of the time to synchrony
     # (the other's latest ISI; before it has one, this neuron's ISI that ends with this spike)
@@ -317,12 +412,6 @@ def emit_spike_synchrony(src: _Source, acc: dict[str, str], a: dict[str, str], b
     src("insync = 1.0 - max(bad_a, bad_b)")
     src(f"{acc['sync_a']} = insync * ({acc['sync_a']} + {a['up']})")
     src(f"{acc['sync_b']} = insync * ({acc['sync_b']} + {b['up']})")
-    # phase of a's latest spike in b's inter-spike interval that ends with b's spike of this step
-    src(f"valid = {b['up']} * min({b['count']}, 1.0) * ha * np.float64(la > {b['last']}) * np.float64(la <= {b['tc']})")
-    src(f"sn, cs = sincos2pi((la - {b['last']}) / max({b['tc']} - {b['last']}, 1e-300))")
-    src(f"{acc['plv_c']} += valid * cs")
-    src(f"{acc['plv_s']} += valid * sn")
-    src(f"{acc['plv_n']} += valid")
 
 
 def emit_kuramoto_sample(src: _Source, lay: KernelLayout, tile: int) -> None:
@@ -573,9 +662,10 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
                 src(f"{vrow} = {vrow} + {_call(sm.post_jump, names)}")
         src.dedent()
 
-    # --- 3. the metrics loop: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
-    # full SIMD width of the working precision (8 float32 lanes on AVX2, not 4)
-    src("for i in range(U(TILE)):")
+    # --- 3. the metrics loops: float64 bookkeeping apart from the ODE loop, so that the ODE loop runs at the
+    # full SIMD width of the working precision (8 float32 lanes on AVX2, not 4). Only what key.keeps asks for.
+    keeps = key.keeps
+    src("for i in range(U(TILE)):")  # every step: divergence and the pairs' running sums
     src.indent()
     for k, model in enumerate(neurons):
         src(f"v{k} = np.float64({w_row(lay.state_row(k, model.voltage))})")
@@ -587,11 +677,37 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
     src(f"bad = np.float64(not ({oks})) * np.float64({acc(d)} < 0.0)")
     src(f"{acc(d)} += bad * (s64 - {acc(d)})")
 
-    # spikes: time by linear interpolation of the crossing of the threshold within the step
+    # pairwise running sums (voltages shifted by each model's resting value against cancellation)
+    for q, (a, b) in enumerate(key.pairs):
+        ma, mb = neurons[a], neurons[b]
+        sa = ma.state_var(ma.voltage).default or 0.0
+        sb = mb.state_var(mb.voltage).default or 0.0
+        r = {w: lay.pair_acc(q, w) for w in PAIR_ACC}
+        if "sums" in keeps:
+            src(f"xa = v{a} + {-sa!r}")
+            src(f"xb = v{b} + {-sb!r}")
+            src(f"{acc(r['sx'])} += w * xa")
+            src(f"{acc(r['sy'])} += w * xb")
+            src(f"{acc(r['sxx'])} += w * (xa * xa)")
+            src(f"{acc(r['syy'])} += w * (xb * xb)")
+            src(f"{acc(r['sxy'])} += w * (xa * xb)")
+        if "sad" in keeps:
+            src(f"{acc(r['sad'])} += w * abs(v{a} - v{b})")
+    src.dedent()
+    if "count" not in keeps:
+        return
+
+    # spikes: only in a step in which a lane of the tile spiked (emit_spike_gate); time by linear
+    # interpolation of the crossing of the threshold within the step
+    emit_spike_gate(src, lay, tile)
+    src("for i in range(U(TILE)):")
+    src.indent()
     for k, model in enumerate(neurons):
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
         src(f"up{k} = np.float64(({w_row(lay.neuron_row(k, 'spiked'))} > 0.0) & counting)")
-        if model.spike_threshold:
+        if not needs_spike_times(keeps):
+            src(f"tc{k} = 0.0")  # unused: no metric asks for spike times
+        elif model.spike_threshold:
             thr = f"np.float64(p{k}_{model.spike_threshold})"
             w = lay.w_param_row(lay.param_row("neuron", k, model.spike_threshold))
             if w is not None:
@@ -602,31 +718,18 @@ def _emit_unrolled_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int
             src(f"tc{k} = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
         else:
             src(f"tc{k} = (s64 + 1.0) * dt64")
-        src(f"count{k} = {acc(r['count'])}")
-        src(f"last{k} = {acc(r['last'])}")
-        src(f"last_isi{k} = {acc(r['last_isi'])}")
-    for q, (a, b) in enumerate(key.pairs):
+        if needs_synchrony(keeps):
+            src(f"count{k} = {acc(r['count'])}")
+            src(f"last{k} = {acc(r['last'])}")
+            src(f"last_isi{k} = {acc(r['last_isi'])}")
+    for q, (a, b) in enumerate(key.pairs if needs_synchrony(keeps) else ()):
         emit_spike_synchrony(src, {w: acc(lay.pair_acc(q, w)) for w in PAIR_ACC},
-                             {w: f"{w}{a}" for w in SPIKE_SCRATCH}, {w: f"{w}{b}" for w in SPIKE_SCRATCH})
+                             {w: f"{w}{a}" for w in SPIKE_SCRATCH}, {w: f"{w}{b}" for w in SPIKE_SCRATCH}, keeps)
     for k in range(n_neurons):
         r = {w: lay.neuron_acc(k, w) for w in NEURON_ACC}
-        emit_spike_bookkeeping(src, {w: acc(r[w]) for w in NEURON_ACC}, f"up{k}", f"tc{k}")
-
-    # pairwise running sums (voltages shifted by each model's resting value against cancellation)
-    for q, (a, b) in enumerate(key.pairs):
-        ma, mb = neurons[a], neurons[b]
-        sa = ma.state_var(ma.voltage).default or 0.0
-        sb = mb.state_var(mb.voltage).default or 0.0
-        r = {w: lay.pair_acc(q, w) for w in PAIR_ACC}
-        src(f"xa = v{a} + {-sa!r}")
-        src(f"xb = v{b} + {-sb!r}")
-        src(f"{acc(r['sx'])} += w * xa")
-        src(f"{acc(r['sy'])} += w * xb")
-        src(f"{acc(r['sxx'])} += w * (xa * xa)")
-        src(f"{acc(r['syy'])} += w * (xb * xb)")
-        src(f"{acc(r['sxy'])} += w * (xa * xb)")
-        src(f"{acc(r['sad'])} += w * abs(v{a} - v{b})")
-    src.dedent()  # metrics lane loop
+        emit_spike_bookkeeping(src, {w: acc(r[w]) for w in NEURON_ACC}, f"up{k}", f"tc{k}", keeps)
+    src.dedent()  # spike lane loop
+    src.dedent()  # spike gate
 
 
 def generate(key: KernelKey, engine_hash: str) -> str:
@@ -637,7 +740,8 @@ def generate(key: KernelKey, engine_hash: str) -> str:
          then each neuron's spike rule and reset;
       2. the event loop (only with spike-triggered synapses): delay ring buffers, spike-triggered state
          updates of the synapses (increments, transmitter pulses) and jumps of post voltages;
-      3. the metrics loop (float64): divergence, spike times and counts, pairwise running sums;
+      3. the metrics loops (float64): divergence and pairwise running sums every step; spike times, counts
+         and synchrony only in a step in which a lane of the tile spiked (``emit_spike_gate``);
       4. for circuits of >= 3 neurons, every ``kur_every`` steps: the Kuramoto order parameter's sample.
     """
     if key.integrator not in INTEGRATORS:
@@ -738,7 +842,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
         emit_looped_step(src, lay, tab, tile)
     else:
         _emit_unrolled_step(src, lay, tab, tile)
-    if lay.kuramoto:
+    if lay.kuramoto and "kuramoto" in key.keeps:
         emit_kuramoto_sample(src, lay, tile)
     if rec:
         src("if rec_every > 0 and (s + 1) % rec_every == 0:")

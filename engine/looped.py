@@ -229,7 +229,10 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         PAIR_ACC,
         SPIKE_SCRATCH,
         emit_spike_bookkeeping,
+        emit_spike_gate,
         emit_spike_synchrony,
+        needs_spike_times,
+        needs_synchrony,
         spike_lateness,
     )
     from .codegen import _call as call
@@ -436,32 +439,9 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
     src(f"{acc_d} += bad * (s64 - {acc_d})")
     src.dedent()
     n_acc, n_scratch = len(NEURON_ACC), len(SPIKE_SCRATCH)
-    for model, table in neuron_tables:
-        members(table)
-        src(f"k = {table.name}[e, {table.columns.index('i_in')}] - {lay.i_base}")
-        src(f"o_acc = U(k) * U({n_acc * tile})")
-        src(f"o_scr = U({lay.n_acc} + {n_scratch} * k) * U({tile})")
-        lane_loop()
-        acc = {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(NEURON_ACC)}
-        scratch = {w: f"A[i + o_scr + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)}
-        src(f"up = np.float64(({at(table.offset('spiked'))} > 0.0) & counting)")
-        if model.spike_threshold:
-            thr = f"np.float64({table.param(f'p_{model.spike_threshold}')})"
-            vb = f"np.float64({at(table.offset('v_before'))})"
-            va = f"np.float64({at(table.offset('v_after'))})"
-            src(f"frac = ({thr} - {vb}) / max({va} - {vb}, 1e-300)")
-            src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
-        else:
-            src("tc = (s64 + 1.0) * dt64")
-        src(f"{scratch['up']} = up")
-        src(f"{scratch['tc']} = tc")
-        src(f"{scratch['count']} = {acc['count']}")
-        src(f"{scratch['last']} = {acc['last']}")
-        src(f"{scratch['last_isi']} = {acc['last_isi']}")
-        emit_spike_bookkeeping(src, acc, "up", "tc")
-        src.dedent()
-        src.dedent()
-    if key.pairs:
+    keeps = key.keeps  # only what the requested metrics need, as in the unrolled layout
+
+    def pair_loop() -> None:
         src(f"for e in range({len(key.pairs)}):")
         src.indent()
         src("o_a = U(VOLTAGE_ROWS[PAIRS[e, 0]] * TILE)")
@@ -472,17 +452,59 @@ def emit_looped_step(src: _Source, lay: KernelLayout, tab: Tableau, tile: int) -
         src(f"o_sa = U({lay.n_acc} + {n_scratch} * PAIRS[e, 0]) * U({tile})")
         src(f"o_sb = U({lay.n_acc} + {n_scratch} * PAIRS[e, 1]) * U({tile})")
         lane_loop()
-        emit_spike_synchrony(src, {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(PAIR_ACC)},
-                             {w: f"A[i + o_sa + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)},
-                             {w: f"A[i + o_sb + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)})
+
+    if key.pairs and {"sums", "sad"} & set(keeps):  # every step: the pairs' running sums
+        pair_loop()
         src("va = np.float64(W[i + o_a])")
         src("vb = np.float64(W[i + o_b])")
         src("xa = va + sa")
         src("xb = vb + sb")
-        for c, expr in enumerate(("xa", "xb", "xa * xa", "xb * xb", "xa * xb", "abs(va - vb)")):
+        sums = ("xa", "xb", "xa * xa", "xb * xb", "xa * xb") if "sums" in keeps else ()
+        for c, expr in enumerate(sums):
             src(f"A[i + o_acc + U({c * tile})] += w * ({expr})")
+        if "sad" in keeps:
+            src(f"A[i + o_acc + U({PAIR_ACC.index('sad') * tile})] += w * (abs(va - vb))")
         src.dedent()
         src.dedent()
+    if "count" not in keeps:
+        return
+    emit_spike_gate(src, lay, tile)  # spikes: only in a step in which a lane of the tile spiked
+    for model, table in neuron_tables:
+        members(table)
+        src(f"k = {table.name}[e, {table.columns.index('i_in')}] - {lay.i_base}")
+        src(f"o_acc = U(k) * U({n_acc * tile})")
+        src(f"o_scr = U({lay.n_acc} + {n_scratch} * k) * U({tile})")
+        lane_loop()
+        acc = {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(NEURON_ACC)}
+        scratch = {w: f"A[i + o_scr + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)}
+        src(f"up = np.float64(({at(table.offset('spiked'))} > 0.0) & counting)")
+        if not needs_spike_times(keeps):
+            src("tc = 0.0")  # unused: no metric asks for spike times
+        elif model.spike_threshold:
+            thr = f"np.float64({table.param(f'p_{model.spike_threshold}')})"
+            vb = f"np.float64({at(table.offset('v_before'))})"
+            va = f"np.float64({at(table.offset('v_after'))})"
+            src(f"frac = ({thr} - {vb}) / max({va} - {vb}, 1e-300)")
+            src("tc = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
+        else:
+            src("tc = (s64 + 1.0) * dt64")
+        if needs_synchrony(keeps):
+            src(f"{scratch['up']} = up")
+            src(f"{scratch['tc']} = tc")
+            src(f"{scratch['count']} = {acc['count']}")
+            src(f"{scratch['last']} = {acc['last']}")
+            src(f"{scratch['last_isi']} = {acc['last_isi']}")
+        emit_spike_bookkeeping(src, acc, "up", "tc", keeps)
+        src.dedent()
+        src.dedent()
+    if key.pairs and needs_synchrony(keeps):
+        pair_loop()
+        emit_spike_synchrony(src, {w: f"A[i + o_acc + U({c * tile})]" for c, w in enumerate(PAIR_ACC)},
+                             {w: f"A[i + o_sa + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)},
+                             {w: f"A[i + o_sb + U({c * tile})]" for c, w in enumerate(SPIKE_SCRATCH)}, keeps)
+        src.dedent()
+        src.dedent()
+    src.dedent()  # spike gate
 
 
 def emit_gap_group(src: _Source, lay: KernelLayout, g: int, group: GapGroup, volt_base: str, tile: int) -> None:

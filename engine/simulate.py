@@ -146,14 +146,15 @@ def tied_rows(circuit: Circuit, varying: Collection[int]) -> tuple[tuple[int, ..
 
 
 def kernel_key(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray] | None = None,
-               record: Sequence[str] = ()) -> KernelKey:
+               record: Sequence[str] = (), metrics: Sequence[str] = DEFAULT_METRICS) -> KernelKey:
     """The compiled kernel that ``simulate`` uses for these arguments: parameters that ``values`` gives
-    per point vary between lanes, the others are scalars of the kernel."""
+    per point vary between lanes, the others are scalars of the kernel; the kernel computes only what
+    ``metrics`` need."""
     values = values or {}
     varying = varying_rows(circuit, values)
     return KernelKey.for_circuit(circuit, simulation.integrator, simulation.precision, simulation.scheme,
                                  resolve_record(circuit, record), delay_rings(circuit, simulation, values),
-                                 varying, tied_rows(circuit, varying))
+                                 varying, tied_rows(circuit, varying), tuple(metrics))
 
 
 def simulate(
@@ -169,7 +170,8 @@ def simulate(
     """Integrate ``n_points`` copies of ``circuit``; point ``p`` takes ``values[path][p]`` for each path.
 
     Returns the metrics (``synsweep.engine.metrics``), the final state and, when ``record`` names
-    variables, their traces sampled every ``record_every`` steps (sample 0 is the initial state).
+    variables, their traces sampled every ``record_every`` steps (sample 0 is the initial state). The
+    kernel computes only what ``metrics`` need (a metric's value does not depend on the others asked for).
     """
     values = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (values or {}).items()}
     n = n_points or max((v.size for v in values.values()), default=1)
@@ -186,7 +188,7 @@ def simulate(
         if path.endswith(".params.delay") and np.any(~(v >= 0.0)):
             raise ValueError(f"{path}: a delay must be >= 0 ms")
     rec_rows = resolve_record(circuit, record)
-    key = kernel_key(circuit, simulation, values, record)
+    key = kernel_key(circuit, simulation, values, record, metrics)
     layout = KernelLayout(key)
     module = get_kernel(key)
     dtype = simulation.dtype

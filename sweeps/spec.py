@@ -1207,4 +1207,4 @@ def kernel_key(spec: SweepSpec) -> Any:
             for path, factor in axis.targets.items():
                 swept[path] = np.asarray([np.max(axis.values * factor)])
     record = spec.record.variables if spec.record is not None and spec.record.points is None else ()
-    return engine_kernel_key(spec.circuit, spec.simulation, swept, record)
+    return engine_kernel_key(spec.circuit, spec.simulation, swept, record, spec.metrics)

@@ -142,3 +142,42 @@ def test_kuramoto_sampling_loop_is_vectorised():
     counts = [sum(int(w) >= full for w in re.findall(r"vectorized loop \(vectorization width: (\d+)", text))
               for text in (pair, trio)]
     assert counts[0] >= 2 and counts[1] == counts[0] + 1, (counts, trio[-2000:])
+
+
+CHEAP = r"""
+import sys
+import llvmlite.binding as llvm
+llvm.set_option("probe", "-pass-remarks=loop-vectorize")
+llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
+from synsweep.engine import Circuit, Neuron, Synapse
+from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernels import kernel_assembly
+hr = Circuit(neurons=(Neuron("a", "hr"), Neuron("b", "hr")), synapses=(Synapse("gap", "electrical", "a", "b"),))
+cif = Circuit(neurons=(Neuron("a", "cif"), Neuron("b", "cif")),
+              synapses=(Synapse("ab", "two_stage", "a", "b"), Synapse("ba", "two_stage", "b", "a")))
+for circuit in (hr, cif):
+    asm = kernel_assembly(KernelKey.for_circuit(circuit, "rk4", sys.argv[1], "coupled"))
+    print(asm.split("cfunc.", 1)[0])
+    print("=== kernel done", flush=True)
+    print("=== kernel done", file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_cheap_models_hot_loops_are_vectorised(precision):
+    """W2's kernel (a Hindmarsh-Rose pair, electrical synapse) and the IF kernel (a cif pair joined both ways
+    by two_stage synapses), every parameter per lane: the ODE loop (and the IF kernel's event loop) at the
+    full SIMD width of the working precision, the float64 metrics loop vectorised too, no call left in the
+    run function (model functions and the spike-synchrony phase inlined)."""
+    proc = subprocess.run([sys.executable, "-c", CHEAP, precision], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    full = simd_bits() // (64 if precision == "float64" else 32)
+    wide64 = simd_bits() // 64
+    for name, remarks, asm, full_loops in zip(("hr", "cif"), proc.stderr.split("=== kernel done")[:2],
+                                              proc.stdout.split("=== kernel done")[:2], (1, 2), strict=True):
+        widths = [int(w) for w in re.findall(r"vectorized loop \(vectorization width: (\d+)", remarks)]
+        assert sum(w >= full for w in widths) >= full_loops, (name, widths, remarks[-2000:])
+        assert len(widths) >= full_loops + 1 and min(widths) >= wide64, (name, widths)  # + the metrics loop
+        targets = set(re.findall(r"movabsq\s+\$([A-Za-z_]\w*), %\w+", run_function(asm)))
+        assert targets <= {"NRT_MemInfo_alloc_aligned", "NRT_incref", "NRT_decref", "memset"}, (name, targets)
