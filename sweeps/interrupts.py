@@ -39,6 +39,15 @@ class _StoppedRunNoise(logging.Filter):
         return not text.startswith("Failed to communicate with scheduler during heartbeat")
 
 
+class _InterruptedSyncNoise(logging.Filter):
+    """Drops the traceback tornado logs when a Ctrl-C reaches the driver inside distributed's ``sync`` before
+    the future it waits on exists: its ``cancel`` callback then fails with a NameError (distributed 2026.x).
+    The run is stopped either way, and the driver says how far it got."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "sync.<locals>.cancel" not in record.getMessage()
+
+
 def dask_setup(worker: Any = None) -> None:
     """dask preload hook, run in each worker process of a local cluster at its start: ignore SIGINT (the driver
     stops the run; a worker that a nanny restarts did not inherit the ignored signal), and ``_StoppedRunNoise``
@@ -83,6 +92,9 @@ def interruptible() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGINT, _raise_interrupt)
+    tornado_log = logging.getLogger("tornado.application")
+    if not any(isinstance(f, _InterruptedSyncNoise) for f in tornado_log.filters):
+        tornado_log.addFilter(_InterruptedSyncNoise())  # kept: the callback may run after the block
     try:
         yield
     except SystemExit as exc:

@@ -210,7 +210,10 @@ def test_report_is_one_self_contained_page(store: Path, tmp_path: Path) -> None:
     assert re.search(r"<td>pearson</td><td>n1-n2</td><td>1</td>", page)
     # no external assets: every src is an embedded PNG, no links or scripts
     sources = re.findall(r"src='([^']*)'", page)
-    assert len(sources) == 9  # heatmaps of the 5 pair metrics (one pair), rate_count and rate_isi (2 neurons)
+    # heatmaps of the 5 pair metrics (one pair), rate_count and rate_isi (2 neurons), and the basin estimate of
+    # the pair over the random drive axis
+    assert len(sources) == 10
+    assert "basin estimate" in page
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.removeprefix("data:image/png;base64,")).startswith(PNG_MAGIC)

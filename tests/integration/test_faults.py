@@ -310,7 +310,7 @@ def test_driver_killed_mid_sweep_resume_computes_only_the_missing_chunks(faults,
     files = store_files(out)
     with pytest.raises(StoreError, match="Refusing to resume into") as refused:
         execute(other, out, resume=True, progress=False)
-    assert load_spec(DOC).spec_hash in str(refused.value) and other.spec_hash in str(refused.value)
+    assert "simulation.duration" in str(refused.value)  # names the key that differs, not two hashes
     assert store_files(out) == files
 
 

@@ -44,7 +44,7 @@ def test_netcdf_flag_values_and_fill_value(tmp_path: Path) -> None:
     path = to_netcdf(ds, tmp_path / "cf.nc")
     with h5py.File(path) as f:
         flags = f["status"].attrs["flag_values"]
-        assert flags.dtype == np.int8 == f["status"].dtype and list(flags) == [0, 1, 2]
+        assert flags.dtype == np.int8 == f["status"].dtype and list(flags) == [0, 1, 2, 3]
         assert f["spike_count"].attrs["_FillValue"][0] == -1 and f["spike_count"].attrs["missing_value"] == -1
         assert f["spike_count"].attrs["_FillValue"].dtype == f["spike_count"].dtype
     back = xr.open_dataset(path, engine="h5netcdf")
