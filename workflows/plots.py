@@ -16,6 +16,7 @@ constant trace) is hatched, so none of the three is mistaken for a value.
 from __future__ import annotations
 
 import re
+import textwrap
 from os import PathLike
 from pathlib import Path
 
@@ -33,6 +34,7 @@ ENTITY_DIMS = ("neuron", "pair")
 NOT_COMPUTED_COLOR = "#d9d9d9"
 DIVERGED_COLOR = "#6e6e6e"
 RUNAWAY_COLOR = "#b2182b"
+LABEL_WIDTH = 45  # characters per line of an axis label: longer ones (long names with model units) wrap
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
@@ -42,13 +44,15 @@ def sweep_dims(ds: xr.Dataset) -> list[str]:
 
 
 def axis_label(ds: xr.Dataset, name: str) -> str:
-    """'name: long name (units)' of a sweep coordinate, 'long name (units)' of a variable, from the attrs."""
+    """'name: long name (units)' of a sweep coordinate, 'long name (units)' of a variable, from the attrs;
+    wrapped to lines of ``LABEL_WIDTH`` characters so that a long one is not cut at the figure's edge."""
     attrs = ds[name].attrs if name in ds.variables else {}
     label = str(attrs.get("long_name") or name)
     if name in ds.dims and not label.startswith(name):
         label = f"{name}: {label}"
     units = attrs.get("units")
-    return f"{label} ({units})" if units not in (None, "", "1") else str(label)
+    label = f"{label} ({units})" if units not in (None, "", "1") else str(label)
+    return "\n".join(textwrap.wrap(label, LABEL_WIDTH)) or label
 
 
 def _select_entity(ds: xr.Dataset, var: str, pair: int | str, neuron: int | str) -> tuple[xr.DataArray, str]:
@@ -429,7 +433,7 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
     cmap = ListedColormap(["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"])
     line_dim = values.dims[0]
     labels = [str(v) for v in values[line_dim].values.tolist()] if data.hue is not None else [None]
-    diverged_any = False
+    diverged_any = runaway_any = False
     for k, label in enumerate(labels):
         color = cmap(k % cmap.N)
         ys = np.asarray(values.values[k], dtype=np.float64)
@@ -443,6 +447,11 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
             diverged_any = True
             div = status[k] == STATUS_DIVERGED
             ax.plot(xs[div], np.full(int(div.sum()), 0.03), "x", color=color, markersize=6,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+        if status is not None and (status[k] == STATUS_RUNAWAY).any():
+            runaway_any = True
+            run = status[k] == STATUS_RUNAWAY
+            ax.plot(xs[run], np.full(int(run.sum()), 0.97), "^", color=color, markersize=6,
                     transform=ax.get_xaxis_transform(), clip_on=False)
     if xlabels is not None:
         ax.set_xticks(xs, xlabels)
@@ -459,8 +468,10 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
     notes = []
     if diverged_any:
         notes.append("x: diverged")
+    if runaway_any:
+        notes.append("^: runaway")
     if not np.isfinite(np.asarray(values.values, dtype=np.float64)).all():
-        notes.append("gaps: no value (not computed, diverged or NaN)")
+        notes.append("gaps: no value (not computed, diverged, runaway or NaN)")
     if notes:
         ax.annotate("; ".join(notes), xy=(0.99, 0.06), xycoords="axes fraction", ha="right", va="bottom",
                     fontsize="small")

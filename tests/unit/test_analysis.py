@@ -19,7 +19,7 @@ from dask.callbacks import Callback
 
 from synsweep.workflows import analysis_cli, selection
 from synsweep.workflows.export import slabs, table_layout, to_netcdf, write_csv_rows
-from synsweep.workflows.plots import plot_variable
+from synsweep.workflows.plots import _variable_lines, axis_label, plot_variable
 from synsweep.workflows.replay import same_bits
 from synsweep.workflows.report import summaries
 from synsweep.workflows.selection import AnalysisError, index_of, parse_assignments, plot_data
@@ -210,6 +210,25 @@ class _ResultSizes(Callback):
 def test_plot_variable_writes_the_file(tmp_path, kwargs: dict, suffix: str, magic: bytes) -> None:
     path = plot_variable(synthetic(chunked=True), path=tmp_path / f"fig{suffix}", **kwargs)
     assert path.read_bytes().startswith(magic)
+
+
+def test_line_figure_marks_runaway_points_and_wraps_long_labels() -> None:
+    """A runaway point (status 3) has no value and gets a ^ with its note, not an unexplained gap; a long
+    label in model units is wrapped rather than cut at the figure's edge."""
+    ds = synthetic()
+    ds["status"][2, 0, 0] = 3
+    ds["rate_count"][2, 0, 0] = np.nan
+    ds["rate_count"].attrs.update(long_name="firing rate as spike count / run time",
+                                  units="1/(1000 model time units)")
+    fig = _variable_lines(ds, plot_data(ds, "rate_count", x="a", sel={"b": "10", "I2": "0.3"}))
+    ax = fig.axes[0]
+    notes = " ".join(t.get_text() for t in ax.texts)
+    assert "^: runaway" in notes and "runaway" in notes.split("gaps:")[1], notes
+    marked = [line for line in ax.lines if line.get_marker() == "^"]
+    assert len(marked) == 2 and all(list(line.get_xdata()) == [A[2]] for line in marked)  # one per neuron
+    label = axis_label(ds, "rate_count")
+    assert ax.get_ylabel() == label and "\n" in label
+    assert label.replace("\n", " ").endswith("(1/(1000 model time units))")
 
 
 # -- export -------------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ Spec ``fi_curve.yaml``: one cif neuron over I_e = 0 .. 5 nA (250 values) zipped 
 per point (uniform -85 .. -75 mV, seeded). The workflow runs it once per duration in ``workflow.durations``
 (default 100 and 500 ms; the duration is not a sweep axis, so each is its own sweep and store,
 ``fi_curve_100ms.zarr``, ...). Figure ``fi_curve.png``: rate_isi (left) and rate_count (right) against
-I_e for every duration, with the analytic curve ``synsweep.engine.models.cif.analytic_rate`` of the stored
-parameters; ``fi_curve_error.csv``: the mean |rate - analytic| over the currents above rheobase.
+I_e for every duration (rate_isi left out where the neuron fired once: no interval), with the analytic
+curve ``synsweep.engine.models.cif.analytic_rate`` of the stored parameters; ``fi_curve_error.csv``: the
+mean |rate - analytic| over the currents above rheobase.
 """
 
 from __future__ import annotations
@@ -65,11 +66,21 @@ def analytic(ds: xr.Dataset, neuron: str = "n") -> xr.DataArray:
                         attrs={"units": "Hz", "long_name": "analytic firing rate"})
 
 
+def measured(ds: xr.Dataset, method: str, neuron: str = "n") -> xr.DataArray:
+    """``rate_isi`` or ``rate_count`` of ``neuron``; ``rate_isi`` NaN where the neuron fired exactly once (the
+    engine stores 0 there, but one spike has no inter-spike interval: the rate by ISI is undefined, not 0)."""
+    rate = ds[method].sel(neuron=neuron)
+    if method == "rate_isi":
+        rate = rate.where(ds["spike_count"].sel(neuron=neuron) != 1)
+    return rate
+
+
 def rate_errors(ds: xr.Dataset, neuron: str = "n") -> dict[str, float]:
-    """Mean |rate - analytic| (Hz) of ``rate_isi`` and ``rate_count`` over the points above rheobase."""
+    """Mean |rate - analytic| (Hz) of ``rate_isi`` and ``rate_count`` over the points above rheobase where the
+    rate is defined (``measured``: ``rate_isi`` needs two spikes)."""
     want = analytic(ds, neuron)
     firing = want > 0
-    return {m: float(np.abs(ds[m].sel(neuron=neuron) - want).where(firing).mean()) for m in METHODS}
+    return {m: float(np.abs(measured(ds, m, neuron) - want).where(firing).mean()) for m in METHODS}
 
 
 def draw(run: WorkflowRun) -> list[Path]:
@@ -84,7 +95,7 @@ def draw(run: WorkflowRun) -> list[Path]:
         order = np.argsort(current.values)
         duration = spec.simulation.duration
         for ax, method in zip(axes[0], METHODS, strict=True):
-            ax.plot(current.values[order], ds[method].sel(neuron="n").values[order], linewidth=1.2,
+            ax.plot(current.values[order], measured(ds, method).values[order], linewidth=1.2,
                     label=f"run of {duration:g} ms")
         for method, err in rate_errors(ds).items():
             rows.append([duration, method, err])
