@@ -27,7 +27,6 @@ KNOWN_CYCLES: tuple[frozenset[str], ...] = tuple(frozenset(f"synsweep.{m}" for m
     "sweeps.chunks sweeps.continuation",  # plan_chunks hands a continuation sweep to continuation_plan
     "sweeps.clusters sweeps.spec",  # clusters' memory check calls spec.estimate
     "sweeps.damage sweeps.store",  # open_result checks the metadata with damage.check_metadata
-    "workflows.studies workflows.studies.base",  # base looks workflows up with the package's get_workflow
     "workflows.analysis_cli workflows.cli workflows.serve.cli workflows.workflow_cli",  # sub-commands at the bottom
 ))
 
