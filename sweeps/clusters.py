@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .compat import drop_job, submit_jobs_now
-from .errors import SpecError, listing, show, suggestion
+from .errors import SpecError, format_bytes, listing, show, suggestion
 from .monitors import quiet_monitors, worker_environment
 
 if TYPE_CHECKING:
@@ -289,8 +289,6 @@ class JobConfig:
 
     def describe(self) -> str:
         """One line for the user: what is submitted."""
-        from dask.utils import format_bytes
-
         where = "".join(f", {k} {v}" for k, v in (("queue", self.queue), ("account", self.account)) if v)
         return (f"{self.jobs} {_NAMES[self.kind]} job(s) of {self.cores} core(s), {format_bytes(self.memory_bytes)}, "
                 f"walltime {hms(self.walltime_seconds)}{where}; workers retire after "
@@ -366,9 +364,7 @@ def job_config(kind: str, spec: SweepSpec | None = None, *, config_file: str | o
 
         need = (WORKER_BASE_BYTES + estimate(spec)["chunk_bytes"]) / MEMORY_TARGET
         if memory_bytes / cores < need:
-            from dask.utils import format_bytes
-
-            raise origin["memory"].error(
+                raise origin["memory"].error(
                 "memory", f"{values['memory']} per job leaves {format_bytes(memory_bytes // cores)} to each of "
                           f"its {cores} worker processes, but one needs about {format_bytes(int(need))} (the "
                           f"worker itself and one task of {spec.chunk_points} points)",

@@ -46,6 +46,15 @@ def _rebuild(cls: type[SpecError], field: str, problem: str, fix: str, where: st
     return cls(field, problem, fix, where=where)
 
 
+def format_bytes(n: float) -> str:
+    """A byte count for a message, in binary units: ``512 B``, ``1.5 KiB``, ``64.0 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
 def show(value: Any, limit: int = 80) -> str:
     """A short, unambiguous rendering of an offending value (strings quoted, long ones cut)."""
     text = repr(value)

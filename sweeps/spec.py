@@ -79,15 +79,16 @@ from synsweep.engine import (
     Simulation,
     Synapse,
 )
-from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS
+from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS, PRECISIONS, SCHEMES
 from synsweep.engine.metrics import metric_applies
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 
+from .chunks import DEFAULT_CHUNK_POINTS
 from .clusters import SPEC as SPEC_RESOURCES
 from .clusters import parse_resources
 from .draws import DISTRIBUTIONS, MAX_SEED, draws, round_significant
-from .errors import SpecError, closest, listing, show, suggestion
+from .errors import SpecError, closest, format_bytes, listing, show, suggestion
 from .model import Axis, Continuation, Criterion, Dim, RecordSpec, Refinement, SweepSpec
 
 __all__ = ["load_spec", "check_resources", "estimate", "traced_indices", "SpecError",
@@ -109,8 +110,6 @@ VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
 RECORD_KEYS = ("variables", "every", "points")
 EXECUTION_KEYS = ("chunk_points", "resources")
-PRECISIONS = ("float64", "float32")
-SCHEMES = ("coupled", "split")
 SIM_DEFAULTS = Simulation(dt=1.0, duration=1.0)
 
 #: Names a dim or axis may not take: the dataset's own dims, and its data variables.
@@ -119,7 +118,6 @@ RESERVED_NAMES = ("neuron", "pair", "pair_a", "pair_b", "synapse", "time", "trac
 #: Prefixes a dim or axis name may not take: the store names traces trace_<var> (neurons) and
 #: synapse_trace_<var> (synapses), and coordinates traced_<dim>.
 RESERVED_PREFIXES = ("trace_", "synapse_trace_", "traced_")
-DEFAULT_CHUNK_POINTS = 4096
 MAX_AXIS_VALUES = 10_000_000
 STEP_TOLERANCE = 1e-6  # how far (in steps) duration/dt and transient/dt may be from a whole number
 MATCH_RTOL = 1e-9  # record point coordinates: relative tolerance when matching grid values
@@ -432,7 +430,7 @@ def _simulation(raw: Any) -> tuple[Simulation, dict[str, Any]]:
                                                     f"{round(transient / dt) * dt:g}")
     integrator = _choice(m.get("integrator", SIM_DEFAULTS.integrator), "simulation.integrator",
                          list(INTEGRATORS), "integrator")
-    precision = _choice(m.get("precision", SIM_DEFAULTS.precision), "simulation.precision", PRECISIONS,
+    precision = _choice(m.get("precision", SIM_DEFAULTS.precision), "simulation.precision", tuple(PRECISIONS),
                         "precision")
     scheme = _choice(m.get("scheme", SIM_DEFAULTS.scheme), "simulation.scheme", SCHEMES, "coupling scheme")
     bound_fix = "give the absolute voltage beyond which a point counts as diverged, e.g. divergence_bound: 10000"
@@ -1139,14 +1137,6 @@ def estimate(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
 def _total_memory() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -1176,13 +1166,13 @@ def check_resources(spec: SweepSpec, out_path: str | os.PathLike | None,
     if free_bytes is not None and est["output_bytes"] > free_bytes:
         traces = est["trace_bytes"] > est["metric_bytes"]
         where = f"'{os.fspath(out_path)}'" if out_path is not None else "the output"
-        size = (f"{est['points']} points, output about {_human(est['output_bytes'])} (metrics "
-                f"{_human(est['metric_bytes'])}, traces {_human(est['trace_bytes'])})")
+        size = (f"{est['points']} points, output about {format_bytes(est['output_bytes'])} (metrics "
+                f"{format_bytes(est['metric_bytes'])}, traces {format_bytes(est['trace_bytes'])})")
         if traces:
-            _fail("record", f"the sweep would write {size}, more than the {_human(free_bytes)} free at {where}",
+            _fail("record", f"the sweep would write {size}, more than the {format_bytes(free_bytes)} free at {where}",
                   "record fewer variables, sample less often (a larger record.every), record a list of points "
                   "instead of all, or write the output where there is more space")
-        _fail("sweep", f"the sweep would write {size}, more than the {_human(free_bytes)} free at {where}",
+        _fail("sweep", f"the sweep would write {size}, more than the {format_bytes(free_bytes)} free at {where}",
               "sweep fewer points (fewer values per axis or fewer axes), request fewer metrics, or write the "
               "output where there is more space")
     if memory_bytes is None:
@@ -1190,8 +1180,8 @@ def check_resources(spec: SweepSpec, out_path: str | os.PathLike | None,
     if memory_bytes is not None and est["chunk_bytes"] > MEMORY_FRACTION * memory_bytes:
         field = "record" if est["trace_bytes"] else "execution.chunk_points"
         _fail(field, f"one task of {min(spec.chunk_points, est['points'])} points would need about "
-                     f"{_human(est['chunk_bytes'])} of memory, more than {MEMORY_FRACTION:.0%} of the "
-                     f"{_human(memory_bytes)} of RAM",
+                     f"{format_bytes(est['chunk_bytes'])} of memory, more than {MEMORY_FRACTION:.0%} of the "
+                     f"{format_bytes(memory_bytes)} of RAM",
               "lower execution.chunk_points, sample traces less often (a larger record.every), record fewer "
               "variables, or record a list of points instead of all")
 

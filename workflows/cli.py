@@ -210,7 +210,8 @@ def _check_plottable(spec: Any, plot: Path) -> None:
 
 def write_plot(ds: Any, plot: Path) -> list[Path]:
     """The spec's standard figure: a heatmap over two sweep dims, or a line over one."""
-    from synsweep.workflows.plots import sweep_dims, sync_heatmap, sync_vs_coupling
+    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
+    from synsweep.workflows.selection import sweep_dims
 
     if len(sweep_dims(ds)) >= 2:
         return [sync_heatmap(ds, plot)]
@@ -235,14 +236,6 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"about {seconds / 60:.0f} min"
     return f"about {seconds / 3600:.1f} h"
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    raise AssertionError("unreachable")
 
 
 def _rows(rows: Sequence[tuple[str, str]]) -> str:
@@ -275,6 +268,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     """What a run of ``spec`` would do: grid, chunks, work, output size, numerics, and the expected time
     when ``speed`` (``synsweep.sweeps.cost.KernelSpeed``, measured here) is given."""
     from synsweep.sweeps.chunks import plan_chunks
+    from synsweep.sweeps.errors import format_bytes
     from synsweep.sweeps.spec import estimate
 
     target = f"target {spec.chunk_points:,} points each"
@@ -317,7 +311,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
                        f"transient {_num(sim.transient)} ms"),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
         ("neuron-steps", f"{est['neuron_steps']:,}"),
-        ("output", f"about {_bytes(est['output_bytes'])}"),
+        ("output", f"about {format_bytes(est['output_bytes'])}"),
         ("run time", _expected_time(spec.neuron_steps, plan.n_chunks, speed)),
         ("metrics", ", ".join(spec.metrics)),
     ]
@@ -379,7 +373,7 @@ def _kernel_state(spec: Any) -> str:
 
 def describe_result(ds: Any, path: Path) -> str:
     """Dims, variables with units, completion and provenance of a stored result."""
-    from synsweep.workflows.plots import sweep_dims
+    from synsweep.workflows.selection import sweep_dims
 
     rows: list[tuple[str, str]] = [("result", str(path))]
     if ds.attrs.get("title") or ds.attrs.get("name"):
@@ -683,6 +677,7 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
                        err=True)
         return
     from synsweep.sweeps.cost import measure_kernel, recorded_speed
+    from synsweep.sweeps.errors import format_bytes
     from synsweep.sweeps.spec import estimate
 
     neuron_steps = start.points_to_run * len(spec.circuit.neurons) * spec.simulation.n_steps
@@ -708,7 +703,7 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
         work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
                 f"points, {neuron_steps:,} neuron-steps")
     click.echo(f"{PROG}: {work}, output about "
-               f"{_bytes(output)}; expected time "
+               f"{format_bytes(output)}; expected time "
                f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}{compile_note}", err=True)
 
 

@@ -27,20 +27,14 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .selection import PlotData, plot_data
+from synsweep.engine.metrics import STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, STATUS_RUNAWAY
 
-STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED, STATUS_RUNAWAY = 0, 1, 2, 3
-ENTITY_DIMS = ("neuron", "pair")
+from .selection import PlotData, plot_data, sweep_dims
+
 NOT_COMPUTED_COLOR = "#d9d9d9"
 DIVERGED_COLOR = "#6e6e6e"
 RUNAWAY_COLOR = "#b2182b"
 LABEL_WIDTH = 45  # characters per line of an axis label: longer ones (long names with model units) wrap
-
-
-def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """The dataset's sweep dims, in order: every dim but ``neuron``, ``pair`` and trace dims."""
-    dims = ds["status"].dims if "status" in ds else tuple(ds.sizes)
-    return [d for d in dims if d not in ENTITY_DIMS]
 
 
 def axis_label(ds: xr.Dataset, name: str) -> str:
@@ -73,7 +67,7 @@ def _select_entity(ds: xr.Dataset, var: str, pair: int | str, neuron: int | str)
 
 
 def _xy(ds: xr.Dataset, x: str | None, y: str | None) -> tuple[str, str]:
-    dims = sweep_dims(ds)
+    dims = list(sweep_dims(ds))
     x = x or (dims[0] if dims else None)
     y = y or next((d for d in dims if d != x), None)
     if x is None or y is None:
@@ -230,7 +224,7 @@ def sync_vs_coupling(
     """
     if var not in ds:
         raise ValueError(f"the dataset has no variable {var!r}; it has {sorted(ds.data_vars)}")
-    dims = sweep_dims(ds)
+    dims = list(sweep_dims(ds))
     x = x or (dims[0] if dims else None)
     if x is None or x not in dims:
         raise ValueError(f"x must be a sweep dim of the dataset; its sweep dims are {dims}")

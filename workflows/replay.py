@@ -28,13 +28,13 @@ import numpy as np
 import xarray as xr
 
 from synsweep.engine import METRICS, SimResult, simulate
-from synsweep.engine.metrics import metric_applies, metric_units, time_units
+from synsweep.engine.metrics import STATUS_MEANINGS, metric_applies, metric_units, time_units
 from synsweep.sweeps.model import SweepSpec
 
 from .selection import AnalysisError, axis_names, point_label, select_indices, sweep_dims
 
 COMPARED = ("status", "diverged_step")  # besides the metrics
-STATUS_NAMES = {0: "not computed", 1: "ok", 2: "diverged"}
+STATUS_NAMES = {code: meaning.replace("_", " ") for code, meaning in enumerate(STATUS_MEANINGS)}
 
 
 def stored_spec(ds: xr.Dataset) -> SweepSpec:

@@ -33,7 +33,9 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from .selection import STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK, sweep_dims
+from synsweep.engine.metrics import STATUS_DIVERGED, STATUS_NOT_COMPUTED, STATUS_OK
+
+from .selection import sweep_dims
 
 EXACT_MEDIAN_VALUES = 1 << 22
 HISTOGRAM_BINS = 4096

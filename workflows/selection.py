@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-STATUS_NOT_COMPUTED, STATUS_OK, STATUS_DIVERGED = 0, 1, 2
+from synsweep.engine.metrics import STATUS_OK
+
 REDUCTIONS = ("mean", "max", "min", "median", "basin")
 WILSON_Z = 1.959963984540054  # the 97.5% quantile of the standard normal: 95% intervals
 UNMASKED = ("status", "diverged_step")  # variables that describe the status themselves

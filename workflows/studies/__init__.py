@@ -13,40 +13,28 @@ manifest and the overrides.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synsweep.sweeps.errors import suggestion
-
-from .base import Workflow, WorkflowError, WorkflowPlan, WorkflowRun, plan_workflow, redraw, run_planned, stored_run
+from .base import (
+    WORKFLOW_NAMES,
+    Workflow,
+    WorkflowError,
+    WorkflowPlan,
+    WorkflowRun,
+    get_workflow,
+    plan_workflow,
+    redraw,
+    run_planned,
+    stored_run,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
 
-#: workflow name -> the module defining it (imported on first use: the command line stays light)
-_MODULES = {
-    "coupling-scan": "coupling_scan",
-    "coupled-pair": "coupled_pair",
-    "chain": "chain",
-    "synapse-gallery": "synapse_gallery",
-    "psp": "psp",
-    "fi-curve": "fi_curve",
-    "if-sync": "if_sync",
-}
-WORKFLOW_NAMES = tuple(_MODULES)
-
 __all__ = ["WORKFLOW_NAMES", "Workflow", "WorkflowError", "WorkflowPlan", "WorkflowRun", "draw", "get_workflow",
            "plan_workflow", "run_workflow", "stored_run"]
-
-
-def get_workflow(name: str) -> Workflow:
-    """The workflow called ``name``; WorkflowError for an unknown name."""
-    module = _MODULES.get(name)
-    if module is None:
-        raise WorkflowError(f"there is no workflow {name!r}; {suggestion(name, WORKFLOW_NAMES)}")
-    return importlib.import_module(f".{module}", __name__).WORKFLOW
 
 
 def run_workflow(name: str, out: str | Path, overrides: Iterable[str] | Mapping[str, Any] = (), *,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from synsweep.sweeps.errors import SpecError
+from synsweep.sweeps.errors import SpecError, suggestion
 
 from .overrides import apply_override, parse_assignment, split_overrides
 
@@ -44,6 +45,27 @@ MANIFEST = "workflow.json"
 
 class WorkflowError(ValueError):
     """A request that cannot be served (unknown workflow, nothing stored to redraw): one paragraph."""
+
+
+#: workflow name -> the module defining it (imported on first use: the command line stays light)
+_MODULES = {
+    "coupling-scan": "coupling_scan",
+    "coupled-pair": "coupled_pair",
+    "chain": "chain",
+    "synapse-gallery": "synapse_gallery",
+    "psp": "psp",
+    "fi-curve": "fi_curve",
+    "if-sync": "if_sync",
+}
+WORKFLOW_NAMES = tuple(_MODULES)
+
+
+def get_workflow(name: str) -> Workflow:
+    """The workflow called ``name``; WorkflowError for an unknown name."""
+    module = _MODULES.get(name)
+    if module is None:
+        raise WorkflowError(f"there is no workflow {name!r}; {suggestion(name, WORKFLOW_NAMES)}")
+    return importlib.import_module(f".{module}", __package__).WORKFLOW
 
 
 @dataclass(frozen=True)
@@ -132,8 +154,6 @@ def plan_workflow(name: str, out: str | Path, overrides: Iterable[str] | Mapping
     Raises WorkflowError for an unknown name and SpecError for any mistake in the overrides or the spec.
     """
     from synsweep.sweeps.spec import check_resources, load_spec
-
-    from . import get_workflow
 
     workflow = get_workflow(name)
     out = Path(out)
@@ -234,8 +254,6 @@ def stored_run(out: str | Path, name: str | None = None,
                options: Iterable[str] | Mapping[str, Any] = ()) -> WorkflowRun:
     """The workflow run stored in ``out`` (its manifest), with ``options`` ("workflow.<option>=value")
     replacing the stored ones. ``name``: the workflow expected there (checked). Nothing is drawn."""
-    from . import get_workflow
-
     out = Path(out)
     path = out / MANIFEST
     if not path.is_file():

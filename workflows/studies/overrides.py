@@ -23,8 +23,6 @@ import yaml
 
 from synsweep.sweeps.errors import SpecError, listing, suggestion
 
-VALUE_KINDS = ("values", "linspace", "logspace", "random")  # synsweep.sweeps.spec.VALUE_KINDS
-
 
 def _error(path: str, problem: str, fix: str) -> SpecError:
     return SpecError(f"--set {path}", problem, fix, where="option")
@@ -80,6 +78,8 @@ def _entry(items: list, key: str, path: str, where: str) -> Any:
 
 def apply_override(document: MutableMapping[str, Any], path: str, value: Any) -> None:
     """Set ``path`` (dotted, see the module docstring) of ``document`` to ``value``, in place."""
+    from synsweep.sweeps.spec import VALUE_KINDS  # the spec (and the engine) load on first use
+
     keys = path.split(".")
     if any(not k for k in keys):
         raise _error(path, "has an empty part", "write the path as keys joined by single dots, e.g. "
