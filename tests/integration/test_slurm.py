@@ -13,7 +13,6 @@ more work than its lifetime whatever the machine's speed.
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import yaml
 
 from synsweep.engine import simulate
 from synsweep.sweeps import load_spec, open_result, run_sweep
+from synsweep.sweeps.store import done_info
 
 from ..specs import hh_pair_doc
 from .slurm_node import SlurmError, SlurmNode
@@ -122,7 +122,7 @@ def test_run_cluster_slurm_replaces_retired_jobs_and_matches_a_local_run(slurm: 
 
     # workers retired and their jobs were replaced: more jobs ran than were kept at once
     jobs = {p.stem.rsplit("-", 1)[-1] for p in logs.glob("synsweep-worker-*.err")}
-    pids = {json.loads(p.read_text())["pid"] for p in (out / ".synsweep" / "done").iterdir()}
+    pids = {info["pid"] for info in done_info(out).values()}
     assert len(jobs) > JOBS, f"only {sorted(jobs)} ran: no retired job was replaced\n{_job_logs(logs)}"
     assert len(pids) > JOBS
     retired = [p for p in logs.glob("*.err") if "worker-lifetime-reached" in p.read_text(errors="replace")]
