@@ -86,6 +86,10 @@ def to_netcdf(ds: xr.Dataset, path: str | PathLike[str]) -> Path:
     _check_engine()
     path = Path(path)
     out = ds.copy()
+    # names held as Python objects (zarr 3 strings): numpy text, which every supported xarray writes as strings
+    texts = {str(n): v.astype(str) for n, v in out.variables.items() if v.dtype == object}
+    out = out.assign_coords({n: t for n, t in texts.items() if n in out.coords})
+    out = out.assign({n: t for n, t in texts.items() if n in out.data_vars})
     out.attrs = {k: netcdf_attr(v) for k, v in ds.attrs.items()}
     encoding: dict[str, dict] = {}
     for name, var in out.variables.items():
