@@ -29,13 +29,16 @@ PRELOAD = "synsweep.sweeps.interrupts"
 
 class _StoppedRunNoise(logging.Filter):
     """Drops what a worker of a local cluster logs because the driver stopped the run under it: that a
-    synsweep task it was running was cancelled, and that the scheduler (closed first) no longer answers its
-    heartbeat. The driver says itself that the run was stopped, and how far it got."""
+    synsweep task it was running was cancelled, that the scheduler (closed first) no longer answers its
+    heartbeat, and that the driver's client went away while a result was sent to it. The driver says itself
+    that the run was stopped, and how far it got."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if "ended with CancelledError" in text and "synsweep-" in text:
             return False
+        if text.startswith("failed during get data with") and text.endswith("-> None"):
+            return False  # the driver's client, gone while a result was on its way to it
         return not text.startswith("Failed to communicate with scheduler during heartbeat")
 
 
