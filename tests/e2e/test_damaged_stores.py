@@ -167,6 +167,7 @@ def test_read_only_file_system(good: tuple[Path, Path], tmp_path: Path) -> None:
         assert_user_error(proc, "read-only file system")
 
 
+@pytest.mark.slow
 def test_full_disk_keeps_finished_chunks_and_resume_finishes_identically(good: tuple[Path, Path],
                                                                         tmp_path: Path) -> None:
     """A tmpfs too small for the run's files: exit 3 naming the full disk, the finished chunks kept; after

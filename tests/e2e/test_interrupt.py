@@ -91,6 +91,7 @@ def test_ctrl_c_stops_a_local_run_with_one_line_and_exit_130(tmp_path: Path) -> 
     check(tmp_path, [str(EXE)])
 
 
+@pytest.mark.slow
 def test_ctrl_c_after_dask_jobqueue_replaced_the_handler(tmp_path: Path) -> None:
     wrapper = tmp_path / "wrapper.py"
     wrapper.write_text(WRAPPER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 
 from synsweep.sweeps import open_result
@@ -10,6 +11,7 @@ from tests.e2e.test_cli import PNG_MAGIC, synsweep
 from tests.specs import hh_pair_doc
 
 
+@pytest.mark.slow
 def test_refined_run_inspect_resume_and_plot(tmp_path):
     doc = hh_pair_doc("refined_cli", [float(g) for g in np.linspace(0.0, 0.01, 9)], duration=30.0, chunk_points=32)
     doc["simulation"]["transient"] = 20.0

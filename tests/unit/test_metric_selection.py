@@ -35,6 +35,7 @@ def test_kernel_key_holds_what_the_metrics_need():
     assert "sincos2pi(" not in source.split("def run(")[1] and "xa * xb" not in source  # no phases, no sums
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("looped", [False, True])
 def test_selected_metrics_equal_the_full_set(looped, monkeypatch):
     """The if-sync pair over drive and g_star (active, synchronising and not): every selected metric and the
