@@ -129,7 +129,7 @@ def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
 
 
 def _check_resources(spec: Any, out: Path) -> None:
-    from synsweep.sweeps.spec import check_resources
+    from synsweep.sweeps.spec.sizing import check_resources
 
     try:
         check_resources(spec, str(out))
@@ -269,7 +269,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     when ``speed`` (``synsweep.sweeps.cost.KernelSpeed``, measured here) is given."""
     from synsweep.sweeps.chunks import plan_chunks
     from synsweep.sweeps.errors import format_bytes
-    from synsweep.sweeps.spec import estimate
+    from synsweep.sweeps.spec.sizing import estimate
 
     target = f"target {spec.chunk_points:,} points each"
     if not spec.chunk_points_given:
@@ -360,12 +360,11 @@ def _expected_time(neuron_steps: int, n_chunks: int, speed: Any, workers: int | 
 
 
 def _kernel_state(spec: Any) -> str:
-    """Whether the sweep's kernel is compiled on this machine (``validate --compile`` compiles it)."""
+    """Whether the sweep's kernels are compiled on this machine (``validate --compile`` compiles them)."""
     from synsweep.engine.kernels import cache_dir, is_cached
-    from synsweep.sweeps.spec import kernel_key
+    from synsweep.sweeps.plan import task_plan
 
-    key = kernel_key(spec)
-    if is_cached(key):
+    if all(is_cached(key) for key in task_plan(spec).kernels):
         return f"compiled, in {cache_dir()} (a worker loads it in under a second)"
     return ("not compiled on this machine yet: the first task compiles it once for all workers (about 3 s for "
             "an HH pair; 'synsweep validate --compile' compiles it now and reports the time)")
@@ -678,7 +677,7 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
         return
     from synsweep.sweeps.cost import measure_kernel, recorded_speed
     from synsweep.sweeps.errors import format_bytes
-    from synsweep.sweeps.spec import estimate
+    from synsweep.sweeps.spec.sizing import estimate
 
     neuron_steps = start.points_to_run * len(spec.circuit.neurons) * spec.simulation.n_steps
     est = estimate(spec)
@@ -686,9 +685,9 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
     copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
     from synsweep.engine.kernels import is_cached
-    from synsweep.sweeps.spec import kernel_key
+    from synsweep.sweeps.plan import task_plan
 
-    cached = is_cached(kernel_key(spec))
+    cached = all(is_cached(key) for key in task_plan(spec).kernels)
     speed = recorded_speed(spec) or measure_kernel(spec)
     if cached:
         compile_note = ""
@@ -811,20 +810,21 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
     from synsweep.engine.kernels import get_kernel, is_cached
     from synsweep.sweeps.cost import measure_kernel
-    from synsweep.sweeps.spec import kernel_key
+    from synsweep.sweeps.plan import task_plan
 
     sweep = load(spec)
     if out is not None:
         _check_out_path(out)
         _check_resources(sweep, out)
-    key = kernel_key(sweep)
+    tasks = task_plan(sweep)
     ready = None
-    if compile_kernel:
+    if compile_kernel:  # exactly the kernels the tasks load
         start = time.perf_counter()
-        get_kernel(key)
+        for key in tasks.kernels:
+            get_kernel(key)
         ready = time.perf_counter() - start
     state = _kernel_state(sweep)  # after --compile: what the run will find
-    speed = measure_kernel(sweep) if compile_kernel or is_cached(key) else None
+    speed = measure_kernel(sweep) if compile_kernel or is_cached(tasks.kernel) else None
     click.echo(describe_spec(sweep, out, speed, kernel_state=state))
     if ready is not None:
         click.echo(f"kernel ready in {ready:.1f} s (compiled, or loaded if it was cached)")
