@@ -101,7 +101,7 @@ def plan_chunks(spec: SweepSpec, chunk_points: int | None = None) -> ChunkPlan:
     """The chunk plan of ``spec`` for at most ``chunk_points`` points per chunk.
 
     ``chunk_points`` defaults to ``spec.chunk_points`` (the spec's ``execution.chunk_points``), then to
-    4096. Deterministic: the same shape and target always give the same plan. A continuation sweep's
+    ``DEFAULT_CHUNK_POINTS``. Deterministic: the same shape and target always give the same plan. A continuation sweep's
     blocks hold one direction and the whole continued dim (``synsweep.sweeps.continuation``).
     """
     target = chunk_points or spec.chunk_points or DEFAULT_CHUNK_POINTS

@@ -55,6 +55,15 @@ def test_the_plan_holds_one_kernel_with_the_ring_of_the_largest_delay(spec):
     assert len(own) == len(DELAYS) and tasks.kernel in own
 
 
+def test_listed_record_points_add_one_kernel_for_their_batch():
+    tasks = task_plan(load_spec({**DOC, "record": {"variables": ["v"], "points": [{"delay": 2.0}]}}))
+    assert tasks.record == () and tasks.kernel.record == () and tasks.traces.points == ((3,),)
+    assert tasks.kernels == (tasks.kernel, tasks.traced_kernel)
+    # the batch's kernel differs only by its traces: the same rings (the sweep's largest delay) and varying rows
+    assert tasks.traced_kernel.record and tasks.traced_kernel == dataclasses.replace(
+        tasks.kernel, record=tasks.traced_kernel.record)
+
+
 def test_tasks_load_exactly_the_kernels_validate_compiles(spec, tmp_path: Path, monkeypatch):
     tasks = task_plan(spec)
     loaded: list = []
