@@ -49,8 +49,8 @@ It is JSON-serialisable, and ``load_spec(spec.document) == spec``.
 Record points: each gives a coordinate for every dim: the axis value for a plain axis (it must be one of
 the grid values, to 1e-9 relative), and for a zip group either its index along the zip dim (``trial: 3``)
 or the value of one of its axes (``v1_0: -71.5``). ``RecordSpec.points`` holds them normalised to
-``{dim: value}`` for plain dims and ``{dim: index}`` (int) for zip dims; ``traced_indices`` turns them
-into flat point indices.
+``{dim: value}`` for plain dims and ``{dim: index}`` (int) for zip dims; ``traced_indices``
+(``synsweep.sweeps.traces``) turns them into flat point indices.
 """
 
 from .loading import load_spec
