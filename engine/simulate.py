@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import codegen
 from .circuit import Circuit
-from .codegen import TILE, KernelKey, KernelLayout
 from .integrators import INTEGRATORS
+from .kernel import TILE, KernelKey, KernelLayout
+from .kernel import layout as kernel_layout
 from .kernels import COMPILE_SECONDS, get_kernel
 from .metrics import DEFAULT_METRICS, Evidence, finalize
 
@@ -130,8 +130,8 @@ def tied_rows(circuit: Circuit, varying: Collection[int]) -> tuple[tuple[int, ..
     """Classes (two rows or more) of the uniform conductance rows of diffusive synapses (``Output.diffusive``)
     that hold the same value in the circuit. Only for circuits large enough for the looped layout, the only
     one that uses them; a conductance given per point is never tied, so ties do not depend on the chunking."""
-    if not GAP_GROUPS or (len(circuit.neurons) <= codegen.MAX_UNROLLED_NEURONS
-                          and len(circuit.synapses) <= codegen.MAX_UNROLLED_SYNAPSES):
+    if not GAP_GROUPS or (len(circuit.neurons) <= kernel_layout.MAX_UNROLLED_NEURONS
+                          and len(circuit.synapses) <= kernel_layout.MAX_UNROLLED_SYNAPSES):
         return ()
     table = circuit.param_paths()
     index = {path: r for r, path in enumerate(table)}

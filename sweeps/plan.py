@@ -27,7 +27,7 @@ from .model import SweepSpec
 from .traces import TraceLayout, trace_layout
 
 if TYPE_CHECKING:
-    from synsweep.engine.codegen import KernelKey
+    from synsweep.engine.kernel import KernelKey
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     import xarray as xr
     from distributed import Client, Security
 
-    from synsweep.engine.codegen import KernelKey
+    from synsweep.engine.kernel import KernelKey
 
 
 class SweepIncomplete(Exception):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from synsweep.engine import DEFAULT_METRICS, INTEGRATORS, METRICS, Simulation
-from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS, PRECISIONS, SCHEMES
-from synsweep.engine.metrics import metric_applies
+from synsweep.engine.kernel import PRECISIONS, SCHEMES
+from synsweep.engine.metrics import KURAMOTO_MIN_NEURONS, metric_applies
 
 from ..errors import listing
 from .checks import as_choice, as_integer, as_list, as_mapping, as_number, check_keys, fail
