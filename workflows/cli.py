@@ -29,7 +29,6 @@ import click
 
 from .analysis_cli import ANALYSIS_COMMANDS
 from .exits import EXIT_INTERRUPTED, PROG, Interrupted, fail, paragraph
-from .options import VERBOSITY
 from .run_cli import RUN_COMMANDS
 from .serve.cli import serve
 from .workflow_cli import workflow
@@ -48,7 +47,6 @@ def cli(quiet: bool, verbose: bool) -> None:
     SYNSWEEP_RUN_WORKERS=4 or SYNSWEEP_RUN_NO_PROGRESS=1 (SYNSWEEP_QUIET=1 for --quiet)."""
     if quiet and verbose:
         fail("--quiet and --verbose contradict each other; give one of them.")
-    VERBOSITY["level"] = -1 if quiet else 1 if verbose else 0
     if verbose:
         import logging
 

@@ -101,7 +101,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
             prefix = f"{axis.name}: " if d.zipped else ""
             what = _describe_axis(axis) if axis.targets else "+1 up, -1 down (continuation direction)"
             dim_lines.append(f"{label}  {prefix}{what}")
-    shape = " x ".join(str(s) for s in est.get("shape", spec.shape)) or "1"
+    shape = " x ".join(str(s) for s in est["shape"]) or "1"
     chunk_shape = " x ".join(str(s) for s in plan.chunk_shape) or "1"
     rows: list[tuple[str, str]] = [
         ("spec", f"{spec.name}  (hash {spec.spec_hash[:12]})"),
@@ -243,15 +243,9 @@ def describe_result(ds: Any, path: Path) -> str:
                 if f"synsweep_{k}" in attrs]
     if numerics:
         prov.append(("numerics", ", ".join(numerics)))
-    versions = attrs.get("versions")
-    if isinstance(versions, dict):
-        prov.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
-    elif isinstance(versions, str):
-        prov.append(("versions", versions))
-    else:
-        found = [f"{k.removeprefix('version_')} {v}" for k, v in attrs.items() if k.startswith("version_")]
-        if found:
-            prov.append(("versions", ", ".join(found)))
+    versions = [f"{k.removeprefix('version_')} {v}" for k, v in attrs.items() if k.startswith("version_")]
+    if versions:  # synsweep.sweeps.provenance: one attribute version_<package> each
+        prov.append(("versions", ", ".join(versions)))
     if "spec" in attrs:
         prov.append(("spec", "stored (ds.attrs['spec'])"))
     rows += prov or [("provenance", "none recorded")]

@@ -24,7 +24,7 @@ import click
 
 from .describe import start_line, summary_line
 from .exits import PROG, Incomplete, Interrupted, fail, paragraph, user_errors
-from .options import VERBOSITY, StoreRules
+from .options import StoreRules, quiet
 
 PACKAGED_SPECS = "specs"
 DEMO_SPEC = "coupling_scan.yaml"
@@ -255,7 +255,7 @@ def _run(spec: Any, out: Path, where: Placement, rules: StoreRules, progress: bo
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     """Say on stderr what the run will do and how long it should take; nothing with --quiet."""
-    if VERBOSITY["level"] < 0:
+    if quiet():
         return
     line = start_line(spec, start, workers, extend)
     if line is not None:

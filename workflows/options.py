@@ -14,7 +14,7 @@ A group of options (``option_group``) reaches the command as one object whose fi
 parameter names, so the names of the options, and of their environment variables (SYNSWEEP_RUN_JOBS), stay
 those of the single options. The group's object turns its values into what the sweeps take (a
 ``JobConfig``, a ``distributed.Security``), refusing combinations that do not go together as user errors.
-``VERBOSITY`` holds the group's --quiet / --verbose for the commands.
+``quiet()`` tells a command whether the group was given --quiet.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ import click
 from .exits import fail, user_errors
 from .store_param import STORE
 
-VERBOSITY = {"level": 0}  # -1 --quiet, 0 default, 1 --verbose (set by the group, read by the commands)
-
 FILE = click.Path(dir_okay=False, path_type=Path)
 FOLDER = click.Path(file_okay=False, path_type=Path)
 
@@ -43,6 +41,12 @@ SCHEDULER = click.option("--scheduler", metavar="ADDRESS", help="Address of a ru
 WORKERS = click.option("--workers", type=click.IntRange(min=1), metavar="N",
                        help="Worker processes of the local cluster (default: one per core).")
 NO_PROGRESS = click.option("--no-progress", is_flag=True, help="No progress bar.")
+
+
+def quiet() -> bool:
+    """Whether the ``synsweep`` group, of the command running now, was given --quiet (or SYNSWEEP_QUIET)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.find_root().params.get("quiet"))
 
 
 def out_option(kind: click.ParamType, metavar: str, help: str, **attrs: Any) -> Callable:

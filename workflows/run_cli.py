@@ -39,13 +39,13 @@ from .options import (
     SPEC_ARG,
     STORE_RULES,
     TLS_OPTIONS,
-    VERBOSITY,
     WORKERS,
     BatchJobOptions,
     StoreRules,
     TlsOptions,
     out_option,
     overwrite_option,
+    quiet,
     scheduler_or_workers,
     small_option,
 )
@@ -76,7 +76,7 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, rules
         check_plottable(sweep, plot)
     where = Placement(scheduler, workers, cluster=batch.job_config(sweep, scheduler, workers),
                       security=tls.security_for(scheduler))
-    execute(sweep, out, where, rules, progress=not no_progress and VERBOSITY["level"] >= 0,
+    execute(sweep, out, where, rules, progress=not no_progress and not quiet(),
             plots=[("standard", plot)] if plot is not None else [])
 
 
