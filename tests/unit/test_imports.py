@@ -5,8 +5,7 @@ function-level alike; imports under ``if TYPE_CHECKING:`` are left out, they nev
 absolute ``synsweep.`` imports are resolved to the module they load: ``from .a import b`` is an edge to
 ``a``, or to ``a.b`` where that is a module. A cycle is a strongly connected component of that graph.
 
-Cycles that exist today are listed in ``KNOWN_CYCLES`` (issue 13 removes them); the test fails on any cycle
-that is not inside one of them, so the set can shrink but not grow.
+The test fails on any cycle that is not inside one listed in ``KNOWN_CYCLES`` (none).
 
 The same reading checks that a module-level constant (an upper-case name) is defined in one module only,
 so a value such as ``STATUS_OK`` or ``DEFAULT_CHUNK_POINTS`` has one home that the others import; that the
@@ -22,11 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"engine": "synsweep.engine", "sweeps": "synsweep.sweeps", "workflows": "synsweep.workflows"}
 
-# Cycles present when this test was written (all through function-level or bottom-of-module imports); each
-# entry is the set of modules of one cycle (SCC). Remove an entry when its cycle is gone; never add one.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = tuple(frozenset(f"synsweep.{m}" for m in c.split()) for c in (
-    "workflows.analysis_cli workflows.cli workflows.serve.cli workflows.workflow_cli",  # sub-commands at the bottom
-))
+# Cycles tolerated, each the set of modules of one cycle (SCC): none since issue 13 removed the last five
+# (codegen<->looped, chunks<->continuation, clusters<->spec, damage<->store, the CLI's sub-command registration).
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 # Upper-case names that several modules define on purpose, each with its own meaning.
 SHARED_NAMES = {
@@ -46,22 +43,6 @@ ONE_HOME = {
     "grid_index": "synsweep.sweeps.traces",  # a record point's coordinate on the grid (was also store.point_index)
     "estimate": "synsweep.sweeps.spec.sizing",
     "load_spec": "synsweep.sweeps.spec.loading",
-}
-
-# Uses of another module's private names present when this check was written (issue 13 removes them; the
-# CLI's helpers and the engine's code generator belong to other parts of that issue). May only shrink.
-KNOWN_PRIVATE_USES = {
-    ("synsweep.workflows.analysis_cli", "synsweep.workflows.cli._paragraph"),
-    ("synsweep.workflows.analysis_cli", "synsweep.workflows.cli._table"),
-    ("synsweep.workflows.replay", "synsweep.workflows.plots._new_figure"),
-    ("synsweep.workflows.replay", "synsweep.workflows.plots._save"),
-    ("synsweep.workflows.serve.cli", "synsweep.workflows.cli._paragraph"),
-    ("synsweep.workflows.studies.base", "synsweep.sweeps.runner._client"),
-    ("synsweep.workflows.studies.coupling_scan", "synsweep.workflows.plots._edges"),
-    ("synsweep.workflows.studies.if_sync", "synsweep.workflows.plots._edges"),
-    ("synsweep.workflows.workflow_cli", "synsweep.workflows.cli._fail"),
-    ("synsweep.workflows.workflow_cli", "synsweep.workflows.cli._paragraph"),
-    ("synsweep.workflows.workflow_cli", "synsweep.workflows.cli._scheduler_client"),
 }
 
 
@@ -291,6 +272,5 @@ def test_the_private_name_check_sees_imports_and_attributes(tmp_path: Path) -> N
 
 
 def test_no_module_uses_another_modules_private_names() -> None:
-    new = private_uses() - KNOWN_PRIVATE_USES
-    assert not new, f"private names used from another module (make them public or move the code): {sorted(new)}"
-    assert not any(user.startswith("synsweep.sweeps.") for user, _ in KNOWN_PRIVATE_USES)
+    found = private_uses()
+    assert not found, f"private names used from another module (make them public or move the code): {sorted(found)}"
