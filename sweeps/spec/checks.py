@@ -17,10 +17,12 @@ _OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 def fail(field: str, problem: str, fix: str) -> NoReturn:
+    """Raise the ``SpecError`` of ``field``: what is wrong with it and how to fix it."""
     raise SpecError(field, problem, fix)
 
 
 def type_name(value: Any) -> str:
+    """An offending value with its kind, for a message: ``the text '1e-3'``, ``a list [1, 2]``."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -49,6 +51,7 @@ def as_mapping(value: Any, field: str, fix: str, *, optional: bool = False) -> d
 
 
 def as_list(value: Any, field: str, fix: str, *, optional: bool = False) -> list[Any]:
+    """``value`` as a list (None -> [] when ``optional``)."""
     if value is None and optional:
         return []
     if not isinstance(value, list | tuple):
@@ -111,12 +114,14 @@ def as_integer(value: Any, field: str, fix: str, what: str, minimum: int | None 
 
 
 def as_choice(value: Any, field: str, choices: tuple[str, ...] | list[str], what: str) -> str:
+    """``value`` if it is one of ``choices``, else the closest one is suggested."""
     if not isinstance(value, str) or value not in choices:
         fail(field, f"unknown {what} {show(value)}", suggestion(value, choices))
     return value
 
 
 def check_object_name(name: str, field: str, what: str) -> None:
+    """A neuron's or synapse's name: letters, digits, '_' and '-' (paths are dotted)."""
     if not _OBJECT_NAME.match(name):
         fail(field, f"{what} {show(name)} is not a valid name: names are letters, digits, '_' and '-', "
                      "starting with a letter or '_' (no dots or spaces: paths are dotted)",
