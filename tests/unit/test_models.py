@@ -103,7 +103,7 @@ def test_transmitter_pulse_lasts_its_duration_in_whole_steps():
 def test_voltage_jump_moves_v_by_exactly_w():
     circuit = one_spike_circuit(("voltage_jump", None))
     res = simulate(circuit, Simulation(dt=0.1, duration=10.0), {"synapses.s_voltage_jump.params.w": [1.0, -2.5, 0.3]},
-                   record=["post.v"])
+                   record=["post.v", "post.ref"])  # the record (and w per point) of the next test: one kernel
     v = res.traces[("post", "v")]
     k = int(round(T_SPIKE / 0.1))  # sample k: after the step that ends at T_SPIKE
     np.testing.assert_array_equal(v[:, k - 1], 0.0)
@@ -116,8 +116,9 @@ def test_voltage_jump_is_skipped_while_the_post_neuron_is_refractory():
     circuit = Circuit(
         neurons=(Neuron("pre", "spike_source", params={"t_first": 1.0, "period": 1.5}),
                  Neuron("post", "lif", params=lif)),
-        synapses=(Synapse("jump", "voltage_jump", "pre", "post", params={"w": 1.0}),))
-    res = simulate(circuit, Simulation(dt=0.1, duration=5.0), record=["post.v", "post.ref"])
+        synapses=(Synapse("jump", "voltage_jump", "pre", "post"),))
+    res = simulate(circuit, Simulation(dt=0.1, duration=5.0), {"synapses.jump.params.w": [1.0]},
+                   record=["post.v", "post.ref"])
     # t = 1.0: jump to 1 -> fires in the next step (v >= 0.5), reset, refractory 20 steps (until t = 3.1);
     # the jump at t = 2.5 is skipped; the one at t = 4.0 lands.
     v = res.traces[("post", "v")][0]
