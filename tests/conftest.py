@@ -45,7 +45,7 @@ def _group_in_node_id(item: pytest.Item, group: str) -> None:
 
 # --- kernel compile log: SYNSWEEP_KERNEL_LOG=FILE appends, per test, the kernels it asked for and those it added
 # to the kernel cache (new generated modules, written by this process or by workers/CLI processes it started).
-# Run from an empty SYNSWEEP_CACHE_DIR to count compiles; see docs/development.md ("Test tiers").
+# Run from an empty SYNSWEEP_CACHE_DIR to count compiles; see the README, "Test tiers".
 _KERNEL_LOG = os.environ.get("SYNSWEEP_KERNEL_LOG")
 
 if _KERNEL_LOG:
