@@ -44,6 +44,7 @@ from .chunks import ChunkPlan, describe_block, plan_chunks
 from .continuation import run_branch
 from .cost import record_speed
 from .damage import check_metadata
+from .dashboard import announce, dashboard_address
 from .extend import ExtensionSource
 from .interrupts import PRELOAD, workers_ignore_sigint
 from .location import Location, location
@@ -272,15 +273,16 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
             yield c
         return
     with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
-        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
+        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
             with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
                 cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                       processes=True, host="127.0.0.1", dashboard_address=None,
+                                       processes=True, host="127.0.0.1", dashboard_address=dashboard_address(),
                                        security=security, protocol="tls://" if security is not None else None,
                                        preload=[PRELOAD], env=_worker_environment())
             with cluster, Client(cluster, set_as_default=False) as c:
+                announce(c)
                 try:
                     yield c
                 finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -607,10 +608,11 @@ def execute(spec: Any, out: Path, *, scheduler: str | None, workers: int | None,
               "is missing, --overwrite deletes it and starts again; give one of them.")
     _check_out_path(out)
     _check_resources(spec, out)
+    from synsweep.sweeps.dashboard import LOGGER as DASHBOARD
     from synsweep.sweeps.interrupts import interruptible
 
     try:
-        with interruptible():
+        with interruptible(), _echoed(DASHBOARD):
             report = _execute_run(spec, out, scheduler=scheduler, workers=workers, resume=resume,
                                   overwrite=overwrite, progress=progress, extend=extend, cluster=cluster,
                                   security=security)
@@ -664,6 +666,29 @@ def _execute_run(spec: Any, out: Path, *, scheduler: str | None, workers: int | 
         except OSError as exc:
             _disk_error(exc, out)
     return report
+
+
+class _EchoHandler(logging.Handler):
+    """A log record as one ``synsweep: MESSAGE`` line on stderr (click's, so CliRunner captures it too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{PROG}: {record.getMessage()}", err=True)
+
+
+@contextlib.contextmanager
+def _echoed(logger: logging.Logger) -> Iterator[None]:
+    """``logger``'s INFO messages on stderr while the block runs (nothing with --quiet)."""
+    if VERBOSITY["level"] < 0:
+        yield
+        return
+    handler, level = _EchoHandler(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
@@ -742,8 +767,6 @@ def cli(quiet: bool, verbose: bool) -> None:
         _fail("--quiet and --verbose contradict each other; give one of them.")
     VERBOSITY["level"] = -1 if quiet else 1 if verbose else 0
     if verbose:
-        import logging
-
         logging.getLogger("distributed").setLevel(logging.INFO)
 
 
