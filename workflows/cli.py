@@ -524,17 +524,16 @@ def _probe_scheduler(scheduler: str) -> None:
 
 
 def _check_tls_address(scheduler: str, security: Any) -> None:
-    from distributed import Security
-
     from synsweep.sweeps.security import is_tls_address
 
     if security is not None and not is_tls_address(scheduler):
         _fail(f"--scheduler {scheduler!r} is a plain address, but TLS options are given; a scheduler started "
               "with certificates listens on tls://host:port: give that address.")
-    if security is None and is_tls_address(scheduler) and not Security().get_tls_config_for_role("client")["ca_file"]:
+    if security is None and is_tls_address(scheduler):
         _fail(f"--scheduler {scheduler!r} uses TLS, but no certificates are given: the scheduler refuses clients "
               "without a certificate signed by its CA. Give --tls-ca-file, --tls-cert and --tls-key (or "
-              "--security FILE, a dask config file with distributed.comm.tls).")
+              "--security FILE, a dask config file with distributed.comm.tls, or set them in dask's own config: "
+              "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._TLS__CLIENT__CERT and ..._TLS__CLIENT__KEY).")
 
 
 @contextlib.contextmanager
@@ -579,10 +578,13 @@ def _batch_setup(spec: Any, cluster: str | None, options: dict[str, Any], schedu
 
 def _security(security: str | None, ca_file: str | None, cert: str | None, key: str | None,
               scheduler: str | None) -> Any:
-    """The ``distributed.Security`` of the TLS options (None without them)."""
+    """The ``distributed.Security`` of the TLS options; without them, of dask's own TLS settings for a
+    ``tls://`` scheduler (``distributed.comm.tls`` in dask's config or DASK_* variables), else None."""
+    from synsweep.sweeps.security import dask_tls_configured, is_tls_address, load_security
+
     if security is None and ca_file is None and cert is None and key is None:
-        return None
-    from synsweep.sweeps.security import load_security
+        if scheduler is None or not is_tls_address(scheduler) or not dask_tls_configured():
+            return None
 
     auto = security == "auto"
     if auto and scheduler is not None:
