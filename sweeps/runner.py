@@ -46,7 +46,7 @@ from .cost import record_speed
 from .damage import check_metadata
 from .dashboard import announce, dashboard_address
 from .extend import ExtensionSource
-from .interrupts import PRELOAD, workers_ignore_sigint
+from .interrupts import PRELOAD, start_workers
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
@@ -276,17 +276,22 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
-            with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
-                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                       processes=True, host="127.0.0.1", dashboard_address=dashboard_address(),
-                                       security=security, protocol="tls://" if security is not None else None,
-                                       preload=[PRELOAD], env=_worker_environment())
-            with cluster, Client(cluster, set_as_default=False) as c:
-                announce(c)
-                try:
-                    yield c
-                finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
-                    logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
+            cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=dashboard_address(), security=security,
+                                   protocol="tls://" if security is not None else None, preload=[PRELOAD],
+                                   env=_worker_environment())
+            with cluster:
+                try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
+                    start_workers(cluster, workers or os.cpu_count() or 1)
+                except BaseException:
+                    _silence_shutdown()
+                    raise
+                with Client(cluster, set_as_default=False) as c:
+                    announce(c)
+                    try:
+                        yield c
+                    finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
+                        logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
 
 
 #: what the local cluster's scheduler and nannies (in this process) log when it closes, or when a run is stopped
