@@ -44,27 +44,35 @@ def _user_error(message: object) -> click.ClickException:
 def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2), and any
     other failure of a command on a damaged store (a chunk that fails its checksum while being read) into the
-    store's damage report (``synsweep.sweeps.damage``); a failure on an intact store is raised as it is."""
+    store's damage report (``synsweep.sweeps.damage``). A failure on an intact store that a run is writing is
+    taken for a torn read (a shard replaced while it was read) and the command runs once more; any other
+    failure on an intact store is raised as it is."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from synsweep.sweeps import StoreError
         from synsweep.sweeps.damage import diagnose
+        from synsweep.sweeps.lock import is_locked
 
         from .selection import AnalysisError
 
-        try:
-            return command(*args, **kwargs)
-        except (AnalysisError, StoreError) as exc:
-            raise _user_error(exc) from None
-        except (click.ClickException, click.Abort, KeyboardInterrupt):
-            raise
-        except Exception:
-            result = kwargs.get("result")
-            damage = diagnose(result) if result is not None else None  # local stores only
-            if not damage:
+        for attempt in range(2):
+            try:
+                return command(*args, **kwargs)
+            except (AnalysisError, StoreError) as exc:
+                raise _user_error(exc) from None
+            except (click.ClickException, click.Abort, KeyboardInterrupt):
                 raise
-            raise _user_error(damage.message()) from None
+            except Exception:
+                result = kwargs.get("result")
+                damage = diagnose(result) if result is not None else None  # local stores only
+                if damage:
+                    raise _user_error(damage.message()) from None
+                if attempt or result is None or not is_locked(result):
+                    raise
+                # intact, and a run is writing it: a torn read (store.read_block), so the command once more
+
+    return wrapper
 
     return wrapper
 
