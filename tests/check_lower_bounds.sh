@@ -19,19 +19,20 @@ CONSTRAINTS=$(dirname "$VENV")/lowest.txt
 import re, sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
 extras = project["optional-dependencies"]
-for dep in [*project["dependencies"], *extras.get("cluster", [])]:
+for dep in [*project["dependencies"], *extras.get("cluster", []), *extras.get("dashboard", [])]:
     m = re.match(r"^([A-Za-z0-9_.-]+)(\[[^]]*\])?\s*>=\s*([^,;\s]+)", dep)
     if m:
         print(f"{m.group(1)}=={m.group(3)}")
 PY
 echo "lowest versions:"; sed 's/^/  /' "$CONSTRAINTS"
 start=$(date +%s)
-"$VENV/bin/pip" install -q -c "$CONSTRAINTS" -e "$ROOT[test]"
+"$VENV/bin/pip" install -q -c "$CONSTRAINTS" -e "$ROOT[test,dashboard]"
 echo "installed in $(( $(date +%s) - start )) s"
-"$VENV/bin/pip" list 2>/dev/null | grep -i -E "^(numpy|numba|llvmlite|dask|distributed|xarray|zarr|numcodecs|h5netcdf|h5py|click|tqdm|matplotlib|dask-jobqueue) "
+"$VENV/bin/pip" list 2>/dev/null | grep -i -E "^(numpy|numba|llvmlite|dask|distributed|xarray|zarr|numcodecs|h5netcdf|h5py|click|tqdm|matplotlib|dask-jobqueue|bokeh) "
 start=$(date +%s)
 cd "$ROOT"
 "$VENV/bin/python" -m pytest -q -n 0 -p no:cacheprovider \
     tests/unit/test_spec.py tests/unit/test_cf_attrs.py tests/unit/test_auto_chunks.py \
-    tests/e2e/test_first_time_messages.py tests/e2e/test_damaged_stores.py tests/e2e/test_readme_example.py
+    tests/e2e/test_first_time_messages.py tests/e2e/test_damaged_stores.py tests/e2e/test_readme_example.py \
+    tests/e2e/test_dashboard.py
 echo "tests ran in $(( $(date +%s) - start )) s"
