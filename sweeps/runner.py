@@ -26,14 +26,12 @@ import socket
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-import dask.config
 import numpy as np
 import zarr
 from zarr.errors import ContainsArrayError, ContainsGroupError
@@ -41,16 +39,14 @@ from zarr.errors import ContainsArrayError, ContainsGroupError
 from synsweep.engine import STATUS_DIVERGED, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
+from .client import open_client, silence_shutdown
 from .continuation import run_branch
 from .cost import record_speed
 from .damage import check_metadata
-from .dashboard import announce, dashboard_address
 from .extend import ExtensionSource
-from .interrupts import PRELOAD, start_workers
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
-from .monitors import quiet_monitors
 from .store import (
     TRACES_ID,
     ZARR_FORMAT,
@@ -250,72 +246,6 @@ def _payload(spec: SweepSpec) -> SweepSpec | dict:
                     for d1, d2 in zip(again.dims, spec.dims, strict=True)
                     for a, b in zip(d1.axes, d2.axes, strict=True)))
     return spec.document if same else spec
-
-
-def _worker_environment() -> dict[str, str]:
-    """The environment of the local cluster's worker processes (``LocalCluster(env=...)``, which the nanny's
-    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker) and the driver's kernel cache."""
-    from synsweep.engine.kernels import cache_dir
-
-    return {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
-
-
-@contextlib.contextmanager
-def _client(client: Client | None, scheduler: str | None, workers: int | None,
-            security: Security | None = None) -> Iterator[Any]:
-    if client is not None:
-        yield client
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        with Client(scheduler, security=security, set_as_default=False) as c:
-            yield c
-        return
-    with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
-        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        with _shutdown_logs():
-            cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=dashboard_address(), security=security,
-                                   protocol="tls://" if security is not None else None, preload=[PRELOAD],
-                                   env=_worker_environment())
-            with cluster:
-                try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
-                    start_workers(cluster, workers or os.cpu_count() or 1)
-                except BaseException:
-                    _silence_shutdown()
-                    raise
-                with Client(cluster, set_as_default=False) as c:
-                    announce(c)
-                    try:
-                        yield c
-                    finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
-                        logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
-
-
-#: what the local cluster's scheduler and nannies (in this process) log when it closes, or when a run is stopped
-#: under it: the nannies kill workers slow to exit or busy in a kernel ("Worker process still alive ...
-#: killing"), the scheduler cannot hand over the result of a task cancelled as it finished ("Couldn't gather
-#: keys")
-_SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
-
-
-@contextlib.contextmanager
-def _shutdown_logs() -> Iterator[None]:
-    """Restores the levels of ``_SHUTDOWN_LOGGERS`` that ``_silence_shutdown`` raised."""
-    levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}
-    try:
-        yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def _silence_shutdown() -> None:
-    """The run was stopped (Ctrl-C, an error in the driver): the shutdown's expected complaints are not logged."""
-    for name in _SHUTDOWN_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -583,7 +513,7 @@ def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunRepo
                 on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
                 announced = True
             if jobs and client is None:  # one cluster for every level
-                client = stack.enter_context(_client(None, scheduler, workers, security))
+                client = stack.enter_context(open_client(scheduler=scheduler, workers=workers, security=security))
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
             _dispatch(spec, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
                       progress=progress, source=block_sources(spec, out, todo, jobs), security=security,
@@ -622,7 +552,7 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
 
         # disable=None: silent when stderr is not a terminal (a batch job's log, a pipe)
         bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1, disable=None)
-    with _client(client, scheduler, workers, security) as c:
+    with open_client(client, scheduler=scheduler, workers=workers, security=security) as c:
         from distributed import as_completed
 
         threads = sum(c.nthreads().values()) or 1
@@ -693,7 +623,7 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
                     pending.add(nxt)
         except BaseException:
             if client is None and scheduler is None:  # the local cluster of this run
-                _silence_shutdown()
+                silence_shutdown()
             with contextlib.suppress(Exception):
                 c.cancel([f for f in pending.futures])  # type: ignore[attr-defined]
             raise

@@ -27,7 +27,6 @@ KNOWN_CYCLES: tuple[frozenset[str], ...] = tuple(frozenset(f"synsweep.{m}" for m
     "sweeps.chunks sweeps.continuation",  # plan_chunks hands a continuation sweep to continuation_plan
     "sweeps.clusters sweeps.spec",  # clusters' memory check calls spec.estimate
     "sweeps.damage sweeps.store",  # open_result checks the metadata with damage.check_metadata
-    "workflows.analysis_cli workflows.cli workflows.serve.cli workflows.workflow_cli",  # sub-commands at the bottom
 ))
 
 # Upper-case names that several modules define on purpose, each with its own meaning.

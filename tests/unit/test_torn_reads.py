@@ -97,7 +97,7 @@ def test_a_command_on_a_store_being_written_runs_once_more_after_a_torn_read(tor
     """The analysis commands read through xarray and dask, not ``read_block``: a failure on a store that reads
     back intact while a run holds its lock is taken for a torn read, and the command runs once more."""
     from synsweep.sweeps.lock import acquire
-    from synsweep.workflows.analysis_cli import reports_user_errors
+    from synsweep.workflows.exits import reports_user_errors
 
     path, index, values, replaced, rearm = torn
     calls: list[int] = []

@@ -217,6 +217,7 @@ def run_planned(plan: WorkflowPlan, *, client: Client | None = None, scheduler: 
     StoreError when a store cannot be used (another spec's store: pass ``overwrite``).
     """
     from synsweep.sweeps import runner
+    from synsweep.sweeps.client import open_client
 
     if not overwrite:
         _check_stores(plan)
@@ -231,7 +232,7 @@ def run_planned(plan: WorkflowPlan, *, client: Client | None = None, scheduler: 
 
     # one cluster for all the sweeps, started only when something is left to compute; the sweeps run at
     # the same time on it (each is a few tasks: one after the other, the other workers would wait)
-    with runner._client(client, scheduler, workers) if pending else contextlib.nullcontext(client) as c:
+    with open_client(client, scheduler=scheduler, workers=workers) if pending else contextlib.nullcontext(client) as c:
         with ThreadPoolExecutor(max_workers=max(len(plan.sweeps), 1)) as pool:
             for done in [pool.submit(one, c, *sweep) for sweep in plan.sweeps]:
                 done.result()  # the first failure, after every sweep has finished
