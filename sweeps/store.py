@@ -494,14 +494,12 @@ def read_block(array: zarr.Array, index: Any = ...) -> np.ndarray:
     chunks, each from the file as it is then: a task replacing the shard in between (an atomic rename) gives a
     chunk of the new shard at the old index's offsets, which fails its checksum once. The last failure is
     raised: a chunk that never decodes is damaged (``synsweep.sweeps.damage``)."""
-    for attempt in range(READ_ATTEMPTS):
+    for attempt in range(1, READ_ATTEMPTS):
         try:
             return np.asarray(array[index])
         except Exception:  # any decoding failure: a torn read, or damage if it persists
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-            time.sleep(READ_RETRY_S * (attempt + 1))
-    raise AssertionError("unreachable")
+            time.sleep(READ_RETRY_S * attempt)
+    return np.asarray(array[index])  # the last try: its failure is raised
 
 
 def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tuple[int, int, int, int]:

@@ -84,7 +84,7 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
         from .selection import AnalysisError
 
-        for attempt in range(2):
+        for last in (False, True):  # the second run only after a torn read (below)
             try:
                 return command(*args, **kwargs)
             except (AnalysisError, StoreError) as exc:
@@ -96,8 +96,7 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 damage = diagnose(result) if result is not None else None  # local stores only
                 if damage:
                     raise UserError(paragraph(damage.message())) from None
-                if attempt or result is None or not is_locked(result):
+                if last or result is None or not is_locked(result):
                     raise
-        raise AssertionError("unreachable: the second failure is raised")
 
     return wrapper
