@@ -86,7 +86,7 @@ def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     from synsweep.sweeps import cost
 
     # an embedded LocalCluster with one worker process (the run_sweep default path)
-    monkeypatch.setattr(cost, "MIN_RECORD_SECONDS", 0.0)  # this tiny run is recorded, to see that runs are
+    monkeypatch.setattr(cost, "MIN_RECORD_SECONDS", 0.0)  # recorded although tiny (runs under 1 s are not)
     started = time.time()
     ds = run_sweep(make_spec(7), tmp_path / "w1.zarr", workers=1, progress=False)
     xr.testing.assert_identical(data_only(ds.load()), data_only(reference))
