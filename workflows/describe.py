@@ -78,7 +78,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     when ``speed`` (``synsweep.sweeps.cost.KernelSpeed``, measured here) is given."""
     from synsweep.sweeps.chunks import plan_chunks
     from synsweep.sweeps.errors import format_bytes
-    from synsweep.sweeps.spec import estimate
+    from synsweep.sweeps.spec.sizing import estimate
 
     target = f"target {spec.chunk_points:,} points each"
     if not spec.chunk_points_given:
@@ -169,12 +169,11 @@ def _expected_time(neuron_steps: int, n_chunks: int, speed: Any, workers: int | 
 
 
 def kernel_status(spec: Any) -> str:
-    """Whether the sweep's kernel is compiled on this machine (``validate --compile`` compiles it)."""
+    """Whether the sweep's kernels are compiled on this machine (``validate --compile`` compiles them)."""
     from synsweep.engine.kernels import cache_dir, is_cached
-    from synsweep.sweeps.spec import kernel_key
+    from synsweep.sweeps.plan import task_plan
 
-    key = kernel_key(spec)
-    if is_cached(key):
+    if all(is_cached(key) for key in task_plan(spec).kernels):
         return f"compiled, in {cache_dir()} (a worker loads it in under a second)"
     return ("not compiled on this machine yet: the first task compiles it once for all workers (about 3 s for "
             "an HH pair; 'synsweep validate --compile' compiles it now and reports the time)")
@@ -284,14 +283,15 @@ def start_line(spec: Any, start: Any, workers: int, extend: Path | None) -> str 
     from synsweep.engine.kernels import is_cached
     from synsweep.sweeps.cost import measure_kernel, recorded_speed
     from synsweep.sweeps.errors import format_bytes
-    from synsweep.sweeps.spec import estimate, kernel_key
+    from synsweep.sweeps.plan import task_plan
+    from synsweep.sweeps.spec.sizing import estimate
 
     neuron_steps = start.points_to_run * len(spec.circuit.neurons) * spec.simulation.n_steps
     est = estimate(spec)
     output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
     copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
-    cached = is_cached(kernel_key(spec))
+    cached = all(is_cached(key) for key in task_plan(spec).kernels)
     speed = recorded_speed(spec) or measure_kernel(spec)
     if cached:
         compile_note = ""

@@ -76,7 +76,7 @@ def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
 
 def check_resources(spec: Any, out: Path) -> None:
     """Refuse a sweep whose output does not fit on the disk at ``out``, or whose chunk does not fit in memory."""
-    from synsweep.sweeps.spec import check_resources as check
+    from synsweep.sweeps.spec.sizing import check_resources as check
 
     try:
         check(spec, str(out))

@@ -89,20 +89,21 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
     from synsweep.engine.kernels import get_kernel, is_cached
     from synsweep.sweeps.cost import measure_kernel
-    from synsweep.sweeps.spec import kernel_key
+    from synsweep.sweeps.plan import task_plan
 
     sweep = load(spec)
     if out is not None:
         check_out_path(out)
         check_resources(sweep, out)
-    key = kernel_key(sweep)
+    tasks = task_plan(sweep)
     ready = None
-    if compile_kernel:
+    if compile_kernel:  # exactly the kernels the tasks load
         start = time.perf_counter()
-        get_kernel(key)
+        for key in tasks.kernels:
+            get_kernel(key)
         ready = time.perf_counter() - start
     state = kernel_status(sweep)  # after --compile: what the run will find
-    speed = measure_kernel(sweep) if compile_kernel or is_cached(key) else None
+    speed = measure_kernel(sweep) if compile_kernel or is_cached(tasks.kernel) else None
     click.echo(describe_spec(sweep, out, speed, kernel_state=state))
     if ready is not None:
         click.echo(f"kernel ready in {ready:.1f} s (compiled, or loaded if it was cached)")

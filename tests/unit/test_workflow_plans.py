@@ -8,7 +8,7 @@ import pytest
 from synsweep.engine import SYNAPSE_MODELS
 from synsweep.sweeps import load_spec
 from synsweep.sweeps.errors import SpecError
-from synsweep.sweeps.store import trace_layout
+from synsweep.sweeps.traces import trace_layout
 from synsweep.workflows.studies import WORKFLOW_NAMES, WorkflowError, get_workflow, plan_workflow, stored_run
 from synsweep.workflows.studies.overrides import apply_override, parse_assignment
 
@@ -78,7 +78,7 @@ def test_fi_curve_runs_one_sweep_per_duration():
 def test_synapse_gallery_covers_every_spike_driven_model_in_small_parts():
     """Every synapse model a spike source can drive (not gap junctions, not voltage-released diffusion) is in
     the gallery, in both output forms where it has them; the parts keep every kernel unrolled."""
-    from synsweep.engine.codegen import MAX_UNROLLED_NEURONS
+    from synsweep.engine.kernel import MAX_UNROLLED_NEURONS
 
     plan = plan_workflow("synapse-gallery", "out")
     eligible = {(name, form) for name, m in SYNAPSE_MODELS.items()

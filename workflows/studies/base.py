@@ -153,7 +153,8 @@ def plan_workflow(name: str, out: str | Path, overrides: Iterable[str] | Mapping
 
     Raises WorkflowError for an unknown name and SpecError for any mistake in the overrides or the spec.
     """
-    from synsweep.sweeps.spec import check_resources, load_spec
+    from synsweep.sweeps.spec import load_spec
+    from synsweep.sweeps.spec.sizing import check_resources
 
     workflow = get_workflow(name)
     out = Path(out)
@@ -176,7 +177,8 @@ def plan_workflow(name: str, out: str | Path, overrides: Iterable[str] | Mapping
 
 def _complete(spec: SweepSpec, store: Path) -> bool:
     """Whether ``store`` holds every chunk of ``spec`` already (a rerun would compute nothing)."""
-    from synsweep.sweeps.store import TRACES_ID, done_chunks, is_store, store_attrs, trace_layout
+    from synsweep.sweeps.store import TRACES_ID, done_chunks, is_store, store_attrs
+    from synsweep.sweeps.traces import trace_layout
 
     if not is_store(store):
         return False
