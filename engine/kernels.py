@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +35,7 @@ _LLVM_OPTIONS = (
 )
 _options_set = False
 _loaded: dict[KernelKey, ModuleType] = {}
+_GENERATING = threading.RLock()  # generating and loading kernels: one thread of the process at a time
 COMPILE_SECONDS: dict[KernelKey, float] = {}
 
 
@@ -65,7 +67,8 @@ def engine_source_hash() -> str:
 
 def kernel_source(key: KernelKey) -> tuple[str, str]:
     """(module name, source) of the kernel for ``key``."""
-    source = generate(key, engine_source_hash())
+    with _GENERATING:  # the generator parses the models' source: Python 3.11's ast is not thread-safe
+        source = generate(key, engine_source_hash())
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     return f"synsweep_kernel_{digest}", source
 
@@ -74,6 +77,14 @@ def get_kernel(key: KernelKey) -> ModuleType:
     """The kernel module for ``key`` (its ``run`` function is compiled), generating it if needed."""
     if key in _loaded:
         return _loaded[key]
+    with _GENERATING:  # one thread of this process at a time (Python 3.11's ast is not thread-safe)
+        if key not in _loaded:
+            _load(key)
+    return _loaded[key]
+
+
+def _load(key: KernelKey) -> None:
+    """Generate, compile or load the kernel for ``key`` into ``_loaded``; called under ``_GENERATING``."""
     _set_llvm_options()
     name, source = kernel_source(key)
     directory = cache_dir()
@@ -96,7 +107,6 @@ def get_kernel(key: KernelKey) -> ModuleType:
             fcntl.flock(lock, fcntl.LOCK_UN)
     COMPILE_SECONDS[key] = time.perf_counter() - start
     _loaded[key] = module
-    return module
 
 
 def kernel_assembly(key: KernelKey) -> str:
