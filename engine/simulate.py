@@ -166,12 +166,16 @@ def simulate(
     metrics: Sequence[str] = DEFAULT_METRICS,
     record: Sequence[str] = (),
     record_every: int = 1,
+    device: str = "cpu",
 ) -> SimResult:
     """Integrate ``n_points`` copies of ``circuit``; point ``p`` takes ``values[path][p]`` for each path.
 
     Returns the metrics (``synsweep.engine.metrics``), the final state and, when ``record`` names
     variables, their traces sampled every ``record_every`` steps (sample 0 is the initial state). The
     kernel computes only what ``metrics`` need (a metric's value does not depend on the others asked for).
+    ``device``: 'cpu', or 'cuda' (one point per GPU thread, ``synsweep.engine.cuda``; the same arrays in and
+    out, the same results to the tolerance of docs/models.md; ``seconds`` then includes the copies to and
+    from the GPU).
     """
     values = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (values or {}).items()}
     n = n_points or max((v.size for v in values.values()), default=1)
@@ -190,7 +194,14 @@ def simulate(
     rec_rows = resolve_record(circuit, record)
     key = kernel_key(circuit, simulation, values, record, metrics)
     layout = KernelLayout(key)
-    module = get_kernel(key)
+    if device == "cuda":
+        from .cuda import get_cuda_kernel
+
+        module = get_cuda_kernel(key)
+    elif device == "cpu":
+        module = get_kernel(key)
+    else:
+        raise ValueError(f"unknown device {device!r}; devices: cpu, cuda")
     dtype = simulation.dtype
     tile = TILE[simulation.precision]
     lanes = max(tile, math.ceil(n / tile) * tile)

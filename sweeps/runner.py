@@ -44,6 +44,7 @@ from .chunks import ChunkPlan, describe_block, plan_chunks
 from .continuation import run_branch
 from .cost import record_speed
 from .damage import check_metadata
+from .errors import SpecError
 from .extend import ExtensionSource
 from .interrupts import PRELOAD, workers_ignore_sigint
 from .location import Location, location
@@ -135,8 +136,8 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tu
               every: int) -> tuple[Any, float]:
     sim = spec.simulation
     result = simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=record,
-                      record_every=every)
-    kernel = (spec.circuit.structure(), sim.integrator, sim.precision, sim.scheme, record)
+                      record_every=every, device=spec.device)
+    kernel = (spec.circuit.structure(), sim.integrator, sim.precision, sim.scheme, record, spec.device)
     compile_seconds = 0.0 if kernel in _KERNELS_SEEN else result.compile_seconds
     _KERNELS_SEEN.add(kernel)
     return result, compile_seconds
@@ -253,15 +254,47 @@ def _payload(spec: SweepSpec) -> SweepSpec | dict:
 
 def _worker_environment() -> dict[str, str]:
     """The environment of the local cluster's worker processes (``LocalCluster(env=...)``, which the nanny's
-    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker) and the driver's kernel cache."""
+    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker), the driver's kernel cache, and the driver's
+    choice of numba's CUDA simulator (NUMBA_ENABLE_CUDASIM) if it made one."""
     from synsweep.engine.kernels import cache_dir
 
-    return {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
+    env = {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
+    if "NUMBA_ENABLE_CUDASIM" in os.environ:
+        env["NUMBA_ENABLE_CUDASIM"] = os.environ["NUMBA_ENABLE_CUDASIM"]
+    return env
+
+
+#: the dask worker resource of a worker that holds one GPU (``dask worker --resources GPU=1``); the tasks of a
+#: sweep with execution.device cuda each ask for one, so only such workers run them, one at a time per GPU
+GPU_RESOURCE = "GPU"
+
+
+def check_device(spec: SweepSpec, client: Client | None = None) -> None:
+    """Raise ``SpecError`` (execution.device) before anything is computed when the sweep's device cannot run:
+    for a local run, CUDA kernels must run in this process' environment; with a ``client``, at least one worker
+    must advertise the ``GPU`` resource (tasks that ask for a resource no worker has would wait forever)."""
+    if spec.device != "cuda":
+        return
+    from synsweep.engine.device import CUDA_FIX, cuda_problem
+
+    if client is None:
+        problem = cuda_problem()
+        if problem is not None:
+            raise SpecError("execution.device", f"cuda was asked for, but {problem}", CUDA_FIX)
+        return
+    workers = client.scheduler_info().get("workers", {})
+    if not any(w.get("resources", {}).get(GPU_RESOURCE, 0) >= 1 for w in workers.values()):
+        raise SpecError("execution.device", f"cuda was asked for, but none of the {len(workers)} workers of the "
+                        f"cluster advertises the dask resource {GPU_RESOURCE}",
+                        f"start a worker per GPU with dask worker SCHEDULER --resources {GPU_RESOURCE}=1 "
+                        "(docs/cluster.md), or compute on the CPU with execution.device: cpu (--device cpu)")
 
 
 @contextlib.contextmanager
 def _client(client: Client | None, scheduler: str | None, workers: int | None,
-            security: Security | None = None) -> Iterator[Any]:
+            security: Security | None = None, gpu: bool = False) -> Iterator[Any]:
+    """``client``, or a client of ``scheduler``, or of a local cluster (``workers`` processes, default one per
+    core; with ``gpu``, one worker holding this machine's GPU unless ``workers`` says otherwise)."""
     if client is not None:
         yield client
         return
@@ -276,10 +309,11 @@ def _client(client: Client | None, scheduler: str | None, workers: int | None,
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
             with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
-                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                gpus = {"resources": {GPU_RESOURCE: 1}} if gpu else {}
+                cluster = LocalCluster(n_workers=workers or (1 if gpu else os.cpu_count() or 1), threads_per_worker=1,
                                        processes=True, host="127.0.0.1", dashboard_address=None,
                                        security=security, protocol="tls://" if security is not None else None,
-                                       preload=[PRELOAD], env=_worker_environment())
+                                       preload=[PRELOAD], env=_worker_environment(), **gpus)
             with cluster, Client(cluster, set_as_default=False) as c:
                 try:
                     yield c
@@ -478,11 +512,15 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 
     if client is None and scheduler is None:
         check_main_guard()  # before anything is written: spawned workers re-import an unguarded script
+    if client is None and scheduler is None:
+        check_device(spec)  # the cluster is started later; a remote one is checked once connected (_dispatch)
+    elif client is not None:
+        check_device(spec, client)
     if not spec.chunk_points_given:  # sized to the workers (on resume the store's own plan is used anyway)
         from .chunks import auto_chunk_points
 
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or workers or os.cpu_count() or 1
-        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers))
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers, spec.device))
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
@@ -576,7 +614,9 @@ def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunRepo
                 on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
                 announced = True
             if jobs and client is None:  # one cluster for every level
-                client = stack.enter_context(_client(None, scheduler, workers, security))
+                client = stack.enter_context(_client(None, scheduler, workers, security, spec.device == "cuda"))
+                if scheduler is not None:
+                    check_device(spec, client)
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
             _dispatch(spec, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
                       progress=progress, source=block_sources(spec, out, todo, jobs), security=security,
@@ -615,8 +655,12 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
 
         # disable=None: silent when stderr is not a terminal (a batch job's log, a pipe)
         bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1, disable=None)
-    with _client(client, scheduler, workers, security) as c:
+    resources = {GPU_RESOURCE: 1} if spec.device == "cuda" else None  # GPU chunks go to the workers with a GPU
+    with _client(client, scheduler, workers, security, spec.device == "cuda") as c:
         from distributed import as_completed
+
+        if client is None and scheduler is not None:
+            check_device(spec, c)
 
         threads = sum(c.nthreads().values()) or 1
         window = max(4 * threads, 32)  # tasks in flight: bounds client and scheduler memory
@@ -630,11 +674,11 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
             chunk_id, index = item
             key = f"synsweep-{tag}-{chunk_id}-{nonce}"
             if index is None:
-                fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False)
+                fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False, resources=resources)
             else:
                 own = source.get(chunk_id) if isinstance(source, dict) else source  # refinement: per block
                 fut = c.submit(run_chunk, payload, str(out), chunk_id, index, own, records.get(chunk_id),
-                               key=key, pure=False)
+                               key=key, pure=False, resources=resources)
             ids[fut.key] = chunk_id
             return fut
 

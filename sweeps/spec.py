@@ -35,6 +35,7 @@ The spec format (every key but name, circuit and simulation is optional)::
     execution:                              # not part of the spec hash
       chunk_points: 4096
       resources: {cores: 8, memory: 16GB, walltime: '02:00:00', queue: normal}  # batch jobs (run --cluster)
+      device: cpu                           # or cuda: an NVIDIA GPU per worker (synsweep.engine.device)
 
 Axis values: exactly one of ``values: [...]``, ``linspace: {start, stop, num}``, ``logspace: {start, stop,
 num}`` (geometric, start and stop are the end values, both > 0) and ``random: {n, seed, distribution,
@@ -80,11 +81,12 @@ from synsweep.engine import (
     Synapse,
 )
 from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS, PRECISIONS, SCHEMES
+from synsweep.engine.device import DEVICES
 from synsweep.engine.metrics import metric_applies
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 
-from .chunks import DEFAULT_CHUNK_POINTS
+from .chunks import DEFAULT_CHUNK_POINTS, DEVICE_CHUNK_POINTS
 from .clusters import SPEC as SPEC_RESOURCES
 from .clusters import parse_resources
 from .draws import DISTRIBUTIONS, MAX_SEED, draws, round_significant
@@ -109,7 +111,7 @@ REDUCTIONS = ("mean", "min", "max")
 VALUE_KINDS = ("values", "linspace", "logspace", "random")
 ZIP_KEYS = ("zip", "axes")
 RECORD_KEYS = ("variables", "every", "points")
-EXECUTION_KEYS = ("chunk_points", "resources")
+EXECUTION_KEYS = ("chunk_points", "resources", "device")
 SIM_DEFAULTS = Simulation(dt=1.0, duration=1.0)
 
 #: Names a dim or axis may not take: the dataset's own dims, and its data variables.
@@ -1046,11 +1048,14 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     ex = _mapping(top.get("execution"), "execution", "give execution: {chunk_points: 4096}, or leave it out",
                   optional=True)
     _check_keys(ex, "execution", EXECUTION_KEYS)
-    chunk_points = _integer(ex.get("chunk_points", DEFAULT_CHUNK_POINTS), "execution.chunk_points",
+    device = _device(ex.get("device", "cpu"))
+    chunk_points = _integer(ex.get("chunk_points", DEVICE_CHUNK_POINTS[device]), "execution.chunk_points",
                             "give the target number of points per task, a whole number >= 1, e.g. "
                             "chunk_points: 4096", "a whole number of points >= 1", 1)
     given = ex.get("chunk_points") is not None
     execution: dict[str, Any] = {"chunk_points": chunk_points} if given else {}
+    if device != "cpu":
+        execution["device"] = device
     if ex.get("resources") is not None:
         execution["resources"] = parse_resources(ex["resources"], SPEC_RESOURCES)
     document = {
@@ -1067,7 +1072,17 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
         document["refine"] = refine_doc
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
                      metrics=metrics, record=record, chunk_points=chunk_points, document=document,
-                     continuation=continuation, refine=refine, chunk_points_given=given)
+                     continuation=continuation, refine=refine, chunk_points_given=given, device=device)
+
+
+def _device(value: Any) -> str:
+    """``execution.device``: where the kernels run (``synsweep.engine.device``); whether this machine can run
+    CUDA kernels is checked by the run, not here (the workers of a cluster may have the GPU the driver lacks)."""
+    if not isinstance(value, str) or value not in DEVICES:
+        _fail("execution.device", f"unknown device {show(value)}",
+              "give device: cpu (the default, every core of each worker) or device: cuda (an NVIDIA GPU per "
+              "worker, with pip install 'synsweep[cuda]')")
+    return value
 
 
 # -- points, sizes, resources ----------------------------------------------------------------------------

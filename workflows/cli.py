@@ -105,8 +105,9 @@ def packaged_spec(name: str) -> Path:
     return Path(str(ref))
 
 
-def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
-    """Load and validate a spec file, reporting every user mistake as a ``UserError``."""
+def load(spec_path: str | Path, chunk_points: int | None = None, device: str | None = None) -> Any:
+    """Load and validate a spec file, reporting every user mistake as a ``UserError``; ``chunk_points`` and
+    ``device`` replace the spec's ``execution`` values (--chunk-points, --device)."""
     from synsweep.sweeps.spec import load_spec
 
     path = Path(spec_path)
@@ -125,7 +126,20 @@ def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
         document = dict(spec.document)
         document["execution"] = {**dict(document.get("execution") or {}), "chunk_points": chunk_points}
         spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document, chunk_points_given=True)
+    if device is not None and device != spec.device:
+        from synsweep.sweeps.chunks import DEVICE_CHUNK_POINTS
+
+        document = dict(spec.document)
+        document["execution"] = {**dict(document.get("execution") or {}), "device": device}
+        spec = dataclasses.replace(spec, device=device, document=document, chunk_points=spec.chunk_points
+                                   if spec.chunk_points_given else DEVICE_CHUNK_POINTS[device])
     return spec
+
+
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]),
+    help="Where the kernels run (overrides the spec's execution.device): cpu, or cuda (an NVIDIA GPU per worker; "
+    "pip install 'synsweep[cuda]').")
 
 
 def _check_resources(spec: Any, out: Path) -> None:
@@ -276,9 +290,10 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         from synsweep.sweeps.chunks import auto_chunk_points
 
         cores = os.cpu_count() or 1
-        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores))
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores, spec.device))
         target = (f"{spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT} for the {cores} workers of a local "
-                  "run; execution.chunk_points sets it")
+                  "run; execution.chunk_points sets it") if spec.device == "cpu" else (
+                  f"{spec.chunk_points:,} points each: a GPU's chunk; execution.chunk_points sets it")
     est = estimate(spec)
     plan = plan_chunks(spec)
     sim = spec.simulation
@@ -310,6 +325,8 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("simulation", f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
                        f"transient {_num(sim.transient)} ms"),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
+        ("device", "cuda: one point per GPU thread, on workers with the dask resource GPU" if spec.device == "cuda"
+         else "cpu"),
         ("neuron-steps", f"{est['neuron_steps']:,}"),
         ("output", f"about {format_bytes(est['output_bytes'])}"),
         ("run time", _expected_time(spec.neuron_steps, plan.n_chunks, speed)),
@@ -688,6 +705,16 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
     from synsweep.engine.kernels import is_cached
     from synsweep.sweeps.spec import kernel_key
 
+    if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
+        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
+                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
+    else:
+        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
+                f"points, {neuron_steps:,} neuron-steps")
+    if spec.device == "cuda":  # the speed measured here is the CPU's: no estimate for the GPU workers
+        click.echo(f"{PROG}: {work}, output about {format_bytes(output)}; on the GPU workers (no time estimate)",
+                   err=True)
+        return
     cached = is_cached(kernel_key(spec))
     speed = recorded_speed(spec) or measure_kernel(spec)
     if cached:
@@ -696,12 +723,6 @@ def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
         compile_note = f"; the kernel was compiled for this run first ({speed.load_seconds:.0f} s, in the cache now)"
     else:
         compile_note = "; plus compiling the kernel once (it is not in the cache: seconds to a minute)"
-    if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
-        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
-                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
-    else:
-        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
-                f"points, {neuron_steps:,} neuron-steps")
     click.echo(f"{PROG}: {work}, output about "
                f"{format_bytes(output)}; expected time "
                f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}{compile_note}", err=True)
@@ -763,6 +784,7 @@ def cli(quiet: bool, verbose: bool) -> None:
               help="A result of this sweep with fewer axis values: copy its points, compute only the new ones.")
 @click.option("--chunk-points", type=click.IntRange(min=1), metavar="N",
               help="Points per task (overrides the spec's execution.chunk_points).")
+@DEVICE_OPTION
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also write a figure of the pair's Pearson r over the sweep dims.")
@@ -782,14 +804,15 @@ def cli(quiet: bool, verbose: bool) -> None:
 @click.option("--tls-cert", metavar="PEM", help="TLS: this node's certificate.")
 @click.option("--tls-key", metavar="PEM", help="TLS: the private key of --tls-cert.")
 def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resume: bool, overwrite: bool,
-        extend: Path | None, chunk_points: int | None, no_progress: bool, plot: Path | None, cluster: str | None,
-        jobs: int | None, cluster_config: Path | None, lifetime: str | None, lifetime_stagger: str | None,
-        security: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None) -> None:
+        extend: Path | None, chunk_points: int | None, device: str | None, no_progress: bool, plot: Path | None,
+        cluster: str | None, jobs: int | None, cluster_config: Path | None, lifetime: str | None,
+        lifetime_stagger: str | None, security: str | None, tls_ca_file: str | None, tls_cert: str | None,
+        tls_key: str | None) -> None:
     """Run the sweep SPEC.yaml and write the result to RESULT.zarr."""
     if scheduler is not None and workers is not None:
         _fail("--workers sizes the local cluster that synsweep starts; with --scheduler the workers are "
               "those of the running cluster. Give one of the two.")
-    sweep = load(spec, chunk_points)
+    sweep = load(spec, chunk_points, device)
     if plot is not None:
         _check_plottable(sweep, plot)
     batch = _batch_setup(sweep, cluster, {"--jobs": jobs, "--cluster-config": cluster_config,
@@ -807,16 +830,20 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, resum
               help="Where the result would go: also checks disk space and whether the store exists.")
 @click.option("--compile", "compile_kernel", is_flag=True,
               help="Compile the sweep's kernel into this machine's cache now and report how long it took.")
-def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
+@DEVICE_OPTION
+def validate(spec: Path, out: Path | None, compile_kernel: bool, device: str | None) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
     from synsweep.engine.kernels import get_kernel, is_cached
     from synsweep.sweeps.cost import measure_kernel
     from synsweep.sweeps.spec import kernel_key
 
-    sweep = load(spec)
+    sweep = load(spec, device=device)
     if out is not None:
         _check_out_path(out)
         _check_resources(sweep, out)
+    if sweep.device == "cuda":
+        _validate_cuda(sweep, out, compile_kernel)
+        return
     key = kernel_key(sweep)
     ready = None
     if compile_kernel:
@@ -828,6 +855,32 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
     click.echo(describe_spec(sweep, out, speed, kernel_state=state))
     if ready is not None:
         click.echo(f"kernel ready in {ready:.1f} s (compiled, or loaded if it was cached)")
+    click.echo("spec is valid")
+
+
+def _validate_cuda(sweep: Any, out: Path | None, compile_kernel: bool) -> None:
+    """``validate`` of a sweep for the GPU: whether this machine can run CUDA kernels (a line; the workers of a
+    cluster may have the GPU that this machine lacks), and with ``--compile`` the CUDA kernel compiled here."""
+    from synsweep.engine.device import cuda_problem
+
+    problem = cuda_problem()
+    ready = None
+    if compile_kernel:
+        if problem is not None:
+            from synsweep.engine.device import CUDA_FIX
+
+            _fail(f"--compile compiles the sweep's CUDA kernel on this machine (execution.device is cuda), but "
+                  f"{problem}. Fix: {CUDA_FIX}; or leave out --compile (each GPU worker compiles it once).")
+        from synsweep.engine.cuda import compile_cuda_kernel
+        from synsweep.sweeps.spec import kernel_key
+
+        start = time.perf_counter()
+        compile_cuda_kernel(kernel_key(sweep))
+        ready = time.perf_counter() - start
+    click.echo(describe_spec(sweep, out, None, kernel_state="compiled by each GPU worker on its first task"))
+    click.echo(f"this machine: {'CUDA kernels can run here' if problem is None else problem}")
+    if ready is not None:
+        click.echo(f"CUDA kernel compiled in {ready:.1f} s")
     click.echo("spec is valid")
 
 
