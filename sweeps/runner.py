@@ -269,10 +269,17 @@ def _worker_environment() -> dict[str, str]:
 GPU_RESOURCE = "GPU"
 
 
-def check_device(spec: SweepSpec, client: Client | None = None) -> None:
-    """Raise ``SpecError`` (execution.device) before anything is computed when the sweep's device cannot run:
-    for a local run, CUDA kernels must run in this process' environment; with a ``client``, at least one worker
-    must advertise the ``GPU`` resource (tasks that ask for a resource no worker has would wait forever)."""
+#: how long a run on a cluster whose workers have no GPU waits for one that has, before it gives up
+GPU_WAIT_SECONDS = 30.0
+
+
+def check_device(spec: SweepSpec, client: Client | None = None, wait: float = GPU_WAIT_SECONDS) -> None:
+    """Raise ``SpecError`` (execution.device) before anything is computed when the sweep's device cannot run.
+
+    For a local run (no ``client``), CUDA kernels must run in this process' environment. With a ``client``,
+    a worker must advertise the ``GPU`` resource (tasks asking for a resource that no worker has would wait
+    forever): if the cluster has workers but none with a GPU, the run waits up to ``wait`` seconds for one to
+    join, then refuses; a cluster with no worker yet (batch jobs still queued) is left to fill, as for the CPU."""
     if spec.device != "cuda":
         return
     from synsweep.engine.device import CUDA_FIX, cuda_problem
@@ -282,12 +289,17 @@ def check_device(spec: SweepSpec, client: Client | None = None) -> None:
         if problem is not None:
             raise SpecError("execution.device", f"cuda was asked for, but {problem}", CUDA_FIX)
         return
-    workers = client.scheduler_info().get("workers", {})
-    if not any(w.get("resources", {}).get(GPU_RESOURCE, 0) >= 1 for w in workers.values()):
-        raise SpecError("execution.device", f"cuda was asked for, but none of the {len(workers)} workers of the "
-                        f"cluster advertises the dask resource {GPU_RESOURCE}",
-                        f"start a worker per GPU with dask worker SCHEDULER --resources {GPU_RESOURCE}=1 "
-                        "(docs/cluster.md), or compute on the CPU with execution.device: cpu (--device cpu)")
+    deadline = time.monotonic() + wait
+    while True:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        if not workers or any(w.get("resources", {}).get(GPU_RESOURCE, 0) >= 1 for w in workers.values()):
+            return
+        if time.monotonic() >= deadline:
+            raise SpecError("execution.device", f"cuda was asked for, but none of the {len(workers)} workers of "
+                            f"the cluster advertises the dask resource {GPU_RESOURCE} (waited {wait:.0f} s for one)",
+                            f"start a worker per GPU with dask worker SCHEDULER --resources {GPU_RESOURCE}=1 "
+                            "(docs/cluster.md), or compute on the CPU with execution.device: cpu (--device cpu)")
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager

@@ -64,17 +64,32 @@ class _Client:
     def __init__(self, *resources: dict) -> None:
         self.workers = {f"tcp://w{i}": {"resources": r} for i, r in enumerate(resources)}
 
-    def scheduler_info(self) -> dict:
+    def scheduler_info(self, n_workers: int = 5) -> dict:
+        assert n_workers == -1  # every worker, not the first five
         return {"workers": self.workers}
 
 
 def test_cluster_needs_a_gpu_worker() -> None:
     spec = load_spec(_doc(device="cuda"))
     with pytest.raises(SpecError) as err:
-        check_device(spec, _Client({}, {"MEM": 4}))
+        check_device(spec, _Client({}, {"MEM": 4}), wait=0.6)
     assert err.value.field == "execution.device" and f"--resources {GPU_RESOURCE}=1" in str(err.value)
     check_device(spec, _Client({}, {GPU_RESOURCE: 1}))  # one GPU worker is enough: the tasks wait for it
+    check_device(spec, _Client())  # no worker yet (batch jobs queued): the tasks wait for them
     check_device(load_spec(_doc()), _Client({}))  # a CPU sweep runs anywhere
+
+
+def test_gpu_batch_jobs() -> None:
+    """--cluster with execution.device cuda: one worker per job advertising the GPU; SLURM jobs ask for one."""
+    from synsweep.sweeps.clusters import JobConfig
+
+    job = JobConfig(kind="slurm", jobs=2, cores=4, memory="16GB", memory_bytes=16 * 2**30, walltime_seconds=3600,
+                    lifetime_seconds=3000, stagger_seconds=60, gpu=True)
+    kwargs = job.cluster_kwargs()
+    assert kwargs["processes"] == 1 and "--gres=gpu:1" in kwargs["job_extra_directives"]
+    assert kwargs["worker_extra_args"][-2:] == ["--resources", f"{GPU_RESOURCE}=1"] and "GPU" in job.describe()
+    cpu = JobConfig(**{**job.__dict__, "gpu": False}).cluster_kwargs()
+    assert cpu["processes"] == 4 and "--resources" not in cpu["worker_extra_args"]
 
 
 def test_cli_refuses_cuda_before_anything_is_written(tmp_path, capsys, monkeypatch) -> None:
