@@ -1,6 +1,6 @@
 """Explicit Runge-Kutta methods as data: a Butcher tableau (c, A, b) and its order.
 
-One stepping routine (``synsweep.engine.codegen``) turns any tableau into the stage loop of a kernel:
+One stepping routine (``synsweep.engine.kernel.emit``) turns any tableau into the stage loop of a kernel:
 
     k_j = f(t + c_j dt, y + dt sum_{l<j} a_jl k_l),    y_{n+1} = y_n + dt sum_j b_j k_j
 """

@@ -23,7 +23,7 @@ from types import ModuleType
 
 import llvmlite.binding as llvm
 
-from .codegen import KernelKey, engine_source_hash, generate
+from .kernel import KernelKey, generate
 
 _LLVM_OPTIONS = (
     # inline the model functions and exp into the lane loop (numba's default threshold leaves them calls)
@@ -51,6 +51,16 @@ def _set_llvm_options() -> None:
         for opt in _LLVM_OPTIONS:
             llvm.set_option("synsweep", opt)
         _options_set = True
+
+
+def engine_source_hash() -> str:
+    """Hash of the engine's source files: a generated kernel is stale when any of them changes."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def kernel_source(key: KernelKey) -> tuple[str, str]:

@@ -46,10 +46,52 @@ A diverged point (status 2) reports NaN for every float metric and -1 spikes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .codegen import KURAMOTO_MIN_NEURONS, KernelLayout
+if TYPE_CHECKING:
+    from .kernel import KernelLayout
+
+# --- what the kernel accumulates (rows of ACC per neuron, per pair, per circuit; see ``KernelLayout``)
+NEURON_ACC = ("count", "first", "last", "isi_sum", "isi_sq", "last_isi")
+PAIR_ACC = ("sx", "sy", "sxx", "syy", "sxy", "sad", "n_coinc", "t_desync", "plv_c", "plv_s", "plv_n",
+            "sync_a", "sync_b")
+# per circuit of at least KURAMOTO_MIN_NEURONS neurons: the sum of the Kuramoto order parameter R over its samples
+# and the number of samples (see ``synsweep.engine.metrics``)
+CIRCUIT_ACC = ("kur_sum", "kur_n")
+KURAMOTO_MIN_NEURONS = 3
+# per neuron and step, for the pairs' spike synchrony: spiked (0/1), spike time, and before this step: last
+# spike time, spike count, latest ISI
+SPIKE_SCRATCH = ("up", "tc", "last", "count", "last_isi")
+
+# what the kernel keeps for each metric (``synsweep.engine.metrics``); a kernel computes only what its metric
+# set needs (KernelKey.keeps): count = spike counts; last = spike times and the last spike time; isi = ISI sums;
+# first = first spike time; last_isi = the latest ISI; sums = the Pearson running sums; sad = sum of |V_a - V_b|;
+# coinc, desync, plv = the pairs' spike synchrony parts; kuramoto = the circuit's order parameter samples
+METRIC_NEEDS = {
+    "spike_count": ("count",),
+    "rate_count": ("count",),
+    "rate_isi": ("count", "last", "isi"),
+    "isi_cv": ("count", "last", "isi"),
+    "first_spike_time": ("count", "first"),
+    "pearson": ("sums",),
+    "mean_abs_dv": ("sad",),
+    "coincidence": ("count", "last", "coinc"),
+    "plv": ("count", "last", "plv"),
+    "time_to_sync": ("count", "last", "first", "last_isi", "desync"),
+    "kuramoto": ("count", "last", "last_isi", "kuramoto"),
+}
+# kept whatever the metrics: the evidence of the runaway status (spike counts, mean and latest ISI)
+STATUS_NEEDS = ("count", "isi", "last", "last_isi")
+EVERYTHING = tuple(sorted({need for needs in (STATUS_NEEDS, *METRIC_NEEDS.values()) for need in needs}))
+
+
+def keeps_for(metrics: tuple[str, ...] | None) -> tuple[str, ...]:
+    """What a kernel keeps for ``metrics`` (sorted, the kernel key's ``keeps``); None: every metric."""
+    if metrics is None:
+        return EVERYTHING
+    return tuple(sorted({need for m in metrics for need in METRIC_NEEDS[m]} | set(STATUS_NEEDS)))
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import codegen
 from .circuit import Circuit
-from .codegen import TILE, KernelKey, KernelLayout
 from .integrators import INTEGRATORS
+from .kernel import TILE, KernelKey, KernelLayout
+from .kernel import layout as kernel_layout
 from .kernels import COMPILE_SECONDS, get_kernel
 from .metrics import DEFAULT_METRICS, Evidence, finalize
 
@@ -129,8 +129,8 @@ def tied_rows(circuit: Circuit, varying: Collection[int]) -> tuple[tuple[int, ..
     """Classes (two rows or more) of the uniform conductance rows of diffusive synapses (``Output.diffusive``)
     that hold the same value in the circuit. Only for circuits large enough for the looped layout, the only
     one that uses them; a conductance given per point is never tied, so ties do not depend on the chunking."""
-    if not GAP_GROUPS or (len(circuit.neurons) <= codegen.MAX_UNROLLED_NEURONS
-                          and len(circuit.synapses) <= codegen.MAX_UNROLLED_SYNAPSES):
+    if not GAP_GROUPS or (len(circuit.neurons) <= kernel_layout.MAX_UNROLLED_NEURONS
+                          and len(circuit.synapses) <= kernel_layout.MAX_UNROLLED_SYNAPSES):
         return ()
     table = circuit.param_paths()
     index = {path: r for r, path in enumerate(table)}
@@ -194,16 +194,16 @@ def simulate(
     rec_rows = resolve_record(circuit, record)
     key = kernel_key(circuit, simulation, values, record, metrics)
     layout = KernelLayout(key)
-    if device == "cuda":
+    if device == "cuda":  # one lane per GPU thread: no tiles, no padding
+        from .cuda import COMPILE_SECONDS as compiled
         from .cuda import get_cuda_kernel
 
-        module = get_cuda_kernel(key)
+        module, tile = get_cuda_kernel(key), 1
     elif device == "cpu":
-        module = get_kernel(key)
+        module, tile, compiled = get_kernel(key), TILE[simulation.precision], COMPILE_SECONDS
     else:
         raise ValueError(f"unknown device {device!r}; devices: cpu, cuda")
     dtype = simulation.dtype
-    tile = TILE[simulation.precision]
     lanes = max(tile, math.ceil(n / tile) * tile)
 
     params_init = circuit.init_paths()
@@ -265,7 +265,7 @@ def simulate(
         metrics=finalize(ACC, layout, n, n_steps - n_transient, simulation.dt, tuple(metrics),
                          Evidence(simulation.min_spikes, simulation.sync_spikes, simulation.max_rate)),
         seconds=seconds,
-        compile_seconds=COMPILE_SECONDS.get(key, 0.0),
+        compile_seconds=compiled.get(key, 0.0),
     )
     unit_names = circuit.neuron_names + tuple(s.name for s in circuit.synapses)
     for (u, var) in layout.state_rows:

@@ -80,9 +80,9 @@ from synsweep.engine import (
     Simulation,
     Synapse,
 )
-from synsweep.engine.codegen import KURAMOTO_MIN_NEURONS, PRECISIONS, SCHEMES
 from synsweep.engine.device import DEVICES
-from synsweep.engine.metrics import metric_applies
+from synsweep.engine.kernel import PRECISIONS, SCHEMES
+from synsweep.engine.metrics import KURAMOTO_MIN_NEURONS, metric_applies
 from synsweep.engine.models import Param
 from synsweep.engine.simulate import resolve_record
 

@@ -1,7 +1,7 @@
 """What a neuron model is, as data: its state, parameters and equations.
 
 A model's equations are plain Python functions of scalars (``derivatives`` and the helpers it calls),
-written once, the way they read on paper. The kernel generator (``synsweep.engine.codegen``) copies their
+written once, the way they read on paper. The kernel generator (``synsweep.engine.kernel``) copies their
 source into a generated module, with every numeric literal cast to the working precision and ``exp``
 bound to the engine's vectorisable exponential, and calls them once per lane, per integrator stage.
 

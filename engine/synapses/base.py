@@ -47,7 +47,7 @@ class Output:
     model's ``conductance_factor``; False for current-based output (already in current units).
     diffusive: (g_pre, g_post), names of two parameters, when the currents are exactly
     ``g_pre (v_post - v_pre), g_post (v_pre - v_post)`` and depend on nothing else (no state): the looped
-    layout may then sum a whole group of such synapses in O(N) (``synsweep.engine.looped``); None otherwise.
+    layout may then sum a whole group of such synapses in O(N) (``synsweep.engine.kernel.looped``); None otherwise.
     """
 
     params: tuple[Param, ...]

@@ -1,6 +1,6 @@
 """Gap groups: an all-to-all gap-junction circuit with tied conductances summed in O(N) per stage.
 
-The specialised kernel (``synsweep.engine.looped.emit_gap_group``) is exact algebra, so it must agree with the
+The specialised kernel (``synsweep.engine.kernel.looped._emit_gap_group``) is exact algebra, so it must agree with the
 per-synapse evaluation (forced with ``simulate.GAP_GROUPS = False``) to rounding: traces to rtol 1e-12 over a
 short run, identical spike counts; for symmetric and asymmetric conductances, one synapse per pair (either
 orientation) or both directions. Circuits that are not all-to-all with one conductance keep the general path,
@@ -13,8 +13,9 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from synsweep.engine import Circuit, Neuron, Simulation, Synapse, codegen, kernels, simulate
-from synsweep.engine.looped import gap_groups
+from synsweep.engine import Circuit, Neuron, Simulation, Synapse, kernels, simulate
+from synsweep.engine.kernel import KernelKey, KernelLayout, layout
+from synsweep.engine.kernel.looped import gap_groups
 from synsweep.engine.simulate import kernel_key
 from synsweep.engine.synapses import SYNAPSE_MODELS
 
@@ -36,7 +37,7 @@ def all_to_all(n: int, model: str = "hh", params: dict | None = None, both_ways:
 
 
 def groups_of(circuit: Circuit, sim: Simulation, values: dict | None = None) -> list:
-    return gap_groups(codegen.KernelLayout(kernel_key(circuit, sim, values)))
+    return gap_groups(KernelLayout(kernel_key(circuit, sim, values)))
 
 
 def drive(circuit: Circuit, n_points: int, low: float = 0.05, high: float = 0.2) -> dict[str, np.ndarray]:
@@ -80,10 +81,10 @@ def test_a_group_needs_tied_uniform_conductances_in_the_key():
     circuit = all_to_all(12)
     key = kernel_key(circuit, SIM)
     assert len(key.tied) == 1 and len(key.tied[0]) == 2 * len(circuit.synapses)
-    assert len(gap_groups(codegen.KernelLayout(key))) == 1
-    every_row_varies = codegen.KernelKey.for_circuit(circuit, "rk4", "float64", "coupled", tied=key.tied)
-    assert gap_groups(codegen.KernelLayout(every_row_varies)) == []
-    assert gap_groups(codegen.KernelLayout(codegen.KernelKey.for_circuit(circuit, "rk4", "float64", "coupled",
+    assert len(gap_groups(KernelLayout(key))) == 1
+    every_row_varies = KernelKey.for_circuit(circuit, "rk4", "float64", "coupled", tied=key.tied)
+    assert gap_groups(KernelLayout(every_row_varies)) == []
+    assert gap_groups(KernelLayout(KernelKey.for_circuit(circuit, "rk4", "float64", "coupled",
                                                                          varying=()))) == []
     assert kernel_key(all_to_all(6), SIM).tied == ()  # unrolled: nothing to tie
 
@@ -120,9 +121,9 @@ def test_grouped_kernel_agrees_with_the_unrolled_step(monkeypatch):
     circuit = all_to_all(6, "hr", params={"g1": 0.05, "g2": 0.02}, inputs=3.0)
     sim = Simulation(dt=0.02, duration=100.0)
     values = drive(circuit, 8, 2.5, 3.5)
-    assert not codegen.KernelLayout(kernel_key(circuit, sim, values)).looped
+    assert not KernelLayout(kernel_key(circuit, sim, values)).looped
     unrolled = simulate(circuit, sim, values, record=["x"])
-    monkeypatch.setattr(codegen, "MAX_UNROLLED_NEURONS", 0)
+    monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
     assert len(groups_of(circuit, sim, values)) == 1
     looped = simulate(circuit, sim, values, record=["x"])
     assert_agree(unrolled, looped)
@@ -168,7 +169,7 @@ def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_
         syns[3] = Synapse(syns[3].name, "electrical", syns[3].pre, syns[3].post, params={"g1": 0.05, "g2": 0.021})
         circuit = Circuit(circuit.neurons, tuple(syns), circuit.inputs, circuit.pairs)
     unrolled = simulate(circuit, sim, values, record=["x"])
-    monkeypatch.setattr(codegen, "MAX_UNROLLED_NEURONS", 0)
+    monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
     monkeypatch.setattr(kernels, "_loaded", {})
     assert kernel_key(circuit, sim, values).tied  # the other conductances are tied, yet no group forms
     assert groups_of(circuit, sim, values) == []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from synsweep.engine import Circuit, Neuron, Simulation, Synapse, simulate
-from synsweep.engine.codegen import KernelLayout
+from synsweep.engine.kernel import KernelLayout
 from synsweep.engine.metrics import kuramoto_reference
 from synsweep.engine.simulate import kernel_key
 

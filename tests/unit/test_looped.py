@@ -10,7 +10,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from synsweep.engine import Circuit, Neuron, Simulation, Synapse, codegen, kernels, simulate  # noqa: F401
+from synsweep.engine import Circuit, Neuron, Simulation, Synapse, kernels, simulate
+from synsweep.engine.kernel import KernelLayout, layout
 
 LIF = {"V_rest": -65.0, "V_reset": -70.0, "V_th": -50.0}
 MIXED = Circuit(
@@ -25,9 +26,9 @@ MIXED = Circuit(
 
 
 def run_both(circuit, sim, values, monkeypatch):
-    assert not codegen.KernelLayout(kernels_key(circuit, sim, values)).looped
+    assert not KernelLayout(kernels_key(circuit, sim, values)).looped
     unrolled = simulate(circuit, sim, values, record=["v"])
-    monkeypatch.setattr(codegen, "MAX_UNROLLED_NEURONS", 0)
+    monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
     monkeypatch.setattr(kernels, "_loaded", {})
     looped = simulate(circuit, sim, values, record=["v"])
     return unrolled, looped
@@ -92,7 +93,7 @@ def test_all_to_all_circuit_compiles_as_loops_and_stays_synchronous():
                       inputs={x: 0.1 for x in names}, pairs=(("n0", "n11"),))
     sim = Simulation(dt=0.02, duration=30.0, scheme="split")
     values = {f"inputs.{x}": np.linspace(0.05, 0.2, 8) for x in names}
-    assert codegen.KernelLayout(kernels_key(circuit, sim, values)).looped
+    assert KernelLayout(kernels_key(circuit, sim, values)).looped
     res = simulate(circuit, sim, values, record=["v"])
     for x in names[1:]:
         np.testing.assert_array_equal(res.traces[(x, "v")], res.traces[("n0", "v")])

@@ -1,10 +1,11 @@
 """Only the requested metrics are computed in the kernel, and a metric's value does not depend on which others
-are asked for: each accumulator's arithmetic is the same whatever the kernel keeps (codegen.METRIC_NEEDS)."""
+are asked for: each accumulator's arithmetic is the same whatever the kernel keeps (metrics.METRIC_NEEDS)."""
 
 import numpy as np
 import pytest
 
-from synsweep.engine import Circuit, Neuron, Simulation, Synapse, codegen, kernels, simulate
+from synsweep.engine import Circuit, Neuron, Simulation, Synapse, kernels, metrics, simulate
+from synsweep.engine.kernel import layout
 from synsweep.engine.metrics import DEFAULT_METRICS
 from synsweep.engine.simulate import kernel_key
 
@@ -25,12 +26,12 @@ def test_kernel_key_holds_what_the_metrics_need():
     """Metric sets with the same needs share a kernel, others do not; the default keeps everything, no
     metric at all keeps the evidence of the runaway status (spike counts and ISIs)."""
     key = kernel_key(IF_PAIR, SIM, VALUES)
-    assert key.keeps == codegen.EVERYTHING
+    assert key.keeps == metrics.EVERYTHING
     assert kernel_key(IF_PAIR, SIM, VALUES, metrics=("spike_count",)) == \
         kernel_key(IF_PAIR, SIM, VALUES, metrics=("rate_count", "spike_count"))
     keys = {kernel_key(IF_PAIR, SIM, VALUES, metrics=m) for m in [*SELECTIONS, (), DEFAULT_METRICS]}
     assert len(keys) == len(SELECTIONS) + 1  # () keeps what spike_count keeps
-    assert kernel_key(IF_PAIR, SIM, VALUES, metrics=()).keeps == codegen.STATUS_NEEDS
+    assert kernel_key(IF_PAIR, SIM, VALUES, metrics=()).keeps == metrics.STATUS_NEEDS
     source = kernels.kernel_source(kernel_key(IF_PAIR, SIM, VALUES, metrics=("spike_count",)))[1]
     assert "sincos2pi(" not in source.split("def run(")[1] and "xa * xb" not in source  # no phases, no sums
 
@@ -41,7 +42,7 @@ def test_selected_metrics_equal_the_full_set(looped, monkeypatch):
     """The if-sync pair over drive and g_star (active, synchronising and not): every selected metric and the
     final state bit-identical to the run that computes every metric, in both kernel layouts."""
     if looped:
-        monkeypatch.setattr(codegen, "MAX_UNROLLED_NEURONS", 0)
+        monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
         monkeypatch.setattr(kernels, "_loaded", {})
     full = simulate(IF_PAIR, SIM, VALUES)
     assert (full.metrics["spike_count"] > 2).all() and np.isfinite(full.metrics["time_to_sync"]).any()

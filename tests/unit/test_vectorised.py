@@ -19,7 +19,7 @@ import llvmlite.binding as llvm
 llvm.set_option("probe", "-pass-remarks=loop-vectorize")
 llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
 from synsweep.engine import Circuit, Neuron, Synapse
-from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernel import KernelKey
 from synsweep.engine.kernels import kernel_assembly
 circuit = Circuit(neurons=(Neuron("a", "hh"), Neuron("b", "hh")), synapses=(Synapse("gap", "electrical", "a", "b"),))
 key = KernelKey.for_circuit(circuit, sys.argv[2], sys.argv[1], sys.argv[3])
@@ -81,7 +81,7 @@ import llvmlite.binding as llvm
 llvm.set_option("probe", "-pass-remarks=loop-vectorize")
 llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
 from synsweep.engine import SYNAPSE_MODELS, Circuit, Neuron, Synapse
-from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernel import KernelKey
 from synsweep.engine.kernels import kernel_assembly
 neurons = tuple(Neuron(m, m) for m in ("hh", "hr", "cif", "lif", "izh", "spike_source")) + (Neuron("hh2", "hh"),)
 targets = {"electrical": ("hh", "hr"), "diffusion": ("hh", "hh2"), "two_stage": ("spike_source", "cif"),
@@ -119,7 +119,7 @@ llvm.set_option("probe", "-pass-remarks=loop-vectorize")
 llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
 import sys
 from synsweep.engine import Circuit, Neuron, Synapse
-from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernel import KernelKey
 from synsweep.engine.kernels import kernel_assembly
 names = ("a", "b", "c")
 for n in (2, 3):
@@ -150,7 +150,7 @@ import llvmlite.binding as llvm
 llvm.set_option("probe", "-pass-remarks=loop-vectorize")
 llvm.set_option("probe", "-pass-remarks-missed=loop-vectorize")
 from synsweep.engine import Circuit, Neuron, Synapse
-from synsweep.engine.codegen import KernelKey
+from synsweep.engine.kernel import KernelKey
 from synsweep.engine.kernels import kernel_assembly
 hr = Circuit(neurons=(Neuron("a", "hr"), Neuron("b", "hr")), synapses=(Synapse("gap", "electrical", "a", "b"),))
 cif = Circuit(neurons=(Neuron("a", "cif"), Neuron("b", "cif")),

@@ -78,7 +78,7 @@ def test_fi_curve_runs_one_sweep_per_duration():
 def test_synapse_gallery_covers_every_spike_driven_model_in_small_parts():
     """Every synapse model a spike source can drive (not gap junctions, not voltage-released diffusion) is in
     the gallery, in both output forms where it has them; the parts keep every kernel unrolled."""
-    from synsweep.engine.codegen import MAX_UNROLLED_NEURONS
+    from synsweep.engine.kernel import MAX_UNROLLED_NEURONS
 
     plan = plan_workflow("synapse-gallery", "out")
     eligible = {(name, form) for name, m in SYNAPSE_MODELS.items()

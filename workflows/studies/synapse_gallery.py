@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from synsweep.engine.codegen import MAX_UNROLLED_NEURONS, MAX_UNROLLED_SYNAPSES
+from synsweep.engine.kernel import MAX_UNROLLED_NEURONS, MAX_UNROLLED_SYNAPSES
 from synsweep.sweeps.errors import SpecError, listing
 
 from .base import Workflow, WorkflowRun

@@ -1,0 +1,199 @@
+"""The addressing interface: how the step emitter (``emit``) names the values of one lane.
+
+The emitter writes every section of the step once, as statements about *groups*: a group is a neuron, a
+synapse or a pair for a strategy that unrolls the circuit, or a set of neurons (synapses, pairs) of one model
+walked by a member loop for one that loops. For each value it asks the strategy for an expression (a name or a
+buffer element of lane ``i``), and for each loop it asks for the loop's header; it never spells an address.
+
+Loops (context managers; the statements written inside them see lane ``i``):
+    section()      a stretch of statements over every group (unrolled: one lane loop around it all)
+    members(g)     statements about group g (looped: the member loop and the lane loop)
+    lanes()        statements about no group (looped: a lane loop; unrolled: none, inside a section)
+    rows(part)     one statement per state row of ``part`` ('all', 'neurons', 'synapses'), ``Row`` names
+Values of group g for lane i:
+    state(g, v, j)  state variable v at stage j (j = 0: at the start of the step)
+    new(g, v)       v after the step's combination (and reset); stored(g, v): v in the tile buffer
+    param(g, p)     parameter p inside the ODE/event sections; lane_param(g, p): read per lane anywhere
+    input(g)        a neuron's input current; add_current(g, side, value) adds a synapse's share
+    buf(g, what)    a neuron's 'v_before', 'v_after', 'spiked' row ('pre_*' of a synapse's pre neuron)
+    voltage(g, side, j)  a synapse's pre or post voltage at stage j; post_voltage(g) the stored one;
+                    post_refractory(g): its post neuron (model, group) when its refractory state counts
+    acc(g, what), acc_row(row)  accumulators (float64) of a neuron, a pair, the circuit
+Writes: set_slopes(g, j, names, expr), set_new(g, names, expr), set_stored(g, names, expr).
+Reductions over the neurons per lane: out_of_bounds(), spike_gate(), neuron_sums(inits).
+
+A back end with another memory model (one sweep point per GPU thread, state in registers) is one more
+subclass of ``Addressing``: its lane loop is the thread's index, its names are locals and per-lane loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layout import KernelLayout
+    from .source import Source
+
+Group = Any  # a strategy's own handle of a neuron, synapse or pair group
+
+
+@dataclass(frozen=True)
+class Row:
+    """Names of one state row (or of the generic row ``r`` of a row loop): y at the step's start, its stage
+    values, its slopes and its value after the step."""
+
+    y: str
+    stage: Callable[[int], str]
+    slope: Callable[[int], str]
+    new: str
+
+
+class Addressing:
+    """Base of the addressing strategies (see the module docstring for the contract of each method).
+
+    in_place: whether the combination overwrites the state in the buffer (so the voltage before the step is
+    saved before combining, not read afterwards).
+    """
+
+    in_place = False
+
+    def __init__(self, src: Source, lay: KernelLayout, tile: int):
+        self.src, self.lay, self.tile = src, lay, tile
+
+    # --- module level and per tile
+    def tables(self) -> list[str]:
+        """Module-level source the strategy needs (index tables); none by default."""
+        return []
+
+    def allocations(self) -> None:
+        """Per-call buffers beyond W and A (written once per kernel call)."""
+
+    def tile_setup(self) -> None:
+        """Per tile: the parameters uniform over the batch, read once as scalars."""
+        raise NotImplementedError
+
+    # --- groups and loops
+    def neuron_groups(self) -> list[tuple[Any, Group]]:
+        """(model, group) of the neurons."""
+        raise NotImplementedError
+
+    def synapse_groups(self) -> list[tuple[Any, str | None, Group]]:
+        """(model, output form, group) of the synapses (gap groups excluded)."""
+        raise NotImplementedError
+
+    def pair_groups(self) -> list[Group]:
+        raise NotImplementedError
+
+    def section(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def ode_section(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def members(self, g: Group, *, factors: bool = False, ring: bool = False,
+                accumulators: bool = False) -> AbstractContextManager[None]:
+        """factors: the synapse's current factors are read; ring: its delay ring; accumulators: the neuron's
+        accumulator rows."""
+        raise NotImplementedError
+
+    def lanes(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def rows(self, part: str) -> Iterator[Row]:
+        raise NotImplementedError
+
+    def bind(self, g: Group) -> None:
+        """Make the parameters of g readable by ``param`` in the current lane loop."""
+
+    # --- the ODE section
+    def gap_currents(self, stage: int) -> None:
+        """Input currents of the gap groups at ``stage`` (a specialised sum; none by default)."""
+
+    def state(self, g: Group, v: str, j: int) -> str:
+        raise NotImplementedError
+
+    def new(self, g: Group, v: str) -> str:
+        raise NotImplementedError
+
+    def stored(self, g: Group, v: str) -> str:
+        raise NotImplementedError
+
+    def param(self, g: Group, p: str) -> str:
+        raise NotImplementedError
+
+    def lane_param(self, g: Group, p: str) -> str:
+        raise NotImplementedError
+
+    def input(self, g: Group) -> str:
+        raise NotImplementedError
+
+    def external_current(self, g: Group) -> str:
+        raise NotImplementedError
+
+    def add_current(self, g: Group, side: str, value: str) -> None:
+        raise NotImplementedError
+
+    def voltage(self, g: Group, side: str, j: int) -> str:
+        raise NotImplementedError
+
+    def post_refractory(self, g: Group) -> tuple[Any, Group] | None:
+        """(model, group) of synapse g's post neuron when its refractory state gates g's jump; else None."""
+        raise NotImplementedError
+
+    def post_voltage(self, g: Group) -> str:
+        raise NotImplementedError
+
+    def buf(self, g: Group, what: str) -> str:
+        raise NotImplementedError
+
+    def set_slopes(self, g: Group, j: int, names: tuple[str, ...], expr: str) -> None:
+        raise NotImplementedError
+
+    def set_new(self, g: Group, names: tuple[str, ...], expr: str) -> None:
+        raise NotImplementedError
+
+    def set_stored(self, g: Group, names: tuple[str, ...], expr: str) -> None:
+        raise NotImplementedError
+
+    def delay(self, g: Group, delay: str) -> None:
+        """Write this step's event ``ev`` into g's delay ring and read the one sent ``delay`` ms ago."""
+        raise NotImplementedError
+
+    # --- the metrics sections
+    def out_of_bounds(self) -> str:
+        """An expression true when some neuron's voltage is beyond ``v_bound`` or NaN."""
+        raise NotImplementedError
+
+    def spike_gate(self) -> None:
+        """Open ``if n_up > 0:`` over the number of spikes in the tile this step (in the analysed window)."""
+        raise NotImplementedError
+
+    def spike_local(self, g: Group, what: str) -> str:
+        raise NotImplementedError
+
+    def scratch(self, g: Group, what: str) -> str:
+        """A neuron's SPIKE_SCRATCH value of this step, as the pairs' synchrony reads it."""
+        raise NotImplementedError
+
+    def pair_scratch(self, g: Group, side: int, what: str) -> str:
+        raise NotImplementedError
+
+    def pair_voltage(self, g: Group, side: int) -> str:
+        raise NotImplementedError
+
+    def pair_shift(self, g: Group, side: int) -> str:
+        raise NotImplementedError
+
+    def acc(self, g: Group, what: str) -> str:
+        raise NotImplementedError
+
+    def acc_row(self, row: int) -> str:
+        raise NotImplementedError
+
+    def neuron_sums(self, inits: dict[str, str]) -> tuple[dict[str, str], Iterator[Callable[[str], str]]]:
+        """Per-lane sums over the neurons: their names, and an iterator over the neurons (inside the loops
+        it opens) giving each neuron's accumulators by name."""
+        raise NotImplementedError

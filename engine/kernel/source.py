@@ -1,0 +1,128 @@
+"""Source assembly: the line writer, and the model (and metric) functions copied into the kernel module.
+
+A kernel calls the model modules' own functions, written once the way they read on paper. They are copied
+into the generated module with ``copy_functions``: every numeric literal cast to the working precision
+``F`` (numba would otherwise promote float32 arithmetic to float64), each function renamed uniquely
+(``module__name``) and compiled with the kernel's fastmath flags; ``call`` writes a call of such a copy
+with its arguments bound by name.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+
+# fastmath without 'nnan'/'ninf' (divergence is detected by NaN-aware comparisons) and without 'reassoc'
+# (no reassociation: a lane's arithmetic is the same in every vector lane and every chunking).
+FASTMATH = "{'nsz', 'arcp', 'contract'}"
+
+
+class Source:
+    """Lines of Python source at a current indentation: ``src(line)`` appends one line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 0
+
+    def __call__(self, line: str = "") -> None:
+        self.lines.append("    " * self.depth + line if line else "")
+
+    def indent(self) -> None:
+        self.depth += 1
+
+    def dedent(self) -> None:
+        self.depth -= 1
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        """``header`` (a ``for``/``if`` line) and the lines written inside the ``with``, one level deeper."""
+        self(header)
+        self.indent()
+        yield
+        self.dedent()
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+class _CastLiterals(ast.NodeTransformer):
+    """Cast numeric literals to the working precision ``F`` and rename the copied functions.
+
+    ``rename`` maps the names a function's body may call (its module's globals) to the unique names of
+    the copied functions; the function itself is renamed to ``own``.
+    """
+
+    def __init__(self, own: str, rename: dict[str, str]):
+        self.own = own
+        self.rename = rename
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return ast.copy_location(ast.Call(ast.Name("F", ast.Load()), [node], []), node)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node.left = self.visit(node.left)
+        if not isinstance(node.op, ast.Pow):  # keep integer exponents integer (x**3 -> x*x*x)
+            node.right = self.visit(node.right)
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.rename:
+            node.id = self.rename[node.id]
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node.name = self.own
+        node.decorator_list = []
+        node.body = [self.visit(s) for s in node.body]
+        return node
+
+
+def qualname(func: Callable) -> str:
+    """The unique name of ``func``'s copy in the kernel module: ``module__name``."""
+    return f"{func.__module__.rsplit('.', 1)[-1]}__{func.__name__}"
+
+
+def copy_functions(funcs: list[Callable]) -> str:
+    """Source of ``funcs`` as numba functions of the working precision, each renamed uniquely."""
+    out = []
+    for f in funcs:
+        calls = {name: qualname(g) for name, g in f.__globals__.items() if any(g is h for h in funcs)}
+        tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
+        tree = _CastLiterals(qualname(f), calls).visit(tree)
+        out.append(f"@njit(fastmath={FASTMATH}, error_model='numpy')\n{ast.unparse(tree)}\n")
+    return "\n\n".join(out)
+
+
+def call(func: Callable, bindings: dict[str, str]) -> str:
+    """A call of the copied ``func`` with its arguments bound by name (``bindings``: argument -> expression)."""
+    names = list(inspect.signature(func).parameters)
+    missing = [n for n in names if n not in bindings]
+    if missing:
+        raise TypeError(f"{func.__module__}.{func.__name__}: no value for argument(s) {missing}")
+    return f"{qualname(func)}({', '.join(bindings[n] for n in names)})"
+
+
+def model_functions(owners: list) -> list[Callable]:
+    """Every model function a kernel of neuron and synapse models ``owners`` calls, helpers first, each once."""
+    funcs: list[Callable] = []
+    for model in owners:
+        candidates = [*getattr(model, "helpers", ())]
+        candidates += [getattr(model, name, None) for name in
+                       ("derivatives", "spike", "after_step", "refractory", "post_jump", "trigger")]
+        if hasattr(model, "outputs"):
+            candidates += [out.currents for out in model.outputs.values()]
+        for f in candidates:
+            if f is not None and f not in funcs:
+                funcs.append(f)
+    return funcs
+
+
+def frac(x: Fraction) -> str:
+    """A tableau coefficient as a float literal."""
+    return repr(float(x))

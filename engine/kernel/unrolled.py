@@ -1,0 +1,249 @@
+"""Unrolled addressing, for small circuits: every state variable of every neuron and synapse a local.
+
+One lane loop runs around each section; inside it a group is one neuron (``u<k>``), one synapse or one
+pair, and its values are locals: ``y<unit>_<v>`` at the step's start, ``z<j>_<unit>_<v>`` at stage j,
+``k<j>_<unit>_<v>`` the slopes, ``n<unit>_<v>`` after the step, ``i<k>_c`` a neuron's input current,
+``p<k>_<p>`` / ``q<j>_<p>`` / ``iext<k>`` the parameters (uniform ones set once per tile, varying ones read
+per lane from the tile buffer W). The whole step is written out once per integrator stage: fastest for
+small circuits, but the code (and its compile time) grows with the circuit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .addressing import Addressing, Row
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A neuron (kind 'neuron', index k), a synapse ('synapse', index j) or a pair ('pair', index q)."""
+
+    kind: str
+    index: int
+
+
+class Unrolled(Addressing):
+    in_place = False
+
+    def __init__(self, src, lay, tile):
+        super().__init__(src, lay, tile)
+        self.n = len(lay.neurons)
+        self._bound: set[Unit] = set()
+
+    # --- helpers
+    def _w(self, row: int) -> str:
+        return f"W[i + U({row * self.tile})]"
+
+    def _unit(self, g: Unit) -> int:
+        return g.index if g.kind == "neuron" else self.n + g.index
+
+    def _states(self, g: Unit) -> tuple[str, ...]:
+        return (self.lay.neurons[g.index] if g.kind == "neuron" else self.lay.synapse_models[g.index]).state_names
+
+    def _param_names(self, g: Unit) -> tuple[str, ...]:
+        if g.kind == "neuron":
+            return self.lay.neurons[g.index].param_names
+        return self.lay.synapse_models[g.index].param_names(self.lay.key.synapses[g.index][3])
+
+    def _local(self, g: Unit, p: str) -> str:
+        return f"{'p' if g.kind == 'neuron' else 'q'}{g.index}_{p}"
+
+    def _load(self, g: Unit) -> None:
+        """Per-lane loads of g's varying parameters (uniform ones are scalars, set once per tile)."""
+        for p in self._param_names(g):
+            w = self.lay.w_param_row(self.lay.param_row(g.kind, g.index, p))
+            if w is not None:
+                self.src(f"{self._local(g, p)} = {self._w(w)}")
+        self._bound.add(g)
+
+    # --- module level and per tile
+    def tile_setup(self) -> None:
+        for r, (kind, index, name) in enumerate(self.lay.param_rows):
+            if self.lay.w_param_row(r) is None:
+                local = f"iext{index}" if kind == "input" else f"{'p' if kind == 'neuron' else 'q'}{index}_{name}"
+                self.src(f"{local} = P[{r}, t0]")
+
+    # --- groups and loops
+    def neuron_groups(self):
+        return [(m, Unit("neuron", k)) for k, m in enumerate(self.lay.neurons)]
+
+    def synapse_groups(self):
+        return [(sm, syn[3], Unit("synapse", j))
+                for j, (sm, syn) in enumerate(zip(self.lay.synapse_models, self.lay.key.synapses, strict=True))]
+
+    def pair_groups(self):
+        return [Unit("pair", q) for q in range(len(self.lay.key.pairs))]
+
+    @contextmanager
+    def section(self):
+        self._bound = set()
+        with self.src.block("for i in range(U(TILE)):"):
+            yield
+
+    @contextmanager
+    def ode_section(self):
+        """The lane loop of the ODE section: y and the varying parameters loaded first, the new state stored last."""
+        lay, src = self.lay, self.src
+        self._bound = set()
+        with src.block("for i in range(U(TILE)):"):
+            units = [g for _, g in self.neuron_groups()] + [g for _, _, g in self.synapse_groups()]
+            for g in units:
+                for v in self._states(g):
+                    src(f"{self.state(g, v, 0)} = {self._w(lay.state_row(self._unit(g), v))}")
+            for k in range(self.n):
+                self._load(Unit("neuron", k))
+                w = lay.w_param_row(lay.param_row("input", k, "i_ext"))
+                if w is not None:
+                    src(f"iext{k} = {self._w(w)}")
+            for j in range(len(lay.synapse_models)):
+                self._load(Unit("synapse", j))
+            yield
+            for g in units:
+                for v in self._states(g):
+                    src(f"{self._w(lay.state_row(self._unit(g), v))} = {self.new(g, v)}")
+
+    @contextmanager
+    def members(self, g, *, factors=False, ring=False, accumulators=False):
+        yield
+
+    @contextmanager
+    def lanes(self):
+        yield
+
+    def rows(self, part: str) -> Iterator[Row]:
+        groups = [g for _, g in self.neuron_groups()] if part != "synapses" else []
+        groups += [g for _, _, g in self.synapse_groups()] if part != "neurons" else []
+        for g in groups:
+            u = self._unit(g)
+            for v in self._states(g):
+                yield Row(f"y{u}_{v}", lambda j, u=u, v=v: f"z{j}_{u}_{v}", lambda j, u=u, v=v: f"k{j}_{u}_{v}",
+                          f"n{u}_{v}")
+
+    def bind(self, g):
+        if g.kind != "pair" and g not in self._bound:
+            self._load(g)
+
+    # --- values
+    def state(self, g, v, j):
+        u = self._unit(g)
+        return f"y{u}_{v}" if j == 0 else f"z{j}_{u}_{v}"
+
+    def new(self, g, v):
+        return f"n{self._unit(g)}_{v}"
+
+    def stored(self, g, v):
+        return self._w(self.lay.state_row(self._unit(g), v))
+
+    def param(self, g, p):
+        return self._local(g, p)
+
+    def lane_param(self, g, p):
+        w = self.lay.w_param_row(self.lay.param_row(g.kind, g.index, p))
+        return self._local(g, p) if w is None else self._w(w)
+
+    def input(self, g):
+        return f"i{g.index}_c"
+
+    def external_current(self, g):
+        return f"iext{g.index}"
+
+    def _ends(self, g: Unit) -> tuple[int, int]:
+        return self.lay.key.synapses[g.index][1:3]
+
+    def add_current(self, g, side, value):
+        sm, syn = self.lay.synapse_models[g.index], self.lay.key.synapses[g.index]
+        target = self._ends(g)[0 if side == "pre" else 1]
+        factor = self.lay.neurons[target].conductance_factor if sm.output(syn[3]).conductance else 1.0
+        self.src(f"i{target}_c += {value}" if factor == 1.0 else f"i{target}_c += F({factor!r}) * {value}")
+
+    def voltage(self, g, side, j):
+        k = self._ends(g)[0 if side == "pre" else 1]
+        return self.state(Unit("neuron", k), self.lay.neurons[k].voltage, j)
+
+    def post_refractory(self, g):
+        b = self._ends(g)[1]
+        post = self.lay.neurons[b]
+        return None if post.refractory is None else (post, Unit("neuron", b))
+
+    def post_voltage(self, g):
+        b = self._ends(g)[1]
+        return self.stored(Unit("neuron", b), self.lay.neurons[b].voltage)
+
+    def buf(self, g, what):
+        if g.kind == "synapse":  # 'pre_<what>' of its pre neuron
+            return self._w(self.lay.neuron_row(self._ends(g)[0], what.removeprefix("pre_")))
+        return self._w(self.lay.neuron_row(g.index, what))
+
+    def set_slopes(self, g, j, names, expr):
+        u = self._unit(g)
+        self.src(", ".join(f"k{j}_{u}_{v}" for v in names) + f" = {expr}")
+
+    def set_new(self, g, names, expr):
+        self.src(", ".join(self.new(g, v) for v in names) + f" = {expr}")
+
+    def set_stored(self, g, names, expr):
+        self.set_new(g, names, expr)
+        for v in names:
+            self.src(f"{self.stored(g, v)} = {self.new(g, v)}")
+
+    def delay(self, g, delay):
+        ring = self.lay.key.synapses[g.index][4]
+        if ring > 1:  # write this step's event into the ring, read the one sent delay steps ago
+            base = self.lay.ring_rows[g.index]
+            self.src(f"W[i + U({base * self.tile}) + U((s & {ring - 1}) * TILE)] = ev")
+            self.src(f"steps = np.int64(np.floor({delay} / dt + F(0.5)))")
+            self.src(f"ev = W[i + U({base * self.tile}) + U(((s - steps) & {ring - 1}) * TILE)]")
+
+    # --- metrics
+    def out_of_bounds(self):
+        for k, model in enumerate(self.lay.neurons):
+            self.src(f"v{k} = np.float64({self.stored(Unit('neuron', k), model.voltage)})")
+        return "not (" + " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(self.n)) + ")"
+
+    def spike_gate(self):
+        lay, src = self.lay, self.src
+        first = lay.neuron_row(0, "spiked")
+        step = lay.neuron_row(1, "spiked") - first if self.n > 1 else 0
+        src("n_up = np.int64(0)")
+        src("if counting:")
+        flags = " + ".join(f"np.int64(W[i + U({(first + step * k) * self.tile})] > F(0.0))" for k in range(self.n))
+        src("    for i in range(U(TILE)):")
+        src(f"        n_up += {flags}")
+        src("if n_up > 0:")
+        src.indent()
+
+    def spike_local(self, g, what):
+        return f"{what}{g.index}"
+
+    def scratch(self, g, what):
+        return f"{what}{g.index}"
+
+    def pair_scratch(self, g, side, what):
+        return f"{what}{self.lay.key.pairs[g.index][side]}"
+
+    def pair_voltage(self, g, side):
+        return f"v{self.lay.key.pairs[g.index][side]}"
+
+    def pair_shift(self, g, side):
+        model = self.lay.neurons[self.lay.key.pairs[g.index][side]]
+        return repr(-(model.state_var(model.voltage).default or 0.0))
+
+    def acc(self, g, what):
+        row = self.lay.neuron_acc(g.index, what) if g.kind == "neuron" else self.lay.pair_acc(g.index, what)
+        return self.acc_row(row)
+
+    def acc_row(self, row):
+        return f"A[i + U({row * self.tile})]"
+
+    def neuron_sums(self, inits: dict[str, str]) -> tuple[dict[str, str], Iterator[Callable[[str], str]]]:
+        for name, value in inits.items():
+            self.src(f"{name} = {value}")
+
+        def each() -> Iterator[Callable[[str], str]]:
+            for k in range(self.n):
+                yield lambda what, k=k: self.acc_row(self.lay.neuron_acc(k, what))
+
+        return {name: name for name in inits}, each()
