@@ -26,7 +26,7 @@ from .kernel.cuda import generate_cuda
 from .kernels import cache_dir, engine_source_hash
 
 THREADS = 128  # threads per block: a few warps; the kernels are register-heavy, so occupancy comes from blocks
-COMPILE_SECONDS: dict[KernelKey, float] = {}
+CUDA_COMPILE_SECONDS: dict[KernelKey, float] = {}  # per process: generating and compiling (or loading)
 _loaded: dict[KernelKey, CudaKernel] = {}
 
 
@@ -93,7 +93,7 @@ def get_cuda_kernel(key: KernelKey) -> CudaKernel:
         require_cuda()
         start = time.perf_counter()
         kernel = _loaded[key] = CudaKernel(key)
-        COMPILE_SECONDS[key] = time.perf_counter() - start
+        CUDA_COMPILE_SECONDS[key] = time.perf_counter() - start
     return kernel
 
 

@@ -195,7 +195,7 @@ def simulate(
     key = kernel_key(circuit, simulation, values, record, metrics)
     layout = KernelLayout(key)
     if device == "cuda":  # one lane per GPU thread: no tiles, no padding
-        from .cuda import COMPILE_SECONDS as compiled
+        from .cuda import CUDA_COMPILE_SECONDS as compiled
         from .cuda import get_cuda_kernel
 
         module, tile = get_cuda_kernel(key), 1

@@ -1,0 +1,48 @@
+"""A CUDA sweep through the whole service: execution.device cuda, a dask cluster whose worker advertises the GPU
+resource, tasks that ask for it, the zarr store; the kernels run in numba's CUDA simulator (the worker processes
+inherit NUMBA_ENABLE_CUDASIM=1 from tests/conftest.py). Results are bit-identical across chunkings and clusters
+on the CUDA path (their agreement with the CPU engine is tests/unit/test_cuda_sim.py's)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from synsweep.engine.device import cuda_problem
+from synsweep.sweeps import load_spec
+from synsweep.sweeps.runner import GPU_RESOURCE, _worker_environment, execute
+from tests.specs import hh_pair_doc
+
+pytestmark = pytest.mark.skipif(cuda_problem() is not None, reason=f"CUDA kernels cannot run: {cuda_problem()}")
+
+
+def _spec(device: str, chunk_points: int):
+    return load_spec(_doc(device, chunk_points))
+
+
+def _doc(device: str, chunk_points: int) -> dict:
+    doc = hh_pair_doc("cuda-runner", [0.0, 0.004], duration=3.0, chunk_points=chunk_points)
+    doc["simulation"]["transient"] = 0.2
+    doc["execution"]["device"] = device
+    return doc
+
+
+@pytest.mark.filterwarnings("ignore:Port .* is already in use")
+def test_cuda_sweep_through_the_runner(tmp_path):
+    from distributed import Client, LocalCluster
+
+    gpu = _spec("cuda", 20)
+    one = execute(gpu, tmp_path / "one.zarr", workers=1, progress=False)  # a local run: one worker with the GPU
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      resources={GPU_RESOURCE: 1}, env=_worker_environment()) as cluster, Client(cluster) as client:
+        three = execute(dataclasses.replace(gpu, chunk_points=7), tmp_path / "three.zarr", client=client,
+                        progress=False)
+    assert (len(one.computed), len(three.computed)) == (1, 4) and not one.failed + three.failed  # 20 points; 4 x 5
+    one, three = (xr.open_zarr(tmp_path / f"{name}.zarr", consolidated=False).load() for name in ("one", "three"))
+    assert one.attrs["spec_hash"] == three.attrs["spec_hash"] == load_spec(_doc("cpu", 20)).spec_hash
+    for name, a in one.data_vars.items():
+        np.testing.assert_array_equal(three[name].values, a.values, err_msg=name)  # chunkings: the same bits
+    assert one["spike_count"].sum() > 0 and (one["status"] == 1).all() and np.isfinite(one["pearson"]).all()
