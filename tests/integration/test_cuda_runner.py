@@ -31,7 +31,7 @@ def _doc(device: str, chunk_points: int) -> dict:
 
 
 @pytest.mark.filterwarnings("ignore:Port .* is already in use")
-def test_cuda_sweep_through_the_runner(tmp_path):
+def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch):
     from distributed import Client, LocalCluster
 
     gpu = _spec("cuda", 20)
@@ -46,3 +46,13 @@ def test_cuda_sweep_through_the_runner(tmp_path):
     for name, a in one.data_vars.items():
         np.testing.assert_array_equal(three[name].values, a.values, err_msg=name)  # chunkings: the same bits
     assert one["spike_count"].sum() > 0 and (one["status"] == 1).all() and np.isfinite(one["pearson"]).all()
+    # replay: on the store's device where CUDA runs (bit for bit), else on the CPU to the documented tolerance
+    from synsweep.engine import device
+    from synsweep.workflows.replay import replay_point
+
+    point = {"g": "0.004", "I_ext": "0.15"}
+    same = replay_point(one, point)
+    assert same.ok and same.rtol == 0.0 and not same.notes
+    monkeypatch.setattr(device, "cuda_problem", lambda: "no CUDA GPU is visible to this process")
+    cpu = replay_point(one, point)
+    assert cpu.ok and cpu.rtol == 1e-9 and "replayed on the CPU" in cpu.notes[0]

@@ -79,7 +79,7 @@ def test_every_model_and_synapse_float64():
     """Every neuron model (hh, hr, cif, lif, izh, spike_source) and every synapse model in one circuit, with a
     swept transmission delay and a swept source period: spikes, events, delay rings, the pair and Kuramoto
     metrics all go through the CUDA kernel."""
-    sim = Simulation(dt=0.02, duration=6.0, transient=1.0, kuramoto_interval=0.2)
+    sim = Simulation(dt=0.02, duration=6.0, transient=1.0, kuramoto_interval=0.2, integrator="euler")
     values = {"inputs.hh": [0.1, 0.15, 0.2], "synapses.ampa.params.delay": [0.0, 0.5, 1.0],
               "neurons.spike_source.params.period": [1.0, 2.0, 3.0]}
     cpu, _ = compare(zoo(), sim, values, 1e-9)
