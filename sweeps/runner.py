@@ -543,7 +543,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
                   progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
                   security=security, lost=getattr(claimed[0], "lost", None))
     report.wall_seconds = time.perf_counter() - wall
-    if report.hosts == {socket.gethostname()}:
+    if report.hosts == {socket.gethostname()} and spec.device == "cpu":  # the estimates are of the CPU kernel
         record_speed(spec, report.n_points * len(spec.circuit.neurons) * spec.simulation.n_steps,
                      report.kernel_seconds, report.n_points)
     return report
