@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 
 from synsweep.engine.device import cuda_problem
 from synsweep.sweeps import load_spec
@@ -31,16 +32,26 @@ def _doc(device: str, chunk_points: int) -> dict:
 
 
 @pytest.mark.filterwarnings("ignore:Port .* is already in use")
-def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch):
+def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch, capsys):
     from distributed import Client, LocalCluster
 
+    from synsweep.workflows.cli import main
+
+    path = tmp_path / "spec.yaml"  # a CPU spec, run on the GPU by the command line's --device
+    path.write_text(yaml.safe_dump({**_doc("cpu", 20), "execution": {}}))
+    with pytest.raises(SystemExit) as done:  # a local run: one worker holding the GPU, one GPU-sized chunk
+        main(["run", str(path), "--out", str(tmp_path / "one.zarr"), "--device", "cuda", "--workers", "1",
+              "--no-progress"])
+    assert done.value.code == 0
+    out, err = capsys.readouterr()
+    assert "1 of 1 chunks to compute" in err and "on the GPU workers (no time estimate)" in err, err
+    assert "this run computed 1 chunk (20 points)" in out, out
     gpu = _spec("cuda", 20)
-    one = execute(gpu, tmp_path / "one.zarr", workers=1, progress=False)  # a local run: one worker with the GPU
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
                       resources={GPU_RESOURCE: 1}, env=_worker_environment()) as cluster, Client(cluster) as client:
         three = execute(dataclasses.replace(gpu, chunk_points=7), tmp_path / "three.zarr", client=client,
                         progress=False)
-    assert (len(one.computed), len(three.computed)) == (1, 4) and not one.failed + three.failed  # 20 points; 4 x 5
+    assert len(three.computed) == 4 and not three.failed  # 4 chunks of 5 points
     one, three = (xr.open_zarr(tmp_path / f"{name}.zarr", consolidated=False).load() for name in ("one", "three"))
     assert one.attrs["spec_hash"] == three.attrs["spec_hash"] == load_spec(_doc("cpu", 20)).spec_hash
     for name, a in one.data_vars.items():
