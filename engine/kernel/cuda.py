@@ -11,7 +11,7 @@ and the same scalars. Thread ``lane = cuda.grid(1)`` computes lane ``lane``:
     store  the final state and the accumulators (and, every rec_every steps, the traces)
 
 Only the arrays go to the GPU and only X, ACC and REC come back. The model functions are the models' own, copied
-as device functions (``@cuda.jit(device=True, forceinline=True)``); ``exp`` is CUDA's (libdevice), not the
+as device functions (``@cuda.jit(device=True)``, inlined by LLVM); ``exp`` is CUDA's (libdevice), not the
 CPU's vectorisable polynomial (docs/models.md says what differs). numpy ufuncs do not exist on the device:
 ``np.floor`` becomes libdevice's floor, ``np.sqrt`` ``math.sqrt`` (in the simulator: numpy's floor).
 """
