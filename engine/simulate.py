@@ -8,6 +8,7 @@ comes from the circuit. Points are lanes of one vectorised kernel; they never in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -75,7 +76,7 @@ class SimResult:
     trace_times: np.ndarray | None = None  # ms, one per sample
     final_state: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0  # kernel time
-    compile_seconds: float = 0.0  # generating and compiling (or loading) the kernel
+    compile_seconds: float = 0.0  # generating and compiling (or loading) the kernel; 0 if this process had it
 
 
 def resolve_record(circuit: Circuit, record: Sequence[str]) -> tuple[tuple[int, str], ...]:
@@ -157,6 +158,38 @@ def kernel_key(circuit: Circuit, simulation: Simulation, values: Mapping[str, np
                                  varying, tied_rows(circuit, varying), tuple(metrics))
 
 
+def check_key(key: KernelKey, circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray],
+              record: Sequence[str] = (), metrics: Sequence[str] = DEFAULT_METRICS) -> None:
+    """Raise ValueError unless the kernel ``key`` computes these arguments bit for bit as the kernel of their own
+    ``kernel_key`` would: the same circuit structure, integrator, precision, scheme, record and metrics; every
+    parameter that ``values`` gives per point varying in ``key`` (a row that varies in ``key`` but is uniform here
+    reads the same value in every lane); ring buffers at least as long as these delays need (a longer ring only
+    holds slots never read); tied rows that hold equal values and are not given per point."""
+    own = kernel_key(circuit, simulation, values, record, metrics)
+    if key == own:
+        return
+    problems = []
+    same_structure = (len(key.synapses) == len(own.synapses)
+                      and all(k[:4] == o[:4] for k, o in zip(key.synapses, own.synapses, strict=False))
+                      and dataclasses.replace(own, synapses=key.synapses, varying=key.varying, tied=key.tied) == key)
+    if not same_structure:
+        problems.append("it is the kernel of another circuit, integrator, precision, scheme, record or metrics")
+    else:
+        short = [s.name for s, k, o in zip(circuit.synapses, key.synapses, own.synapses, strict=True) if k[4] < o[4]]
+        if short:
+            problems.append(f"its delay rings are too short for the delays of synapse(s) {', '.join(short)}")
+        uniform = sorted(set(own.varying or ()) - set(key.varying)) if key.varying is not None else []
+        table = circuit.param_paths()
+        paths, numbers = list(table), list(table.values())
+        if uniform:
+            problems.append(f"it holds {', '.join(paths[r] for r in uniform)} uniform, given here per point")
+        for rows in key.tied:
+            if set(rows) & set(own.varying or ()) or len({numbers[r] for r in rows}) > 1:
+                problems.append(f"it ties {', '.join(paths[r] for r in rows)}, which differ here")
+    if problems:
+        raise ValueError(f"the kernel key given does not fit this batch: {'; '.join(problems)}")
+
+
 def simulate(
     circuit: Circuit,
     simulation: Simulation,
@@ -166,6 +199,7 @@ def simulate(
     metrics: Sequence[str] = DEFAULT_METRICS,
     record: Sequence[str] = (),
     record_every: int = 1,
+    key: KernelKey | None = None,
     device: str = "cpu",
 ) -> SimResult:
     """Integrate ``n_points`` copies of ``circuit``; point ``p`` takes ``values[path][p]`` for each path.
@@ -173,6 +207,10 @@ def simulate(
     Returns the metrics (``synsweep.engine.metrics``), the final state and, when ``record`` names
     variables, their traces sampled every ``record_every`` steps (sample 0 is the initial state). The
     kernel computes only what ``metrics`` need (a metric's value does not depend on the others asked for).
+
+    ``key``: the kernel to run, computed once for many batches (a sweep's plan: ``synsweep.sweeps.plan``);
+    by default this batch's own ``kernel_key``. A key that does not compute this batch exactly as its own
+    would is refused (``check_key``); one that does gives bit-identical results.
     ``device``: 'cpu', or 'cuda' (one point per GPU thread, ``synsweep.engine.cuda``; the same arrays in and
     out, the same results to the tolerance of docs/models.md; ``seconds`` then includes the copies to and
     from the GPU).
@@ -192,15 +230,21 @@ def simulate(
         if path.endswith(".params.delay") and np.any(~(v >= 0.0)):
             raise ValueError(f"{path}: a delay must be >= 0 ms")
     rec_rows = resolve_record(circuit, record)
-    key = kernel_key(circuit, simulation, values, record, metrics)
+    if key is None:
+        key = kernel_key(circuit, simulation, values, record, metrics)
+    else:
+        check_key(key, circuit, simulation, values, record, metrics)
     layout = KernelLayout(key)
     if device == "cuda":  # one lane per GPU thread: no tiles, no padding
         from .cuda import CUDA_COMPILE_SECONDS as compiled
         from .cuda import get_cuda_kernel
 
+        first_use = key not in compiled  # loaded (or compiled) by this call, not earlier in this process
         module, tile = get_cuda_kernel(key), 1
     elif device == "cpu":
-        module, tile, compiled = get_kernel(key), TILE[simulation.precision], COMPILE_SECONDS
+        compiled = COMPILE_SECONDS
+        first_use = key not in compiled
+        module, tile = get_kernel(key), TILE[simulation.precision]
     else:
         raise ValueError(f"unknown device {device!r}; devices: cpu, cuda")
     dtype = simulation.dtype
@@ -265,7 +309,7 @@ def simulate(
         metrics=finalize(ACC, layout, n, n_steps - n_transient, simulation.dt, tuple(metrics),
                          Evidence(simulation.min_spikes, simulation.sync_spikes, simulation.max_rate)),
         seconds=seconds,
-        compile_seconds=compiled.get(key, 0.0),
+        compile_seconds=compiled[key] if first_use else 0.0,
     )
     unit_names = circuit.neuron_names + tuple(s.name for s in circuit.synapses)
     for (u, var) in layout.state_rows:

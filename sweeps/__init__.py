@@ -13,7 +13,7 @@ _EXPORTS = {
     "ChunkPlan": "chunks", "plan_chunks": "chunks", "SpecError": "errors", "Axis": "model", "Dim": "model",
     "RecordSpec": "model", "SweepSpec": "model", "RunReport": "runner", "SweepIncomplete": "runner",
     "execute": "runner", "run_sweep": "runner", "load_spec": "spec", "StoreError": "store",
-    "open_result": "store",
+    "open_result": "result",
 }
 __all__ = list(_EXPORTS)
 

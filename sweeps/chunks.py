@@ -116,10 +116,20 @@ def plan_chunks(spec: SweepSpec, chunk_points: int | None = None) -> ChunkPlan:
     """
     target = chunk_points or spec.chunk_points or DEVICE_CHUNK_POINTS[spec.device]
     if spec.continuation is not None:  # one direction and the whole continued dim per block
-        from .continuation import continuation_plan
-
         return continuation_plan(spec, target)
     return ChunkPlan(spec.shape, chunk_shape_for(spec.shape, target))
+
+
+def continuation_plan(spec: SweepSpec, target: int) -> ChunkPlan:
+    """Blocks of one direction each, holding the whole continued dim and at most about ``target`` points."""
+    assert spec.continuation is not None
+    axis = [d.name for d in spec.dims].index(spec.continuation.dim)
+    shape = spec.shape
+    n = shape[axis]
+    lanes = tuple(s for i, s in enumerate(shape) if i not in (0, axis))
+    lane_chunks = list(chunk_shape_for(lanes, max(ceil(target / max(n, 1)), 1)))
+    chunks = [1] + [n if i == axis else lane_chunks.pop(0) for i in range(1, len(shape))]
+    return ChunkPlan(shape, tuple(chunks))
 
 
 def describe_block(spec: SweepSpec, index: tuple[slice, ...]) -> str:

@@ -370,7 +370,7 @@ def job_config(kind: str, spec: SweepSpec | None = None, *, config_file: str | o
     cores = values["cores"]
     memory_bytes = _bytes(values["memory"]) or 0
     if spec is not None:
-        from .spec import estimate
+        from .spec.sizing import estimate
 
         need = (WORKER_BASE_BYTES + estimate(spec)["chunk_bytes"]) / MEMORY_TARGET
         if memory_bytes / cores < need:

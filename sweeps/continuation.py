@@ -15,24 +15,11 @@ non-finite state on, so the rest of its branch is marked diverged too.
 
 from __future__ import annotations
 
-from math import ceil, prod
+from math import prod
 
 import numpy as np
 
-from .chunks import ChunkPlan, chunk_shape_for
 from .model import SweepSpec
-
-
-def continuation_plan(spec: SweepSpec, target: int) -> ChunkPlan:
-    """Blocks of one direction each, holding the whole continued dim and at most about ``target`` points."""
-    assert spec.continuation is not None
-    axis = [d.name for d in spec.dims].index(spec.continuation.dim)
-    shape = spec.shape
-    n = shape[axis]
-    lanes = tuple(s for i, s in enumerate(shape) if i not in (0, axis))
-    lane_chunks = list(chunk_shape_for(lanes, max(ceil(target / max(n, 1)), 1)))
-    chunks = [1] + [n if i == axis else lane_chunks.pop(0) for i in range(1, len(shape))]
-    return ChunkPlan(shape, tuple(chunks))
 
 
 def initial_values(final_state: dict[tuple[str, str], np.ndarray], spec: SweepSpec) -> dict[str, np.ndarray]:

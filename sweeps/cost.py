@@ -37,7 +37,7 @@ from synsweep.engine import simulate
 
 from .chunks import plan_chunks
 from .model import SweepSpec
-from .store import trace_layout
+from .plan import task_plan
 
 MEASURE_POINTS = 1024
 MEASURE_STEPS = 400
@@ -63,14 +63,14 @@ def measure_kernel(spec: SweepSpec) -> KernelSpeed:
     values = {path: v[:n] for path, v in spec.point_values(index).items()}
     steps = max(min(spec.simulation.n_steps, MEASURE_STEPS), 1)
     sim = dataclasses.replace(spec.simulation, duration=steps * spec.simulation.dt, transient=0.0)
-    layout = trace_layout(spec)
-    record = layout.record if layout is not None and layout.points is None else ()
-    every = min(layout.every, steps) if layout is not None else 1
+    tasks = task_plan(spec)  # the kernel the sweep's tasks load
+    every = min(tasks.every, steps)
     start = time.perf_counter()
-    simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=record, record_every=every)
+    simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=tasks.record, record_every=every,
+             key=tasks.kernel)
     load = time.perf_counter() - start
-    result = simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=record,
-                      record_every=every)
+    result = simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=tasks.record,
+                      record_every=every, key=tasks.kernel)
     rate = n * len(spec.circuit.neurons) * steps / max(result.seconds, 1e-9)
     return KernelSpeed(rate, n, steps, load)
 
@@ -83,9 +83,7 @@ def expected_seconds(neuron_steps: int, n_chunks: int, speed: KernelSpeed, worke
 def _record_path(spec: SweepSpec) -> Path:
     from synsweep.engine.kernels import cache_dir, kernel_source
 
-    from .spec import kernel_key
-
-    return cache_dir() / f"{kernel_source(kernel_key(spec))[0]}.speed.json"
+    return cache_dir() / f"{kernel_source(task_plan(spec).kernel)[0]}.speed.json"
 
 
 def record_speed(spec: SweepSpec, neuron_steps: int, kernel_seconds: float, points: int) -> None:

@@ -26,31 +26,30 @@ import socket
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-import dask.config
 import numpy as np
 import zarr
 from zarr.errors import ContainsArrayError, ContainsGroupError
 
-from synsweep.engine import STATUS_DIVERGED, simulate
+from synsweep.engine import STATUS_DIVERGED, SimResult, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
+from .client import GPU_RESOURCE, open_client, silence_shutdown
 from .continuation import run_branch
 from .cost import record_speed
 from .damage import check_metadata
 from .errors import SpecError
 from .extend import ExtensionSource
-from .interrupts import PRELOAD, workers_ignore_sigint
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
-from .monitors import quiet_monitors
+from .plan import TaskPlan, task_plan
+from .result import open_result
 from .store import (
     TRACES_ID,
     ZARR_FORMAT,
@@ -63,7 +62,6 @@ from .store import (
     is_store,
     mark_done,
     mark_failed,
-    open_result,
     point_arrays,
     record_name,
     remove_store,
@@ -71,13 +69,14 @@ from .store import (
     store_plan,
     store_shards,
     trace_arrays,
-    trace_layout,
     write_block,
 )
 
 if TYPE_CHECKING:
     import xarray as xr
     from distributed import Client, Security
+
+    from synsweep.engine.kernel import KernelKey
 
 
 class SweepIncomplete(Exception):
@@ -113,7 +112,6 @@ class RunReport:
 
 # -- the tasks (run on the workers) ------------------------------------------------------------------------
 _SPECS: dict[str, SweepSpec] = {}  # per process: document text -> SweepSpec
-_KERNELS_SEEN: set[tuple] = set()  # per process: kernels already loaded (compile time counted once)
 
 
 def _materialise(payload: SweepSpec | dict) -> SweepSpec:
@@ -132,15 +130,12 @@ def _materialise(payload: SweepSpec | dict) -> SweepSpec:
     return spec
 
 
-def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, record: tuple[str, ...],
-              every: int) -> tuple[Any, float]:
-    sim = spec.simulation
-    result = simulate(spec.circuit, sim, values, n_points=n, metrics=spec.metrics, record=record,
-                      record_every=every, device=spec.device)
-    kernel = (spec.circuit.structure(), sim.integrator, sim.precision, sim.scheme, record, spec.device)
-    compile_seconds = 0.0 if kernel in _KERNELS_SEEN else result.compile_seconds
-    _KERNELS_SEEN.add(kernel)
-    return result, compile_seconds
+def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, key: KernelKey, record: tuple[str, ...],
+              every: int) -> SimResult:
+    """The engine run of ``n`` points with the plan's kernel ``key`` (``result.compile_seconds``: nonzero only
+    for the first use of the kernel in this worker process)."""
+    return simulate(spec.circuit, spec.simulation, values, n_points=n, metrics=spec.metrics, record=record,
+                    record_every=every, key=key, device=spec.device)
 
 
 class _SynsweepTaskFailures:
@@ -159,10 +154,11 @@ def _quiet_task_failures() -> None:
         log.addFilter(_SynsweepTaskFailures())
 
 
-def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[slice, ...],
+def run_chunk(payload: SweepSpec | dict, tasks: TaskPlan, out: str, chunk_id: int, index: tuple[slice, ...],
               source: ExtensionSource | None = None, done_record: str | None = None) -> dict:
-    """Compute block ``index`` (chunk ``chunk_id``) of the sweep, write its region and mark it done in the
-    completion record ``done_record`` (its shard's, ``store.record_name``).
+    """Compute block ``index`` (chunk ``chunk_id``) of the sweep with the plan's kernel (``tasks``, from
+    ``plan.task_plan``), write its region and mark it done in the completion record ``done_record`` (its
+    shard's, ``store.record_name``).
 
     ``source``: the store this sweep extends; its points in the block are copied, only the others are
     computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
@@ -174,17 +170,15 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     index = tuple(index)
     shape = tuple(s.stop - s.start for s in index)
     n = prod(shape)
-    layout = trace_layout(spec)
-    traced = layout.record if layout is not None and layout.points is None else ()
-    every = layout.every if layout is not None else 1
+    layout = tasks.traces
     kernel_seconds = compile_seconds = 0.0
     if spec.continuation is not None:  # the lanes of the block run along the continued axis, in order
         timing = [0.0, 0.0]
 
         def lanes(values: dict[str, np.ndarray], m: int) -> tuple[dict[str, np.ndarray], dict]:
-            result, first_compile = _simulate(spec, values, m, traced, every)
+            result = _simulate(spec, values, m, tasks.kernel, tasks.record, tasks.every)
             timing[0] += result.seconds
-            timing[1] += first_compile
+            timing[1] += result.compile_seconds
             return point_arrays(spec, result, layout, m), result.final_state
 
         arrays = run_branch(spec, index, lanes)
@@ -197,8 +191,8 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     need = ~have
     if k and spec.continuation is None:
         part = values if k == n else {path: v[need] for path, v in values.items()}
-        result, compile_seconds = _simulate(spec, part, k, traced, every)
-        kernel_seconds = result.seconds
+        result = _simulate(spec, part, k, tasks.kernel, tasks.record, tasks.every)
+        kernel_seconds, compile_seconds = result.seconds, result.compile_seconds
         arrays = point_arrays(spec, result, layout, k)
     if copied is not None:  # old points as stored, new ones from the kernel
         if k:
@@ -214,23 +208,24 @@ def run_chunk(payload: SweepSpec | dict, out: str, chunk_id: int, index: tuple[s
     return info
 
 
-def run_traced_points(payload: SweepSpec | dict, out: str) -> dict:
-    """Simulate the points listed in ``record.points`` as one small batch and write their traces.
+def run_traced_points(payload: SweepSpec | dict, tasks: TaskPlan, out: str) -> dict:
+    """Simulate the points listed in ``record.points`` as one small batch, with the plan's traced kernel, and
+    write their traces.
 
     Lanes are independent, so these traces are exactly the ones the points have inside the sweep.
     """
     start = time.perf_counter()
     _quiet_task_failures()
     spec = _materialise(payload)
-    layout = trace_layout(spec)
-    assert layout is not None and layout.points is not None
+    layout = tasks.traces
+    assert layout is not None and layout.points is not None and tasks.traced_kernel is not None
     parts = [spec.point_values(tuple(slice(i, i + 1) for i in p)) for p in layout.points]
     values = {path: np.concatenate([p[path] for p in parts]) for path in parts[0]} if parts else {}
     n = len(layout.points)
-    result, compile_seconds = _simulate(spec, values, n, layout.record, layout.every)
+    result = _simulate(spec, values, n, tasks.traced_kernel, layout.record, layout.every)
     write_block(out, (slice(0, n),), trace_arrays(spec, result, layout, n))
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
-            "kernel_seconds": result.seconds, "compile_seconds": compile_seconds, "pid": os.getpid()}
+            "kernel_seconds": result.seconds, "compile_seconds": result.compile_seconds, "pid": os.getpid()}
     mark_done(out, TRACES_ID, info, TRACES_ID)
     return info
 
@@ -250,23 +245,6 @@ def _payload(spec: SweepSpec) -> SweepSpec | dict:
                     for d1, d2 in zip(again.dims, spec.dims, strict=True)
                     for a, b in zip(d1.axes, d2.axes, strict=True)))
     return spec.document if same else spec
-
-
-def _worker_environment() -> dict[str, str]:
-    """The environment of the local cluster's worker processes (``LocalCluster(env=...)``, which the nanny's
-    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker), the driver's kernel cache, and the driver's
-    choice of numba's CUDA simulator (NUMBA_ENABLE_CUDASIM) if it made one."""
-    from synsweep.engine.kernels import cache_dir
-
-    env = {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
-    if "NUMBA_ENABLE_CUDASIM" in os.environ:
-        env["NUMBA_ENABLE_CUDASIM"] = os.environ["NUMBA_ENABLE_CUDASIM"]
-    return env
-
-
-#: the dask worker resource of a worker that holds one GPU (``dask worker --resources GPU=1``); the tasks of a
-#: sweep with execution.device cuda each ask for one, so only such workers run them, one at a time per GPU
-GPU_RESOURCE = "GPU"
 
 
 #: how long a run on a cluster whose workers have no GPU waits for one that has, before it gives up
@@ -300,61 +278,6 @@ def check_device(spec: SweepSpec, client: Client | None = None, wait: float = GP
                             f"start a worker per GPU with dask worker SCHEDULER --resources {GPU_RESOURCE}=1 "
                             "(docs/cluster.md), or compute on the CPU with execution.device: cpu (--device cpu)")
         time.sleep(0.5)
-
-
-@contextlib.contextmanager
-def _client(client: Client | None, scheduler: str | None, workers: int | None,
-            security: Security | None = None, gpu: bool = False) -> Iterator[Any]:
-    """``client``, or a client of ``scheduler``, or of a local cluster (``workers`` processes, default one per
-    core; with ``gpu``, one worker holding this machine's GPU unless ``workers`` says otherwise)."""
-    if client is not None:
-        yield client
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        with Client(scheduler, security=security, set_as_default=False) as c:
-            yield c
-        return
-    with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
-        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        with _shutdown_logs():
-            with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
-                gpus = {"resources": {GPU_RESOURCE: 1}} if gpu else {}
-                cluster = LocalCluster(n_workers=workers or (1 if gpu else os.cpu_count() or 1), threads_per_worker=1,
-                                       processes=True, host="127.0.0.1", dashboard_address=None,
-                                       security=security, protocol="tls://" if security is not None else None,
-                                       preload=[PRELOAD], env=_worker_environment(), **gpus)
-            with cluster, Client(cluster, set_as_default=False) as c:
-                try:
-                    yield c
-                finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
-                    logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
-
-
-#: what the local cluster's scheduler and nannies (in this process) log when it closes, or when a run is stopped
-#: under it: the nannies kill workers slow to exit or busy in a kernel ("Worker process still alive ...
-#: killing"), the scheduler cannot hand over the result of a task cancelled as it finished ("Couldn't gather
-#: keys")
-_SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
-
-
-@contextlib.contextmanager
-def _shutdown_logs() -> Iterator[None]:
-    """Restores the levels of ``_SHUTDOWN_LOGGERS`` that ``_silence_shutdown`` raised."""
-    levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}
-    try:
-        yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def _silence_shutdown() -> None:
-    """The run was stopped (Ctrl-C, an error in the driver): the shutdown's expected complaints are not logged."""
-    for name in _SHUTDOWN_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -537,9 +460,10 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
     claimed: list[StoreLock] = []
+    tasks = task_plan(spec)  # once per run: every task gets this kernel key and trace layout
     with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source, claimed=claimed) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
-        _run_jobs(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
+        _run_jobs(spec, tasks, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
                   progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
                   security=security, lost=getattr(claimed[0], "lost", None))
     report.wall_seconds = time.perf_counter() - wall
@@ -549,7 +473,8 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     return report
 
 
-def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+def _run_jobs(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan, report: RunReport, *,
+              client: Client | None,
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
               on_start: Callable[[RunStart], None] | None, security: Security | None,
@@ -557,13 +482,13 @@ def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport
     """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish. ``lost``: set
     when the run's lease on object storage was taken over by another run; then no more tasks are sent."""
     if spec.refine is not None:
-        _run_levels(spec, out, plan, report, client=client, scheduler=scheduler, workers=workers,
+        _run_levels(spec, tasks, out, plan, report, client=client, scheduler=scheduler, workers=workers,
                     progress=progress, on_start=on_start, security=security, lost=lost)
         return
     done = done_chunks(out) if resume else set()
     failed_before = set(failed_chunks(out)) if resume else set()
     shards = store_shards(out, plan)
-    layout = trace_layout(spec)
+    layout = tasks.traces
     jobs: list[tuple[int | str, tuple[slice, ...] | None]] = []
     for chunk_id, index in plan.blocks():
         if only_chunks is not None and chunk_id not in only_chunks:
@@ -585,13 +510,14 @@ def _run_jobs(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport
         on_start(RunStart(str(out), plan.n_chunks, sum(1 for c in report.skipped if c != TRACES_ID),
                           sum(1 for _, idx in jobs if idx is not None), total_points - to_copy, to_copy,
                           any(idx is None for _, idx in jobs)))
-    _dispatch(spec, out, jobs, report, total_points - to_copy, client=client, scheduler=scheduler,
+    _dispatch(spec, tasks, out, jobs, report, total_points - to_copy, client=client, scheduler=scheduler,
               workers=workers, progress=progress, source=source, security=security,
               records={job: record_name(plan, shards, idx) for job, idx in jobs if idx is not None},
               failed_before=failed_before, lost=lost)
 
 
-def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunReport, *, client: Client | None,
+def _run_levels(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan, report: RunReport, *,
+                client: Client | None,
                 scheduler: str | None, workers: int | None, progress: bool,
                 on_start: Callable[[RunStart], None] | None, security: Security | None,
                 lost: threading.Event | None) -> None:
@@ -626,11 +552,12 @@ def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunRepo
                 on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
                 announced = True
             if jobs and client is None:  # one cluster for every level
-                client = stack.enter_context(_client(None, scheduler, workers, security, spec.device == "cuda"))
+                client = stack.enter_context(open_client(scheduler=scheduler, workers=workers, security=security,
+                                                         gpu=spec.device == "cuda"))
                 if scheduler is not None:
                     check_device(spec, client)
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
-            _dispatch(spec, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
+            _dispatch(spec, tasks, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
                       progress=progress, source=block_sources(spec, out, todo, jobs), security=security,
                       records={}, failed_before=failed_before, lost=lost)  # records: one per level job
             report.n_copied = copied
@@ -642,7 +569,7 @@ def _run_levels(spec: SweepSpec, out: Location, plan: ChunkPlan, report: RunRepo
         mark_done(out, chunk_id, {"chunk_id": chunk_id, "refined": True, "budget_stop": report.budget_stop})
 
 
-def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[slice, ...] | None]],
+def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[int | str, tuple[slice, ...] | None]],
               report: RunReport, total: int, *, client: Client | None, scheduler: str | None,
               workers: int | None, progress: bool, source: Any, security: Security | None,
               records: dict[int | str, str], failed_before: set[int | str],
@@ -668,7 +595,8 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
         # disable=None: silent when stderr is not a terminal (a batch job's log, a pipe)
         bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1, disable=None)
     resources = {GPU_RESOURCE: 1} if spec.device == "cuda" else None  # GPU chunks go to the workers with a GPU
-    with _client(client, scheduler, workers, security, spec.device == "cuda") as c:
+    with open_client(client, scheduler=scheduler, workers=workers, security=security,
+                     gpu=spec.device == "cuda") as c:
         from distributed import as_completed
 
         if client is None and scheduler is not None:
@@ -686,10 +614,11 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
             chunk_id, index = item
             key = f"synsweep-{tag}-{chunk_id}-{nonce}"
             if index is None:
-                fut = c.submit(run_traced_points, payload, str(out), key=key, pure=False, resources=resources)
+                fut = c.submit(run_traced_points, payload, tasks, str(out), key=key, pure=False,
+                               resources=resources)
             else:
                 own = source.get(chunk_id) if isinstance(source, dict) else source  # refinement: per block
-                fut = c.submit(run_chunk, payload, str(out), chunk_id, index, own, records.get(chunk_id),
+                fut = c.submit(run_chunk, payload, tasks, str(out), chunk_id, index, own, records.get(chunk_id),
                                key=key, pure=False, resources=resources)
             ids[fut.key] = chunk_id
             return fut
@@ -742,7 +671,7 @@ def _dispatch(spec: SweepSpec, out: Location, jobs: list[tuple[int | str, tuple[
                     pending.add(nxt)
         except BaseException:
             if client is None and scheduler is None:  # the local cluster of this run
-                _silence_shutdown()
+                silence_shutdown()
             with contextlib.suppress(Exception):
                 c.cancel([f for f in pending.futures])  # type: ignore[attr-defined]
             raise

@@ -63,7 +63,6 @@ import random
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from math import prod
 from typing import TYPE_CHECKING, Any
 
@@ -83,13 +82,13 @@ from synsweep.engine import (
     SimResult,
 )
 from synsweep.engine.metrics import metric_applies, metric_units, time_units
-from synsweep.engine.simulate import resolve_record
 
 from .chunks import ChunkPlan
 from .compat import zarr_sync
 from .location import Conflict, Location, location
 from .model import SweepSpec
 from .provenance import provenance_attrs
+from .traces import TraceLayout, trace_layout
 
 if TYPE_CHECKING:  # xarray, pandas and dask.array load in ~1 s: not in the workers, which never need them
     import xarray as xr
@@ -108,96 +107,6 @@ def _compressors() -> list:
     decode (``synsweep.sweeps.damage`` names it) instead of being read back as wrong values."""
     return [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle),
             zarr.codecs.Crc32cCodec()]
-
-
-# -- traces --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TraceLayout:
-    """What the record section produces: variables, their neuron (and synapse) rows, samples, and the
-    traced points."""
-
-    variables: tuple[str, ...]  # neuron state variable names, in order of first appearance
-    rows: dict[str, tuple[int, ...]]  # variable -> neuron indices recorded
-    record: tuple[str, ...]  # the engine's record argument
-    every: int
-    n_samples: int
-    points: tuple[tuple[int, ...], ...] | None  # grid indices of listed points; None: every point
-    synapse_variables: tuple[str, ...] = ()  # synapse state variable names, in order of first appearance
-    synapse_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)  # variable -> synapse indices
-
-    @property
-    def times(self) -> np.ndarray:
-        return np.arange(self.n_samples) * self.every  # in steps; times in ms = this * dt
-
-    @property
-    def stored(self) -> dict[str, tuple[str, str]]:
-        """Store variable name -> (entity dim, state variable): ``trace_<var>`` along ``neuron`` and
-        ``synapse_trace_<var>`` along ``synapse``."""
-        out = {f"trace_{v}": ("neuron", v) for v in self.variables}
-        out.update({f"synapse_trace_{v}": ("synapse", v) for v in self.synapse_variables})
-        return out
-
-
-def trace_layout(spec: SweepSpec) -> TraceLayout | None:
-    """The trace layout of ``spec``, or None when the spec records nothing."""
-    rec = spec.record
-    if rec is None or not rec.variables:
-        return None
-    rows_list = resolve_record(spec.circuit, rec.variables)
-    if not rows_list:
-        raise ValueError(f"record.variables {list(rec.variables)} name no state variable of any neuron")
-    n_neurons = len(spec.circuit.neurons)
-    rows: dict[str, list[int]] = {}  # neuron variables, in order of first appearance
-    synapse_rows: dict[str, list[int]] = {}
-    for unit, var in rows_list:
-        if unit < n_neurons:
-            rows.setdefault(var, []).append(unit)
-        else:
-            synapse_rows.setdefault(var, []).append(unit - n_neurons)
-    every = max(int(rec.every), 1)
-    n_samples = spec.simulation.n_steps // every + 1
-    points = None if rec.points is None else tuple(point_index(spec, p) for p in rec.points)
-    return TraceLayout(tuple(rows), {v: tuple(r) for v, r in rows.items()}, tuple(rec.variables),
-                       every, n_samples, points, tuple(synapse_rows),
-                       {v: tuple(r) for v, r in synapse_rows.items()})
-
-
-def point_index(spec: SweepSpec, point: dict[str, float]) -> tuple[int, ...]:
-    """Grid index of a listed point: a mapping from dim name (or the name of an axis of a zip group) to a
-    coordinate value. A zip group's dim name takes the integer index; a dim of size 1 may be omitted.
-    Values match the grid values within 1e-9 relative tolerance."""
-    index: list[int] = []
-    used: set[str] = set()
-    for dim in spec.dims:
-        candidates = [(dim.name, None if dim.zipped else dim.axes[0].values)]
-        if dim.zipped:
-            candidates += [(a.name, a.values) for a in dim.axes if a.name != dim.name]
-        found: int | None = None
-        for name, values in candidates:
-            if name not in point:
-                continue
-            used.add(name)
-            want = float(point[name])
-            if values is None:
-                k = int(round(want))
-                hit = [k] if k == want and 0 <= k < dim.size else []
-            else:
-                hit = np.flatnonzero(np.isclose(values, want, rtol=1e-9, atol=0.0)).tolist()
-            if not hit:
-                raise ValueError(f"record point {point}: {name}={want} is not a grid value of "
-                                 f"dim {dim.name!r}")
-            if found is not None and found != hit[0]:
-                raise ValueError(f"record point {point}: values for dim {dim.name!r} disagree")
-            found = hit[0]
-        if found is None:
-            if dim.size != 1:
-                raise ValueError(f"record point {point} gives no value for dim {dim.name!r}")
-            found = 0
-        index.append(found)
-    unknown = set(point) - used
-    if unknown:
-        raise ValueError(f"record point {point}: unknown dims {sorted(unknown)}")
-    return tuple(index)
 
 
 # -- the template --------------------------------------------------------------------------------------------
@@ -590,37 +499,6 @@ def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tup
         counts += np.bincount(np.asarray(status[index]).ravel(), minlength=4)[:4]
     ok, diverged, runaway = int(counts[STATUS_OK]), int(counts[STATUS_DIVERGED]), int(counts[STATUS_RUNAWAY])
     return ok, diverged, int(status.size) - ok - diverged - runaway, runaway
-
-
-def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -> xr.Dataset:
-    """Open a result store lazily (dask-backed), with dims, coords and attrs intact; no warnings.
-
-    ``chunks``: dask chunks per dim; by default ``analysis_chunks`` along the sweep dims (whole numbers of
-    zarr chunks, about a million points each) and the store's chunks elsewhere. Integer variables keep
-    their dtype (the zarr fill value is not applied as a mask): ``status`` 0 and ``spike_count`` -1 mark
-    points not computed.
-    """
-    import xarray as xr
-
-    from .damage import check_metadata
-
-    loc = location(path)
-    if loc.is_local:
-        check_metadata(loc.path)  # StoreDamaged / StoreError: damaged metadata, no status, another program's
-    root = loc.read("zarr.json")
-    if root is None:
-        raise StoreError(f"{loc} is not a zarr store")
-    consolidated = b'"consolidated_metadata"' in root and b'"consolidated_metadata": null' not in root
-    with warnings.catch_warnings():
-        # xarray's own advice about future default changes is noise for a store written by us
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-        ds = xr.open_zarr(loc.zarr_store(read_only=True), consolidated=consolidated, zarr_format=ZARR_FORMAT,
-                          decode_timedelta=False, decode_times=False,
-                          chunks=analysis_chunks(loc) if chunks is None else chunks)
-    order = {name: i for i, name in enumerate((*METRICS, "status", "diverged_step"))}
-    names = sorted(ds.data_vars, key=lambda v: (order.get(v, len(order)), v))
-    return ds[names]  # a stable variable order (the store lists them in file-system order)
 
 
 # -- writing blocks ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from synsweep.sweeps import load_spec
 from synsweep.sweeps.model import SweepSpec
+from synsweep.sweeps.plan import task_plan
 from synsweep.sweeps.runner import claim_store, run_chunk
 
 from .specs import HH_PAIR_CIRCUIT
@@ -58,8 +59,9 @@ def chemical_spec(name: str = "chemical_pair") -> SweepSpec:
 def write_store(out: Path, spec: SweepSpec, skip_last: int = 0) -> Path:
     """Write ``spec``'s store at ``out``, all chunks but the last ``skip_last`` (left not computed)."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    tasks = task_plan(spec)
     with claim_store(spec, out, resume=False, overwrite=False) as plan:
         blocks = list(plan.blocks())
         for chunk_id, index in blocks[: len(blocks) - skip_last]:
-            run_chunk(spec, str(out), chunk_id, index)
+            run_chunk(spec, tasks, str(out), chunk_id, index)
     return out

@@ -7,66 +7,25 @@
     synsweep report RESULT.zarr [--out report.html]
     synsweep export RESULT.zarr --format netcdf|csv [--out FILE|-]
 
-Registered on the ``synsweep`` group by ``synsweep.workflows.cli``. Mistakes in the request (unknown variable,
-axis or value, a store that is not one, a bad file name) are user errors: one paragraph, exit 2, checked
-before anything is computed. ``replay`` exits 4 when the replayed values differ from the stored ones.
-Heavy imports (xarray, the engine) happen inside the commands, so ``synsweep --help`` stays fast.
+Registered on the ``synsweep`` group by ``synsweep.workflows.cli`` (never imported here). Mistakes in the
+request (unknown variable, axis or value, a store that is not one, a bad file name) are user errors: one
+paragraph, exit 2, checked before anything is computed. ``replay`` exits 4 when the replayed values differ
+from the stored ones. Heavy imports (xarray, the engine) happen inside the commands, so ``synsweep --help``
+stays fast.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from synsweep.workflows.store_param import STORE
+from .exits import ReplayMismatch, fail, reports_user_errors
+from .options import FILE, RESULT_ARG, out_option
 
-EXIT_REPLAY_MISMATCH = 4
 REDUCE_CHOICES = ("mean", "max", "min", "median", "basin")  # synsweep.workflows.selection.REDUCTIONS
 FIGURE_SUFFIXES = (".png", ".pdf")
-
-
-class ReplayMismatch(click.ClickException):
-    """The replayed point differs from the stored one: exit code 4."""
-
-    exit_code = EXIT_REPLAY_MISMATCH
-
-
-def _user_error(message: object) -> click.ClickException:
-    from .cli import UserError, _paragraph
-
-    return UserError(_paragraph(message))
-
-
-def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2), and any
-    other failure of a command on a damaged store (a chunk that fails its checksum while being read) into the
-    store's damage report (``synsweep.sweeps.damage``); a failure on an intact store is raised as it is."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from synsweep.sweeps import StoreError
-        from synsweep.sweeps.damage import diagnose
-
-        from .selection import AnalysisError
-
-        try:
-            return command(*args, **kwargs)
-        except (AnalysisError, StoreError) as exc:
-            raise _user_error(exc) from None
-        except (click.ClickException, click.Abort, KeyboardInterrupt):
-            raise
-        except Exception:
-            result = kwargs.get("result")
-            damage = diagnose(result) if result is not None else None  # local stores only
-            if not damage:
-                raise
-            raise _user_error(damage.message()) from None
-
-    return wrapper
 
 
 def _open(result: Path) -> Any:
@@ -74,8 +33,7 @@ def _open(result: Path) -> Any:
     from synsweep.sweeps import open_result
 
     if not result.exists():
-        raise _user_error(f"result store {str(result)!r} does not exist; give the path passed to "
-                          "'synsweep run --out'.")
+        fail(f"result store {str(result)!r} does not exist; give the path passed to 'synsweep run --out'.")
     return open_result(result)
 
 
@@ -96,14 +54,11 @@ def _stem(result: Path) -> str:
 
 def _check_suffix(path: Path, option: str, allowed: tuple[str, ...]) -> None:
     if path.suffix.lower() not in allowed:
-        raise _user_error(f"{option} {str(path)!r}: give a file name ending in {' or '.join(allowed)}.")
-
-
-RESULT = click.argument("result", type=STORE, metavar="RESULT.zarr")
+        fail(f"{option} {str(path)!r}: give a file name ending in {' or '.join(allowed)}.")
 
 
 @click.command()
-@RESULT
+@RESULT_ARG
 @click.argument("var")
 @click.option("--x", "x", metavar="AXIS", help="Axis along x (default: the first sweep dim of VAR).")
 @click.option("--y", "y", metavar="AXIS", help="Axis along y: a heatmap (default: the second sweep dim when "
@@ -114,8 +69,7 @@ RESULT = click.argument("result", type=STORE, metavar="RESULT.zarr")
               "selected, over the ok points; basin: the fraction of them with VAR >= --above, with its 95% "
               "Wilson interval.")
 @click.option("--above", type=float, metavar="VALUE", help="With --reduce basin: the state counted is VAR >= VALUE.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|FILE.pdf",
-              help="Figure to write (default: RESULT_VAR.png in the current directory).")
+@out_option(FILE, "FILE.png|FILE.pdf", "Figure to write (default: RESULT_VAR.png in the current directory).")
 @reports_user_errors
 def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, ...], reduce: str | None,
          above: float | None, out: Path | None) -> None:
@@ -131,19 +85,19 @@ def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, .
 
 
 @click.command()
-@RESULT
+@RESULT_ARG
 @click.option("--point", "-p", "points", required=True, multiple=True, metavar="AXIS=VALUE,...",
               help="The point: a value for every sweep axis (nearest grid value), e.g. g=0.004,I_ext=0.1.")
-@click.option("--fig", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|FILE.pdf",
+@click.option("--fig", type=FILE, metavar="FILE.png|FILE.pdf",
               help="Trace figure to write (default: RESULT_replay.png in the current directory).")
-@click.option("--traces", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.nc|FILE.npz",
+@click.option("--traces", type=FILE, metavar="FILE.nc|FILE.npz",
               help="Also write every state variable's trace (netCDF or numpy).")
 @click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Keep every N-th integration step of the traces.")
 @reports_user_errors
 def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path | None, every: int) -> None:
     """Simulate one stored point again from the stored spec and check its values bit for bit."""
-    from .cli import _table
+    from .describe import table
     from .replay import comparison_table, format_value, replay_point, trace_figure, write_traces
     from .selection import parse_assignments
 
@@ -156,7 +110,7 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
     rep = replay_point(ds, point, every=every)
     click.echo(f"replayed {rep.spec.name} at {rep.label} "
                f"(index {', '.join(f'{d} {k}' for d, k in rep.index.items())})")
-    click.echo(_table([("variable", "entity", "stored", "replayed", ""), *comparison_table(rep)]))
+    click.echo(table([("variable", "entity", "stored", "replayed", ""), *comparison_table(rep)]))
     for note in rep.notes:
         click.echo(f"note: {note}")
     click.echo(f"wrote {trace_figure(rep, fig)}")
@@ -183,9 +137,8 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
 
 
 @click.command()
-@RESULT
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.html",
-              help="Page to write (default: RESULT_report.html in the current directory).")
+@RESULT_ARG
+@out_option(FILE, "FILE.html", "Page to write (default: RESULT_report.html in the current directory).")
 @reports_user_errors
 def report(result: Path, out: Path | None) -> None:
     """Write a self-contained HTML page: provenance, spec, summaries, completion and figures."""
@@ -198,12 +151,11 @@ def report(result: Path, out: Path | None) -> None:
 
 
 @click.command()
-@RESULT
+@RESULT_ARG
 @click.option("--format", "fmt", required=True, type=click.Choice(["netcdf", "csv"]),
               help="netcdf: the whole dataset; csv: a table, one row per sweep point.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="File to write (default: RESULT.nc or RESULT.csv in the current directory; '-' writes the "
-                   "CSV to standard output).")
+@out_option(FILE, "FILE", "File to write (default: RESULT.nc or RESULT.csv in the current directory; '-' writes "
+            "the CSV to standard output).")
 @reports_user_errors
 def export(result: Path, fmt: str, out: Path | None) -> None:
     """Export RESULT.zarr as netCDF or as a CSV table."""
@@ -212,7 +164,7 @@ def export(result: Path, fmt: str, out: Path | None) -> None:
     suffix = ".nc" if fmt == "netcdf" else ".csv"
     out = out or Path(f"{_stem(result)}{suffix}")
     if fmt == "netcdf" and str(out) == "-":
-        raise _user_error("--out - (standard output) works for --format csv only; give a file name for netCDF.")
+        fail("--out - (standard output) works for --format csv only; give a file name for netCDF.")
     ds = _open(result)
     if fmt == "netcdf":
         click.echo(f"wrote {to_netcdf(ds, out)}")

@@ -93,7 +93,7 @@ def _fix_other_dims(da: xr.DataArray, keep: tuple[str, ...], where: dict[str, in
     return da
 
 
-def _edges(c: np.ndarray) -> np.ndarray:
+def cell_edges(c: np.ndarray) -> np.ndarray:
     """Cell edges around coordinate centres (works for uneven grids and single values)."""
     c = np.asarray(c, dtype=np.float64)
     if c.size == 1:
@@ -106,13 +106,14 @@ def _edges(c: np.ndarray) -> np.ndarray:
 MAX_MARKED_POINTS = 200  # lines with more values (trace samples) are drawn without markers
 
 
-def _new_figure(figsize: tuple[float, float]) -> Figure:
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """An empty figure of ``figsize`` inches (constrained layout, drawn with Agg: no display needed)."""
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | PathLike[str], dpi: int) -> Path:
+def save_figure(fig: Figure, path: str | PathLike[str], dpi: int) -> Path:
     """Write ``fig`` as PNG, or as PDF when ``path`` ends in .pdf."""
     path = Path(path)
     if path.parent != Path(""):
@@ -182,9 +183,9 @@ def sync_heatmap(
     ok = status == STATUS_OK
     shown = np.ma.masked_where(~ok | ~np.isfinite(values), values)
 
-    fig = _new_figure((7.0, 5.0))
+    fig = new_figure((7.0, 5.0))
     ax = fig.add_subplot()
-    xe, ye = _edges(ds[x].values), _edges(ds[y].values)
+    xe, ye = cell_edges(ds[x].values), cell_edges(ds[y].values)
     is_r = var == "pearson"
     cmap = "RdBu_r" if is_r else "viridis"
     vlim = {"vmin": -1.0, "vmax": 1.0} if is_r else {}
@@ -200,7 +201,7 @@ def sync_heatmap(
         name = ds.attrs.get("title") or ds.attrs.get("name")
         title = f"{what}{', ' + entity if entity else ''}" + (f"\n{name}" if name else "")
     ax.set_title(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def sync_vs_coupling(
@@ -245,7 +246,7 @@ def sync_vs_coupling(
         picks = sorted(set(np.linspace(0, size - 1, min(max(n_lines, 1), size)).round().astype(int).tolist()))
     da, status = da.transpose(line_dim, x), status.transpose(line_dim, x)
 
-    fig = _new_figure((7.0, 4.5))
+    fig = new_figure((7.0, 4.5))
     ax = fig.add_subplot()
     xs = ds[x].values
     cmap = ListedColormap(["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"])
@@ -286,7 +287,7 @@ def sync_vs_coupling(
         name = ds.attrs.get("title") or ds.attrs.get("name")
         title = f"{what}{', ' + entity if entity else ''}" + (f"\n{name}" if name else "")
     ax.set_title(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 # -- any variable over any one or two axes ------------------------------------------------------------------
@@ -315,7 +316,7 @@ def plot_variable(
     data = plot_data(ds, var, x=x, y=y, sel=sel, reduce=reduce, above=above)
     fig = _variable_lines(ds, data) if data.y is None else _variable_heatmap(ds, data)
     fig.axes[0].set_title(title if title is not None else _variable_title(ds, data), fontsize="medium")
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def _traced_point_text(data: PlotData) -> str | None:
@@ -386,9 +387,9 @@ def _variable_heatmap(ds: xr.Dataset, data: PlotData) -> Figure:
     values = np.asarray(data.values.values, dtype=np.float64)
     xs, xlabels = _cell_positions(data.values, data.x, data.x_coord)
     ys, ylabels = _cell_positions(data.values, data.y, data.y_coord)
-    fig = _new_figure((7.0, 5.0))
+    fig = new_figure((7.0, 5.0))
     ax = fig.add_subplot()
-    xe, ye = _edges(xs), _edges(ys)
+    xe, ye = cell_edges(xs), cell_edges(ys)
     shown = np.ma.masked_where(~np.isfinite(values), values)
     mesh = ax.pcolormesh(xe, ye, shown, shading="flat", **_colour_scale(data.var))
     if data.status is not None:
@@ -422,7 +423,7 @@ def _variable_lines(ds: xr.Dataset, data: PlotData) -> Figure:
     values = data.values if data.hue is not None else data.values.expand_dims("_line")
     status = data.status if data.status is None or data.hue is not None else data.status[None, :]
     xs, xlabels = _positions(data.values, data.x, data.x_coord)
-    fig = _new_figure((7.0, 4.5))
+    fig = new_figure((7.0, 4.5))
     ax = fig.add_subplot()
     cmap = ListedColormap(["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"])
     line_dim = values.dims[0]

@@ -364,11 +364,11 @@ def write_traces(replay: Replay, path: str | PathLike[str], ds: xr.Dataset | Non
 
 def trace_figure(replay: Replay, path: str | PathLike[str], dpi: int = 120) -> Path:
     """Write the voltage of each neuron against time (analysed window unshaded, divergence marked)."""
-    from .plots import _new_figure, _save
+    from .plots import new_figure, save_figure
 
     spec, result = replay.spec, replay.result
     sim = spec.simulation
-    fig = _new_figure((8.0, 4.5))
+    fig = new_figure((8.0, 4.5))
     ax = fig.add_subplot()
     units = ""
     step = int(result.metrics["diverged_step"][0])
@@ -399,4 +399,4 @@ def trace_figure(replay: Replay, path: str | PathLike[str], dpi: int = 120) -> P
     ax.legend(fontsize="small", loc="upper right")
     verdict = "replay equals the store" if replay.ok else "replay DIFFERS from the store"
     ax.set_title(f"{spec.name}: {replay.label}\n{verdict}", fontsize="medium")
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)

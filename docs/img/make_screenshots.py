@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from synsweep.workflows.cli import load, packaged_spec  # noqa: E402
+from synsweep.workflows.launch import load, packaged_spec  # noqa: E402
 from tests.benchmarks.bench_serve import start_server  # noqa: E402
 from tests.e2e.browser import chromium_driver  # noqa: E402
 from tests.serve_stores import chemical_spec, write_store  # noqa: E402

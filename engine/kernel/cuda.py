@@ -31,7 +31,7 @@ from .layout import PRECISIONS, SCHEMES, KernelKey, KernelLayout
 from .source import Source, copy_functions, frac, model_functions
 from .unrolled import Unit, Unrolled
 
-DEVICE = "@cuda.jit(device=True, **INLINE)"
+DEVICE_DECORATOR = "@cuda.jit(device=True, **INLINE)"
 
 
 class Cuda(Unrolled):
@@ -107,14 +107,14 @@ def _device_functions(funcs: list[Callable]) -> list[str]:
     """The CPU copies of ``funcs`` (``source.copy_functions``: literals in the working precision) as device
     functions, ``np.floor`` as the device's floor of the working precision."""
     text = copy_functions(funcs).replace("np.floor(", "floor_f(")
-    return [DEVICE if line.startswith("@njit(") else line for line in text.splitlines()]
+    return [DEVICE_DECORATOR if line.startswith("@njit(") else line for line in text.splitlines()]
 
 
 def _device_copy(func: Callable, floor: str) -> list[str]:
     """A float64 helper (no literal cast) as a device function: ``sincos2pi`` of the metrics."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     tree.body[0].decorator_list = []
-    return [DEVICE, *ast.unparse(tree).replace("np.floor(", f"{floor}(").splitlines()]
+    return [DEVICE_DECORATOR, *ast.unparse(tree).replace("np.floor(", f"{floor}(").splitlines()]
 
 
 def signature(key: KernelKey, lay: KernelLayout) -> str:

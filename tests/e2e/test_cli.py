@@ -136,6 +136,9 @@ def test_resume_of_a_finished_store_computes_nothing(small_run) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "24 points, 24 ok" in proc.stdout and "this run computed 0 chunks (0 points), 3 chunks were" in proc.stdout
     assert "nothing to compute: all 3 chunks" in proc.stderr
+    quiet = synsweep("--quiet", "run", SMALL_SPEC, "--out", out, "--resume")  # no estimate, no progress bar
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "this run computed 0 chunks" in quiet.stdout  # the results are still said
     assert tree_digest(out, ignore=(lock,)) == before
 
 

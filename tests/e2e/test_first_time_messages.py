@@ -83,3 +83,31 @@ def test_unreachable_scheduler_is_refused_at_once(store, tmp_path, capsys) -> No
     paragraph(code, err, "could not connect to the dask scheduler", "Connection refused")
     assert time.monotonic() - start < 15  # dask's own retries take 30 s
     assert not (tmp_path / "new.zarr").exists()
+
+
+@pytest.mark.parametrize("text, where", [
+    ("name: broken\ncircuit: [\n", "line 3, column 1"),  # an unclosed bracket
+    ("name: broken\n  simulation: {dt: 0.01}\n", "line 2, column 13"),  # a key indented under a scalar
+    ("name: 'broken\n", "line 2, column 1"),  # an unclosed quote
+])
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_broken_yaml_is_the_spec_loaders_paragraph(tmp_path, capsys, text, where, command) -> None:
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(text)
+    args = ["--out", tmp_path / "new.zarr"] if command == "run" else []
+    code, err = call(capsys, command, spec, *args)
+    paragraph(code, err, f"spec file '{spec}, {where}': is not valid YAML", "Fix: correct the YAML syntax there")
+    assert "Traceback" not in err and err.count("synsweep: error:") == 1
+    assert not (tmp_path / "new.zarr").exists()
+
+
+def test_grouped_options_keep_their_environment_variables(store, tmp_path, capsys, monkeypatch) -> None:
+    spec, _ = store
+    monkeypatch.setenv("SYNSWEEP_RUN_JOBS", "3")  # --jobs, one of run's batch-job options (an option group)
+    code, err = call(capsys, "run", spec, "--out", tmp_path / "new.zarr")
+    paragraph(code, err, "--jobs sets up the batch jobs of --cluster")
+    monkeypatch.delenv("SYNSWEEP_RUN_JOBS")
+    monkeypatch.setenv("SYNSWEEP_RUN_RESUME", "1")  # --resume and --overwrite: the store rules
+    code, err = call(capsys, "run", spec, "--out", tmp_path / "new.zarr", "--overwrite")
+    paragraph(code, err, "--resume and --overwrite contradict each other")
+    assert not (tmp_path / "new.zarr").exists()

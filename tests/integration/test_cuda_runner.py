@@ -14,7 +14,8 @@ import yaml
 
 from synsweep.engine.device import cuda_problem
 from synsweep.sweeps import load_spec
-from synsweep.sweeps.runner import GPU_RESOURCE, _worker_environment, execute
+from synsweep.sweeps.client import GPU_RESOURCE, local_worker_environment
+from synsweep.sweeps.runner import execute
 from tests.specs import hh_pair_doc
 
 pytestmark = pytest.mark.skipif(cuda_problem() is not None, reason=f"CUDA kernels cannot run: {cuda_problem()}")
@@ -47,8 +48,9 @@ def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch, capsys):
     assert "1 of 1 chunks to compute" in err and "on the GPU workers (no time estimate)" in err, err
     assert "this run computed 1 chunk (20 points)" in out, out
     gpu = _spec("cuda", 20)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      resources={GPU_RESOURCE: 1}, env=_worker_environment()) as cluster, Client(cluster) as client:
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, resources={GPU_RESOURCE: 1}, env=local_worker_environment())
+    with cluster, Client(cluster) as client:
         three = execute(dataclasses.replace(gpu, chunk_points=7), tmp_path / "three.zarr", client=client,
                         progress=False)
     assert len(three.computed) == 4 and not three.failed  # 4 chunks of 5 points

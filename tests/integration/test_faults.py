@@ -34,7 +34,7 @@ from synsweep.sweeps import StoreError, execute, load_spec, open_result
 from synsweep.sweeps.chunks import plan_chunks
 from synsweep.sweeps.lock import holder, is_locked
 from synsweep.sweeps.store import META_GROUP, done_chunks, done_info, failed_chunks, store_attrs
-from synsweep.workflows.cli import describe_result
+from synsweep.workflows.describe import describe_result
 
 from ..specs import hh_pair_doc
 

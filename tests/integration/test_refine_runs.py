@@ -12,9 +12,10 @@ import zarr
 from distributed import Client
 
 from synsweep.sweeps.refine import level_todo
+from synsweep.sweeps.result import open_result
 from synsweep.sweeps.runner import execute
 from synsweep.sweeps.spec import load_spec
-from synsweep.sweeps.store import META_GROUP, ZARR_FORMAT, open_result
+from synsweep.sweeps.store import META_GROUP, ZARR_FORMAT
 from tests.specs import hh_pair_doc
 
 VARIABLES = ("status", "spike_count", "pearson")

@@ -180,15 +180,17 @@ def test_progress_and_downloads(client, root: Path) -> None:
 
 
 def test_a_running_sweep_shows_its_progress(tmp_path: Path) -> None:
+    from synsweep.sweeps.plan import task_plan
     from synsweep.sweeps.runner import claim_store, run_chunk
 
     spec = pair_spec("running_scan")
     out = tmp_path / "running_scan.zarr"
+    tasks = task_plan(spec)
     with claim_store(spec, out, resume=False, overwrite=False) as plan, \
             starlette_testclient.TestClient(create_app(tmp_path)) as c:
         blocks = list(plan.blocks())
         for n, (chunk_id, index) in enumerate(blocks[:2], start=1):
-            run_chunk(spec, str(out), chunk_id, index)
+            run_chunk(spec, tasks, str(out), chunk_id, index)
             got = c.get("/api/progress", params={"store": out.name}).json()
             assert got["running"] is True and got["chunks"] == n and got["points"] == [4 * k for k in range(1, n + 1)]
             assert got["total"] == 20 and got["times"][0] == 0.0 and got["times"] == sorted(got["times"])

@@ -266,13 +266,13 @@ def test_diverged_points_are_flagged(client, tmp_path):
 def test_embedded_cluster_runs_with_quiet_monitors():
     import dask.config
 
+    from synsweep.sweeps.client import local_client
     from synsweep.sweeps.monitors import QUIET, WORKER_KEYS
-    from synsweep.sweeps.runner import _client
 
     def settings() -> dict:
         return {k: dask.config.get(k) for k in WORKER_KEYS}
 
-    with _client(None, None, 1) as c:
+    with local_client(1) as c:
         (got,) = c.run(settings).values()
         tick = c.run_on_scheduler(dask.config.get, "distributed.admin.tick.interval")
     assert got == {k: QUIET[k] for k in WORKER_KEYS}

@@ -9,8 +9,9 @@ import yaml
 from synsweep.engine import device as engine_device
 from synsweep.sweeps import load_spec, plan_chunks
 from synsweep.sweeps.chunks import DEFAULT_CHUNK_POINTS, GPU_CHUNK_POINTS, auto_chunk_points
+from synsweep.sweeps.client import GPU_RESOURCE
 from synsweep.sweeps.errors import SpecError
-from synsweep.sweeps.runner import GPU_RESOURCE, check_device
+from synsweep.sweeps.runner import check_device
 from synsweep.workflows.cli import main
 from tests.specs import hh_pair_doc
 

@@ -5,11 +5,12 @@ function-level alike; imports under ``if TYPE_CHECKING:`` are left out, they nev
 absolute ``synsweep.`` imports are resolved to the module they load: ``from .a import b`` is an edge to
 ``a``, or to ``a.b`` where that is a module. A cycle is a strongly connected component of that graph.
 
-Cycles that exist today are listed in ``KNOWN_CYCLES`` (issue 13 removes them); the test fails on any cycle
-that is not inside one of them, so the set can shrink but not grow.
+The test fails on any cycle that is not inside one listed in ``KNOWN_CYCLES`` (none).
 
 The same reading checks that a module-level constant (an upper-case name) is defined in one module only,
-so a value such as ``STATUS_OK`` or ``DEFAULT_CHUNK_POINTS`` has one home that the others import.
+so a value such as ``STATUS_OK`` or ``DEFAULT_CHUNK_POINTS`` has one home that the others import; that the
+helpers once defined twice (``sweep_dims``, ``format_bytes``, the kernel key, the trace layout, ...) have one
+home; and that no module uses another module's private (``_underscore``) names.
 """
 
 from __future__ import annotations
@@ -20,19 +21,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"engine": "synsweep.engine", "sweeps": "synsweep.sweeps", "workflows": "synsweep.workflows"}
 
-# Cycles present when this test was written (all through function-level or bottom-of-module imports); each
-# entry is the set of modules of one cycle (SCC). Remove an entry when its cycle is gone; never add one.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = tuple(frozenset(f"synsweep.{m}" for m in c.split()) for c in (
-    "sweeps.chunks sweeps.continuation",  # plan_chunks hands a continuation sweep to continuation_plan
-    "sweeps.clusters sweeps.spec",  # clusters' memory check calls spec.estimate
-    "sweeps.damage sweeps.store",  # open_result checks the metadata with damage.check_metadata
-    "workflows.analysis_cli workflows.cli workflows.serve.cli workflows.workflow_cli",  # sub-commands at the bottom
-))
+# Cycles tolerated, each the set of modules of one cycle (SCC): none since issue 13 removed the last five
+# (codegen<->looped, chunks<->continuation, clusters<->spec, damage<->store, the CLI's sub-command registration).
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 # Upper-case names that several modules define on purpose, each with its own meaning.
 SHARED_NAMES = {
     "WORKFLOW",  # every study module's entry point (workflows/studies/*.py)
-    "REDUCTIONS",  # spec.py: a refine criterion's reductions; selection.py: the analysis reductions
+    "REDUCTIONS",  # spec/refinement.py: a refine criterion's reductions; selection.py: the analysis reductions
+}
+
+# Helpers that had two or three definitions (some with different results): each has one home, and no other
+# module defines a function of that name, public or private.
+ONE_HOME = {
+    "sweep_dims": "synsweep.workflows.selection",
+    "format_bytes": "synsweep.sweeps.errors",
+    "kernel_key": "synsweep.engine.simulate",  # the engine's; a sweep's is TaskPlan.kernel (sweeps/plan.py)
+    "task_plan": "synsweep.sweeps.plan",
+    "trace_layout": "synsweep.sweeps.traces",
+    "traced_indices": "synsweep.sweeps.traces",
+    "grid_index": "synsweep.sweeps.traces",  # a record point's coordinate on the grid (was also store.point_index)
+    "estimate": "synsweep.sweeps.spec.sizing",
+    "load_spec": "synsweep.sweeps.spec.loading",
 }
 
 
@@ -56,6 +66,44 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
             for stmt in node.body:
                 skip.update(id(n) for n in ast.walk(stmt))
     return skip
+
+
+def _resolve(name: str, is_init: bool, node: ast.ImportFrom) -> str:
+    """The module an ``ImportFrom`` reads from, absolute."""
+    if not node.level:
+        return node.module or ""
+    here = name if is_init else name.rpartition(".")[0]
+    base = here.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def private_uses(root: Path = ROOT, packages: dict[str, str] = PACKAGES) -> set[tuple[str, str]]:
+    """(module, "other.module._name") for every private name of another package module that a module
+    imports (``from .x import _y``) or reads as an attribute of an imported module (``x._y``)."""
+    modules = module_files(root, packages)
+    found: set[tuple[str, str]] = set()
+    for name, (path, is_init) in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        aliases: dict[str, str] = {}  # local name -> package module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = _resolve(name, is_init, node)
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    if full in modules:
+                        aliases[alias.asname or alias.name] = full
+                    elif base in modules and alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.add((name, full))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in modules and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.add((name, f"{aliases[node.value.id]}.{node.attr}"))
+    return {(user, used) for user, used in found if used.rpartition(".")[0] != user}
 
 
 def import_graph(root: Path = ROOT, packages: dict[str, str] = PACKAGES) -> dict[str, set[str]]:
@@ -202,3 +250,27 @@ def test_each_constant_is_defined_once() -> None:
                         homes.setdefault(leaf.id, []).append(name)
     twice = {constant: modules for constant, modules in homes.items() if len(modules) > 1}
     assert not twice, f"constants defined in more than one module (import them from one): {twice}"
+
+
+def test_each_listed_helper_has_one_home() -> None:
+    homes: dict[str, list[str]] = {}
+    for name, (path, _) in module_files().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.lstrip("_") in ONE_HOME:
+                homes.setdefault(node.name.lstrip("_"), []).append(name)
+    assert {helper: homes.get(helper) for helper in ONE_HOME} == {h: [m] for h, m in ONE_HOME.items()}
+
+
+def test_the_private_name_check_sees_imports_and_attributes(tmp_path: Path) -> None:
+    files = {"__init__.py": "", "a.py": "def _f():\n    pass\n\ndef g():\n    _f()\n",
+             "b.py": "from .a import _f\n", "c.py": "from . import a\n\na._f()\n", "d.py": "from .a import g\n"}
+    for name, text in files.items():
+        (tmp_path / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pkg" / name).write_text(text)
+    assert private_uses(tmp_path, {"pkg": "synsweep.pkg"}) == {("synsweep.pkg.b", "synsweep.pkg.a._f"),
+                                                               ("synsweep.pkg.c", "synsweep.pkg.a._f")}
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    found = private_uses()
+    assert not found, f"private names used from another module (make them public or move the code): {sorted(found)}"

@@ -98,7 +98,8 @@ def test_refine_section_is_parsed_and_hashed():
     ({"levels": 2, "status": False}, "refine", "nothing would be refined"),
 ])
 def test_bad_refine_sections_name_the_field(refine, field, words):
-    from synsweep.sweeps.spec import SpecError, load_spec
+    from synsweep.sweeps.errors import SpecError
+    from synsweep.sweeps.spec import load_spec
 
     with pytest.raises(SpecError, match=words) as info:
         load_spec(pair_doc(refine=refine))
@@ -107,7 +108,8 @@ def test_bad_refine_sections_name_the_field(refine, field, words):
 
 def test_continuation_adds_the_direction_dim_and_refuses_listed_traces():
     from synsweep.sweeps.chunks import plan_chunks
-    from synsweep.sweeps.spec import SpecError, load_spec
+    from synsweep.sweeps.errors import SpecError
+    from synsweep.sweeps.spec import load_spec
 
     doc = pair_doc()
     doc["sweep"][0]["continuation"] = "down"

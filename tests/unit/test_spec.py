@@ -15,7 +15,9 @@ import pytest
 from synsweep.engine import DEFAULT_METRICS, Simulation
 from synsweep.sweeps.draws import draws, random_bits, round_significant, uniform01
 from synsweep.sweeps.errors import SpecError
-from synsweep.sweeps.spec import check_resources, estimate, load_spec, traced_indices
+from synsweep.sweeps.spec import load_spec
+from synsweep.sweeps.spec.sizing import check_resources, estimate
+from synsweep.sweeps.traces import traced_indices
 
 SEED_YAML = """\
 name: hh-coupling-scan

@@ -8,7 +8,7 @@ import pytest
 from synsweep.engine import SYNAPSE_MODELS
 from synsweep.sweeps import load_spec
 from synsweep.sweeps.errors import SpecError
-from synsweep.sweeps.store import trace_layout
+from synsweep.sweeps.traces import trace_layout
 from synsweep.workflows.studies import WORKFLOW_NAMES, WorkflowError, get_workflow, plan_workflow, stored_run
 from synsweep.workflows.studies.overrides import apply_override, parse_assignment
 

@@ -1,10 +1,13 @@
-"""The ``synsweep serve`` command (registered on the ``synsweep`` group by ``synsweep.workflows.cli``)."""
+"""The ``synsweep serve`` command (registered on the ``synsweep`` group by ``synsweep.workflows.cli``, which
+this module never imports)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from synsweep.workflows.exits import fail
 
 
 @click.command()
@@ -17,11 +20,9 @@ import click
 def serve(folder: Path, host: str, port: int, token: str | None) -> None:
     """Browse the result stores under DIR (or one store) in a web page: the list, any variable as a heatmap
     or lines, a point's replay with its traces, a run's progress, the spec, downloads. Read-only."""
-    from synsweep.workflows.cli import UserError, _paragraph
-
     if not folder.is_dir():
-        raise UserError(_paragraph(f"DIR {str(folder)!r} is not a folder; give the folder that holds the result "
-                                   "stores (the --out of 'synsweep run'), or one store"))
+        fail(f"DIR {str(folder)!r} is not a folder; give the folder that holds the result stores (the --out of "
+             "'synsweep run'), or one store")
     try:
         import plotly  # noqa: F401
         import starlette  # noqa: F401
@@ -29,7 +30,7 @@ def serve(folder: Path, host: str, port: int, token: str | None) -> None:
     except ImportError as exc:
         message = (f"'synsweep serve' needs the optional packages of the 'serve' extra ({exc.name} is missing); "
                    "install them with: pip install 'synsweep[serve]'")
-        raise UserError(_paragraph(message)) from None
+        fail(message)
     from . import serve as run_server
 
     run_server(folder, host=host, port=port, token=token, announce=click.echo)

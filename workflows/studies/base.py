@@ -153,7 +153,8 @@ def plan_workflow(name: str, out: str | Path, overrides: Iterable[str] | Mapping
 
     Raises WorkflowError for an unknown name and SpecError for any mistake in the overrides or the spec.
     """
-    from synsweep.sweeps.spec import check_resources, load_spec
+    from synsweep.sweeps.spec import load_spec
+    from synsweep.sweeps.spec.sizing import check_resources
 
     workflow = get_workflow(name)
     out = Path(out)
@@ -176,7 +177,8 @@ def plan_workflow(name: str, out: str | Path, overrides: Iterable[str] | Mapping
 
 def _complete(spec: SweepSpec, store: Path) -> bool:
     """Whether ``store`` holds every chunk of ``spec`` already (a rerun would compute nothing)."""
-    from synsweep.sweeps.store import TRACES_ID, done_chunks, is_store, store_attrs, trace_layout
+    from synsweep.sweeps.store import TRACES_ID, done_chunks, is_store, store_attrs
+    from synsweep.sweeps.traces import trace_layout
 
     if not is_store(store):
         return False
@@ -217,6 +219,7 @@ def run_planned(plan: WorkflowPlan, *, client: Client | None = None, scheduler: 
     StoreError when a store cannot be used (another spec's store: pass ``overwrite``).
     """
     from synsweep.sweeps import runner
+    from synsweep.sweeps.client import open_client
 
     if not overwrite:
         _check_stores(plan)
@@ -231,7 +234,7 @@ def run_planned(plan: WorkflowPlan, *, client: Client | None = None, scheduler: 
 
     # one cluster for all the sweeps, started only when something is left to compute; the sweeps run at
     # the same time on it (each is a few tasks: one after the other, the other workers would wait)
-    with runner._client(client, scheduler, workers) if pending else contextlib.nullcontext(client) as c:
+    with open_client(client, scheduler=scheduler, workers=workers) if pending else contextlib.nullcontext(client) as c:
         with ThreadPoolExecutor(max_workers=max(len(plan.sweeps), 1)) as pool:
             for done in [pool.submit(one, c, *sweep) for sweep in plan.sweeps]:
                 done.result()  # the first failure, after every sweep has finished

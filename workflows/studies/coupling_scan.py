@@ -74,7 +74,7 @@ def _colours(n: int) -> list:
 
 def _heatmap(run: WorkflowRun, ds: xr.Dataset, x: str, y: str, onset: xr.DataArray, note: str,
              threshold: float) -> list[Path]:
-    from synsweep.workflows.plots import _edges
+    from synsweep.workflows.plots import cell_edges
 
     r = first_pair(ds["pearson"]).transpose(y, x)
     ok = (ds["status"] == 1).transpose(y, x).values
@@ -82,7 +82,7 @@ def _heatmap(run: WorkflowRun, ds: xr.Dataset, x: str, y: str, onset: xr.DataArr
     fig, axes = new_figure(1, 1, (6.4, 4.6))
     ax = axes[0, 0]
     ax.set_facecolor("#d9d9d9")  # not computed, diverged or undefined
-    mesh = ax.pcolormesh(_edges(ds[x].values), _edges(ds[y].values), values, cmap="viridis", vmin=-1.0,
+    mesh = ax.pcolormesh(cell_edges(ds[x].values), cell_edges(ds[y].values), values, cmap="viridis", vmin=-1.0,
                          vmax=1.0, shading="flat")
     fig.colorbar(mesh, ax=ax, label=SYNC_VARIABLES["pearson"])
     found = np.isfinite(onset.values)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from synsweep.workflows import plots
 from synsweep.workflows.selection import point_label, sweep_dims
 
 if TYPE_CHECKING:
@@ -31,8 +31,7 @@ MAX_TRACE_FIGURES = 12  # trace figures drawn per workflow run (one per traced p
 
 def new_figure(nrows: int, ncols: int, size: tuple[float, float], **subplots: Any) -> tuple[Figure, np.ndarray]:
     """A figure with constrained layout on its own Agg canvas, and its axes as a 2-D array."""
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = plots.new_figure(size)
     axes = fig.subplots(nrows, ncols, squeeze=False, **subplots)
     return fig, axes
 

@@ -80,7 +80,7 @@ def first_pair_status(ds: xr.Dataset, sync: xr.DataArray) -> xr.DataArray:
 
 
 def _heatmaps(ds: xr.Dataset, sync: xr.DataArray, axes: np.ndarray, fig) -> None:
-    from synsweep.workflows.plots import _edges
+    from synsweep.workflows.plots import cell_edges
 
     dims = list(sync.dims)
     x, y = dims[-2:] if len(dims) >= 2 else (dims[0], None)
@@ -96,7 +96,7 @@ def _heatmaps(ds: xr.Dataset, sync: xr.DataArray, axes: np.ndarray, fig) -> None
         else:
             cut, runaway = cut.transpose(y, x), runaway.transpose(y, x).values == STATUS_RUNAWAY
             ax.set_facecolor("#d9d9d9")
-            mesh = ax.pcolormesh(_edges(ds[x].values), _edges(ds[y].values), np.ma.masked_invalid(cut.values),
+            mesh = ax.pcolormesh(cell_edges(ds[x].values), cell_edges(ds[y].values), np.ma.masked_invalid(cut.values),
                                  cmap="magma_r", vmin=0.0, vmax=top, shading="flat")
             for j, yv in enumerate(ds[y].values):
                 for i, xv in enumerate(ds[x].values):

@@ -78,7 +78,7 @@ def _entry(items: list, key: str, path: str, where: str) -> Any:
 
 def apply_override(document: MutableMapping[str, Any], path: str, value: Any) -> None:
     """Set ``path`` (dotted, see the module docstring) of ``document`` to ``value``, in place."""
-    from synsweep.sweeps.spec import VALUE_KINDS  # the spec (and the engine) load on first use
+    from synsweep.sweeps.spec.grid import VALUE_KINDS  # the spec (and the engine) load on first use
 
     keys = path.split(".")
     if any(not k for k in keys):

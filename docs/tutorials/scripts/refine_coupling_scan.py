@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from synsweep.sweeps.result import open_result
 from synsweep.sweeps.runner import execute
 from synsweep.sweeps.spec import load_spec
-from synsweep.sweeps.store import open_result
 
 SPEC = Path(__file__).resolve().parents[3] / "workflows" / "specs" / "coupling_scan.yaml"
 N, LEVELS = 257, 5

@@ -1,0 +1,45 @@
+"""The one place that builds a run's dask client (``synsweep.sweeps.client``): what it refuses before any
+client exists, and that a client the caller holds is used as it is. (The local cluster it starts is covered by
+tests/integration/test_service.py, the batch jobs by test_slurm.py and test_cluster_cli.py, TLS by test_tls.py.)"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from synsweep.sweeps.client import ClientError, check_scheduler, open_client
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_client_given_is_used_as_it_is() -> None:
+    held = object()
+    with open_client(held, scheduler="tcp://127.0.0.1:1", workers=3) as client:  # nothing else is built
+        assert client is held
+
+
+def test_nobody_listening_is_refused_naming_the_address() -> None:
+    port = closed_port()
+    with pytest.raises(ClientError, match=rf"127\.0\.0\.1:{port} Connection refused.*leave out --scheduler"):
+        with open_client(scheduler=f"tcp://127.0.0.1:{port}"):
+            pass
+
+
+def test_a_malformed_address_is_refused() -> None:
+    with pytest.raises(ClientError, match="is not a scheduler address.*tcp://host:port"):
+        check_scheduler("tcp://no-port-here")
+
+
+def test_tls_options_need_a_tls_address_and_back() -> None:
+    from distributed import Security
+
+    with pytest.raises(ClientError, match="is a plain address, but TLS options are given"):
+        check_scheduler("tcp://127.0.0.1:1", Security(require_encryption=True))
+    with pytest.raises(ClientError, match="uses TLS, but no certificates are given"):
+        check_scheduler("tls://127.0.0.1:1")

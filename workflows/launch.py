@@ -1,0 +1,270 @@
+"""A sweep run from the command line: its spec loaded and checked, its cluster connected, its messages.
+
+    spec = load("sweep.yaml")                        # every mistake a UserError (exit 2), nothing computed
+    execute(spec, Path("out.zarr"), Placement(workers=4), StoreRules(resume=True), progress=True)
+
+``execute`` checks the output path and the resources before anything is written, says on stderr what the
+run will do and how long it should take, runs it (``synsweep.sweeps.runner``), prints a summary line and
+writes the requested figures. Failures become the command line's exits (``synsweep.workflows.exits``): a
+user error (2), failed chunks or a full disk (3, what was computed is kept), Ctrl-C (130).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from .describe import start_line, summary_line
+from .exits import PROG, Incomplete, Interrupted, fail, paragraph, user_errors
+from .options import StoreRules, quiet
+
+PACKAGED_SPECS = "specs"
+DEMO_SPEC = "coupling_scan.yaml"
+DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a run's tasks run: on a running ``scheduler``, as batch jobs (``cluster``: a
+    ``synsweep.sweeps.clusters.JobConfig``), or on a local cluster of ``workers`` processes that the runner
+    starts when it has tasks to send; ``security``: the ``distributed.Security`` of any of them."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    cluster: Any = None
+    security: Any = None
+
+
+def packaged_spec(name: str) -> Path:
+    """Path of a spec shipped with the package (``synsweep/workflows/specs/<name>``)."""
+    ref = resources.files("synsweep.workflows").joinpath(PACKAGED_SPECS, name)
+    if not ref.is_file():
+        fail(f"the packaged spec {name!r} is missing from the installation; reinstall synsweep "
+             "(pip install -e .) so that its package data (workflows/specs/*.yaml) is installed.")
+    return Path(str(ref))
+
+
+def load(spec_path: str | Path, chunk_points: int | None = None, device: str | None = None) -> Any:
+    """Load and validate a spec file, reporting every user mistake as a ``UserError``; ``chunk_points`` and
+    ``device`` replace the spec's ``execution`` values (--chunk-points, --device)."""
+    from synsweep.sweeps.spec import load_spec
+
+    path = Path(spec_path)
+    if not path.exists():
+        fail(f"spec file {str(path)!r} does not exist; check the path (packaged specs are in "
+             f"{packaged_spec(DEMO_SPEC).parent}).")
+    if not path.is_file():
+        fail(f"spec path {str(path)!r} is not a file; give the path of a YAML sweep spec.")
+    try:
+        spec = load_spec(path)
+    except user_errors() as exc:
+        fail(exc)
+    if chunk_points is not None:
+        document = dict(spec.document)
+        document["execution"] = {**dict(document.get("execution") or {}), "chunk_points": chunk_points}
+        spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document, chunk_points_given=True)
+    if device is not None and device != spec.device:
+        from synsweep.sweeps.chunks import DEVICE_CHUNK_POINTS
+
+        document = dict(spec.document)
+        document["execution"] = {**dict(document.get("execution") or {}), "device": device}
+        spec = dataclasses.replace(spec, device=device, document=document, chunk_points=spec.chunk_points
+                                   if spec.chunk_points_given else DEVICE_CHUNK_POINTS[device])
+    return spec
+
+
+def check_resources(spec: Any, out: Path) -> None:
+    """Refuse a sweep whose output does not fit on the disk at ``out``, or whose chunk does not fit in memory."""
+    from synsweep.sweeps.spec.sizing import check_resources as check
+
+    try:
+        check(spec, str(out))
+    except user_errors() as exc:
+        fail(exc)
+
+
+def check_out_path(out: Path) -> None:
+    """Refuse an --out that cannot be written, before anything is computed: a path below a regular file, or
+    on a read-only file system, or in a folder this user may not write to."""
+    if "://" in str(out):
+        return
+    parent = out.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent == out.absolute() and out.exists():
+        return  # the store itself: the store rules (--resume, --overwrite) decide
+    if not parent.is_dir():
+        fail(f"--out {str(out)!r}: {parent} is a regular file, not a folder, so nothing can be created below "
+             "it; give an --out path in a folder (e.g. results/sweep.zarr).")
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        fail(f"--out {str(out)!r}: {parent} is on a read-only file system; give an --out path on a writable "
+             "disk (your home or scratch folder).")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        fail(f"--out {str(out)!r}: this user may not create files in {parent}; give an --out path in a "
+             "folder you can write to.")
+
+
+def _chunks_done(out: Path) -> tuple[int, int] | None:
+    """(sweep chunks marked done, sweep chunks in all) of the store at ``out``; None when it is not a store."""
+    from synsweep.sweeps.store import META_GROUP, ZARR_FORMAT, done_chunks, is_store
+
+    if not is_store(out):
+        return None
+    try:
+        import zarr
+
+        total = int(zarr.open_group(out / META_GROUP, mode="r", zarr_format=ZARR_FORMAT).attrs["n_chunks"])
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
+    return len([c for c in done_chunks(out) if c != "traces"]), total
+
+
+def _disk_error(exc: OSError, out: Path) -> NoReturn:
+    """A write to the store failed in the operating system: one paragraph, exit 3 (a full disk: the finished
+    chunks are kept, and --resume after freeing space finishes the run) or 2 (a path that cannot be written)."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        progress = _chunks_done(out)
+        if progress is None:
+            kept = " nothing was stored (the store was not created);"
+        else:
+            kept = f" {progress[0]:,} of {progress[1]:,} chunks are stored and kept;"
+        raise Incomplete(paragraph(
+            f"the disk of {out} is full ({where}{exc.strerror}):{kept} free some space (or raise the quota) "
+            "and run the same command with --resume to compute the rest.")) from None
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+        fail(f"cannot write the result to {out} ({where}{exc.strerror}); give an --out path on a writable disk.")
+    raise exc
+
+
+def check_plottable(spec: Any, plot: Path) -> None:
+    """Refuse ``--plot`` before computing anything when the result could not be drawn."""
+    if plot.suffix.lower() != ".png":
+        fail(f"--plot {str(plot)!r}: the figure is written as PNG; give a file name ending in .png.")
+    if "pearson" not in spec.metrics:
+        fail("--plot draws the Pearson r of the neuron pair, but the spec's metrics do not include "
+             "'pearson'; add it to metrics or leave out --plot.")
+    if not spec.circuit.pair_list:
+        fail("--plot draws the Pearson r of a neuron pair, but the circuit has no pair; leave out --plot.")
+    if len(spec.dims) not in (1, 2):
+        fail(f"--plot draws a heatmap over two sweep dims (or a line over one); the spec has "
+             f"{len(spec.dims)} ({', '.join(d.name for d in spec.dims) or 'none'}); leave out --plot and "
+             "use synsweep.workflows.plots with a selection instead.")
+
+
+def write_plot(ds: Any, plot: Path) -> list[Path]:
+    """The spec's standard figure: a heatmap over two sweep dims, or a line over one."""
+    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
+    from synsweep.workflows.selection import sweep_dims
+
+    if len(sweep_dims(ds)) >= 2:
+        return [sync_heatmap(ds, plot)]
+    return [sync_vs_coupling(ds, plot)]
+
+
+@contextlib.contextmanager
+def connected(where: Placement, out: Path | None = None) -> Iterator[Any]:
+    """The client of a running scheduler or of batch jobs, connected before anything is written (a wrong
+    address leaves no store behind, a refused job nothing at all); None for a local cluster, which the runner
+    starts when it has tasks to send. Batch jobs write their logs and certificates next to ``out``."""
+    if where.scheduler is None and where.cluster is None:
+        yield None
+        return
+    from synsweep.sweeps.client import open_client
+
+    if where.cluster is not None:
+        click.echo(f"submitting {where.cluster.describe()}", err=True)
+    shared = out.absolute().parent if isinstance(out, Path) else Path.cwd()  # job logs, temporary files
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(open_client(scheduler=where.scheduler, cluster=where.cluster,
+                                                     security=where.security, shared_directory=shared))
+        except user_errors() as exc:  # an unreachable scheduler, a job the batch system refused: nothing written
+            fail(exc)
+        yield client
+
+
+def execute(spec: Any, out: Path, where: Placement, rules: StoreRules, *, progress: bool,
+            plots: Sequence[tuple[str, Path]] = ()) -> None:
+    """Run ``spec`` into ``out`` and write the requested figures (``plots``: (kind, path), kind 'standard',
+    'heatmap' or 'lines'); every failure becomes a click exception.
+
+    Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
+    rules.check()
+    check_out_path(out)
+    check_resources(spec, out)
+    from synsweep.sweeps.interrupts import interruptible
+
+    try:
+        with interruptible():
+            report = _run(spec, out, where, rules, progress)
+    except KeyboardInterrupt:
+        progress_made = _chunks_done(out)
+        if progress_made is None:
+            raise Interrupted("interrupted before any chunk was stored (nothing was kept); run the same command "
+                              "again to start the sweep.") from None
+        raise Interrupted(f"interrupted: {progress_made[0]:,} of {progress_made[1]:,} chunks done; run the same "
+                          "command with --resume to finish.") from None
+    click.echo(summary_line(out, report, rules.extend))
+    if not plots:
+        return
+    from synsweep.sweeps import open_result
+    from synsweep.workflows.plots import sync_heatmap, sync_vs_coupling
+
+    ds = open_result(out)
+    for kind, path in plots:
+        if kind == "standard":
+            written = write_plot(ds, path)
+        elif kind == "heatmap":
+            written = [sync_heatmap(ds, path)]
+        else:
+            written = [sync_vs_coupling(ds, path)]
+        for p in written:
+            click.echo(f"wrote {p}")
+
+
+def _run(spec: Any, out: Path, where: Placement, rules: StoreRules, progress: bool) -> Any:
+    """The run of ``execute``: the client, the runner, its failures as click exceptions; the runner's report."""
+    from synsweep.sweeps import SweepIncomplete, runner
+    from synsweep.sweeps.interrupts import restore_handler
+
+    with connected(where, out) as client:
+        restore_handler()  # starting batch jobs imports dask-jobqueue, which replaces the SIGINT handler
+        cluster = where.cluster
+        n_workers = (sum(client.nthreads().values()) if client is not None else 0) or (
+            cluster.jobs * cluster.cores if cluster is not None else (where.workers or os.cpu_count() or 1))
+        try:
+            report = runner.execute(spec, out, client=client, workers=where.workers, resume=rules.resume,
+                                    overwrite=rules.overwrite, progress=progress, extend=rules.extend,
+                                    on_start=lambda start: _announce(spec, start, n_workers, rules.extend),
+                                    security=where.security)
+            runner.raise_if_incomplete(report, spec)
+        except SweepIncomplete as exc:
+            full = next((e for _, e in exc.failures if "[Errno 28]" in e or "[Errno 122]" in e), None)
+            if full is not None:
+                _disk_error(OSError(28, f"a task failed with {full}"), out)
+            raise Incomplete(paragraph(exc)) from None
+        except user_errors() as exc:
+            fail(exc)
+        except OSError as exc:
+            _disk_error(exc, out)
+    return report
+
+
+def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:
+    """Say on stderr what the run will do and how long it should take; nothing with --quiet."""
+    if quiet():
+        return
+    line = start_line(spec, start, workers, extend)
+    if line is not None:
+        click.echo(f"{PROG}: {line}", err=True)
