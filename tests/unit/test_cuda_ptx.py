@@ -70,3 +70,24 @@ def test_kernels_compile_to_ptx():
     assert f32["local"] > 0  # a delay ring is a thread-local array
     # the ODE in the working precision (the metrics are float64 on every device)
     assert f64["f64"] > 10 * f64["f32"] and f32["f32"] > 2 * f32["f64"], result
+
+
+def test_generated_source_uses_no_numpy_function():
+    """numpy's functions do not exist on the device (only its scalar types and constants do): the CUDA module of a
+    circuit holding every neuron and synapse model, with delays and the Kuramoto sample, names none of them. A
+    fast check on the text (compiling that circuit to PTX takes half a minute), in both precisions."""
+    import re
+
+    from synsweep.engine import Simulation
+    from synsweep.engine.kernel.cuda import generate_cuda
+    from synsweep.engine.simulate import kernel_key
+
+    from .test_cuda_sim import zoo
+
+    for precision in ("float64", "float32"):
+        key = kernel_key(zoo(), Simulation(dt=0.02, duration=1.0, precision=precision),
+                         {"inputs.hh": [0.1, 0.2], "synapses.ampa.params.delay": [0.0, 1.0]}, record=["v"])
+        source = generate_cuda(key, "test").replace("floor_f = floor_d = np.floor", "")  # the simulator's binding
+        used = set(re.findall(r"\bnp\.(\w+)", source))
+        assert used <= {"float64", "float32", "int64", "pi"}, used - {"float64", "float32", "int64", "pi"}
+        assert "kur_every" in source and "ring" in source and "floor_f(" in source
