@@ -1,7 +1,7 @@
 """A CUDA sweep through the whole service: execution.device cuda, a dask cluster whose worker advertises the GPU
 resource, tasks that ask for it, the zarr store; the kernels run in numba's CUDA simulator (the worker processes
-inherit NUMBA_ENABLE_CUDASIM=1 from tests/conftest.py). Results are bit-identical across chunkings and clusters
-on the CUDA path (their agreement with the CPU engine is tests/unit/test_cuda_sim.py's)."""
+inherit NUMBA_ENABLE_CUDASIM=1 from tests/conftest.py). Results are bit-identical across chunkings, clusters and
+workers on the CUDA path (their agreement with the CPU engine is tests/unit/test_cuda_sim.py's)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,12 @@ def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch, capsys):
     assert "1 of 1 chunks to compute" in err and "on the GPU workers (no time estimate)" in err, err
     assert "this run computed 1 chunk (20 points)" in out, out
     gpu = _spec("cuda", 20)
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None, resources={GPU_RESOURCE: 1}, env=local_worker_environment())
     with cluster, Client(cluster) as client:
         three = execute(dataclasses.replace(gpu, chunk_points=7), tmp_path / "three.zarr", client=client,
                         progress=False)
-    assert len(three.computed) == 4 and not three.failed  # 4 chunks of 5 points
+    assert len(three.computed) == 4 and not three.failed  # 4 chunks of 5 points, on 2 GPU workers
     one, three = (xr.open_zarr(tmp_path / f"{name}.zarr", consolidated=False).load() for name in ("one", "three"))
     assert one.attrs["spec_hash"] == three.attrs["spec_hash"] == load_spec(_doc("cpu", 20)).spec_hash
     for name, a in one.data_vars.items():
