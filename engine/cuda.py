@@ -70,6 +70,8 @@ class CudaKernel:
             self.kernel = cuda.jit(self.module.SIGNATURE, cache=True)(self.module.run)
 
     def run(self, X, P, ACC, *rest) -> None:
+        """The CPU kernel's call: X, P, ACC (and REC) to the GPU, one thread per lane, X, ACC (and REC) back into
+        the same numpy arrays; ``rest``: REC when the kernel records, then the scalars."""
         from numba import cuda
 
         lanes = X.shape[1]
