@@ -4,8 +4,9 @@ DSyn run (shared/reference/, 100,000 RK4 steps each, split scheme), and bit-iden
 Skipped where no GPU is visible (CI, most machines): the rest of the suite runs the CUDA kernels in numba's CUDA
 simulator (tests/unit/test_cuda_sim.py), which cannot run 100,000 steps in a test's time. The comparisons run in a
 subprocess with NUMBA_ENABLE_CUDASIM=0, since tests/conftest.py put this process in the simulator.
-Tolerance (docs/models.md, "On a GPU"): float64 spike counts equal, metrics within 1e-9 relative, the voltages
-at the ten checkpoints within 1e-6 mV of the CPU engine's (and of Neun's: the reference data).
+Tolerance (docs/models.md, "On a GPU"): float64 spike counts equal, metrics within 1e-9 relative (``isi_cv``,
+which cancels for a regular train, within 1e-6 absolute), the voltages at the ten checkpoints within 1e-6 mV of the
+CPU engine's (and of Neun's: the reference data).
 """
 
 from __future__ import annotations
@@ -86,8 +87,9 @@ def test_reference_runs_cpu_vs_gpu(gpu, shared_dir):
             a, b = np.asarray(a, dtype=np.float64), np.asarray(g["metrics"][metric], dtype=np.float64)
             if metric in ("spike_count", "status", "diverged_step"):
                 np.testing.assert_array_equal(b, a, err_msg=f"{name} {metric}")
-            else:
-                np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"{name} {metric}")
+            else:  # a regular train's CV cancels: a relative difference d of its ISIs moves it by ~d / (2 CV)
+                atol = 1e-6 if metric == "isi_cv" else 1e-12
+                np.testing.assert_allclose(b, a, rtol=1e-9, atol=atol, err_msg=f"{name} {metric}")
             # the first point alone in its launch: the bits it has among 255 others (chunkings on the GPU)
             np.testing.assert_array_equal(np.asarray(first["metrics"][metric], dtype=np.float64), b[:1])
         for side in ("v1", "v2"):
