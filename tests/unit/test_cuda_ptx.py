@@ -56,6 +56,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # two NVVM compiles, about 20 s
 def test_kernels_compile_to_ptx():
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=ROOT, timeout=600,
                           env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"})
