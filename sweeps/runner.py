@@ -269,7 +269,10 @@ def check_device(spec: SweepSpec, client: Client | None = None, wait: float = GP
         return
     deadline = time.monotonic() + wait
     while True:
-        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        try:
+            workers = client.scheduler_info(n_workers=-1).get("workers", {})  # every worker, not the first five
+        except TypeError:  # distributed before 2025 lists every worker without being asked
+            workers = client.scheduler_info().get("workers", {})
         if not workers or any(w.get("resources", {}).get(GPU_RESOURCE, 0) >= 1 for w in workers.values()):
             return
         if time.monotonic() >= deadline:
