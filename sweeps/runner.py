@@ -271,7 +271,7 @@ def check_device(spec: SweepSpec, client: Client | None = None, wait: float = GP
     while True:
         try:
             workers = client.scheduler_info(n_workers=-1).get("workers", {})  # every worker, not the first five
-        except TypeError:  # distributed before 2025 lists every worker without being asked
+        except TypeError:  # an older distributed without the argument (it lists every worker)
             workers = client.scheduler_info().get("workers", {})
         if not workers or any(w.get("resources", {}).get(GPU_RESOURCE, 0) >= 1 for w in workers.values()):
             return
