@@ -10,10 +10,11 @@ TLS settings (a ``tls://`` address needs certificates, certificates need a ``tls
 something listens there (one TCP connection of at most ``PROBE_SECONDS``; dask's own client would retry for
 30 s). Each refusal is a ``ClientError``: one paragraph naming the option and the fix.
 
-The local cluster: one single-threaded worker process per core (or ``workers``), on 127.0.0.1, no
-dashboard, dask's monitors turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker
-processes ignore SIGINT (``synsweep.sweeps.interrupts``: Ctrl-C is the driver's) and get the environment of
-``local_worker_environment`` (``LocalCluster(env=...)``, kept across a nanny's restarts).
+The local cluster: one single-threaded worker process per core (or ``workers``), on 127.0.0.1, dask's
+dashboard only with bokeh installed (``synsweep.sweeps.dashboard``, its link logged at start), dask's monitors
+turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes ignore SIGINT
+(``synsweep.sweeps.interrupts.start_workers``: Ctrl-C is the driver's, also while they start) and get the
+environment of ``local_worker_environment`` (``LocalCluster(env=...)``, kept across a nanny's restarts).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from typing import TYPE_CHECKING
 
 import dask.config
 
-from .interrupts import PRELOAD, workers_ignore_sigint
+from .dashboard import announce, dashboard_address
+from .interrupts import PRELOAD, start_workers
 from .monitors import quiet_monitors
-from .security import is_tls_address
+from .security import dask_tls_configured, is_tls_address
 
 if TYPE_CHECKING:
     from distributed import Client, Security
@@ -116,15 +118,15 @@ def check_scheduler(scheduler: str, security: Security | None = None) -> None:
 
 
 def _check_tls(scheduler: str, security: Security | None) -> None:
-    from distributed import Security
-
     if security is not None and not is_tls_address(scheduler):
         raise ClientError(f"--scheduler {scheduler!r} is a plain address, but TLS options are given; a scheduler "
                           "started with certificates listens on tls://host:port: give that address.")
-    if security is None and is_tls_address(scheduler) and not Security().get_tls_config_for_role("client")["ca_file"]:
+    if security is None and is_tls_address(scheduler) and not dask_tls_configured():
         raise ClientError(f"--scheduler {scheduler!r} uses TLS, but no certificates are given: the scheduler "
                           "refuses clients without a certificate signed by its CA. Give --tls-ca-file, --tls-cert "
-                          "and --tls-key (or --security FILE, a dask config file with distributed.comm.tls).")
+                          "and --tls-key (or --security FILE, a dask config file with distributed.comm.tls, or set "
+                          "them in dask's own config: DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._TLS__CLIENT__CERT "
+                          "and ..._TLS__CLIENT__KEY).")
 
 
 def probe(scheduler: str) -> None:
@@ -168,21 +170,26 @@ def local_client(workers: int | None = None, security: Security | None = None, g
     from distributed import Client, LocalCluster
 
     with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
-        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (no dashboard anyway)
+        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
-            with workers_ignore_sigint():  # Ctrl-C is the driver's to handle, never a worker's
-                gpus = {"resources": {GPU_RESOURCE: 1}} if gpu else {}
-                cluster = LocalCluster(n_workers=workers or (1 if gpu else os.cpu_count() or 1),
-                                       threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, security=security,
-                                       protocol="tls://" if security is not None else None,
-                                       preload=[PRELOAD], env=local_worker_environment(), **gpus)
-            with cluster, Client(cluster, set_as_default=False) as c:
-                try:
-                    yield c
-                finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
-                    logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
+            gpus = {"resources": {GPU_RESOURCE: 1}} if gpu else {}
+            cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=dashboard_address(), security=security,
+                                   protocol="tls://" if security is not None else None, preload=[PRELOAD],
+                                   env=local_worker_environment(), **gpus)
+            with cluster:
+                try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
+                    start_workers(cluster, workers or (1 if gpu else os.cpu_count() or 1))
+                except BaseException:
+                    silence_shutdown()
+                    raise
+                with Client(cluster, set_as_default=False) as c:
+                    announce(c)
+                    try:
+                        yield c
+                    finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
+                        logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager

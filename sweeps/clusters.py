@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .compat import drop_job, submit_jobs_now
+from .dashboard import announce, dashboard_address
 from .errors import SpecError, format_bytes, listing, show, suggestion
 from .monitors import quiet_monitors, worker_environment
 
@@ -286,7 +287,7 @@ class JobConfig:
             "job_script_prologue": exports + list(self.job_script_prologue),
             "worker_extra_args": ["--lifetime", f"{self.lifetime_seconds:.0f}s",
                                   "--lifetime-stagger", f"{self.stagger_seconds:.0f}s"],
-            "scheduler_options": {"dashboard_address": None},
+            "scheduler_options": {"dashboard_address": dashboard_address()},  # with bokeh: on 127.0.0.1
         }
         if self.gpu:
             kwargs["processes"] = 1
@@ -489,6 +490,7 @@ def batch_client(config: JobConfig, security: Security | None = None,
             raise submission_error(config.kind, str(exc)) from None
         keeper.start()
         with Client(cluster, set_as_default=False) as client:
+            announce(client)
             yield client
     finally:
         keeper.stop()

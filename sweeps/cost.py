@@ -3,10 +3,13 @@
     speed = measure_kernel(spec)                     # loads (or compiles) the kernel, times a small batch
     seconds = expected_seconds(spec.neuron_steps, n_chunks, speed, workers=8)
 
-A run whose tasks all ran on this machine records its workers' kernel speed next to the compiled kernel
-(``record_speed``); ``synsweep run`` estimates from that record when there is one (``recorded_speed``: the
+A run whose tasks all ran on this machine, for at least ``MIN_RECORD_SECONDS`` of kernel time, records its
+workers' kernel speed next to the compiled kernel (``record_speed``, the last ``RECORDS_KEPT`` runs of each
+kernel and host); ``synsweep run`` estimates from their median when there is one (``recorded_speed``: the
 speed of real chunks on loaded cores, and half a second saved on loading the kernel in the driver), and
-measures otherwise.
+measures otherwise. Shorter runs are not recorded: a run of a few small chunks measures the first call and
+small batches (a 10-point run once recorded 0.09 M neuron-steps/s for a kernel that does 15 to 20 M on
+chunk-sized batches), and the median keeps one run on a loaded machine from swinging the next estimate.
 
 The measurement runs the sweep's own kernel (same circuit, integrator, precision, scheme and traces) on the
 first points of the grid: up to ``MEASURE_POINTS`` points for up to ``MEASURE_STEPS`` steps, once to warm up
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from math import prod
 from pathlib import Path
+from statistics import median
 
 from synsweep.engine import simulate
 
@@ -42,6 +46,8 @@ from .plan import task_plan
 MEASURE_POINTS = 1024
 MEASURE_STEPS = 400
 TASK_OVERHEAD_S = 0.05
+MIN_RECORD_SECONDS = 1.0  # kernel seconds a run needs (over all its tasks) for its speed to be recorded
+RECORDS_KEPT = 5  # runs per kernel and host whose median speed estimates the next run
 
 
 @dataclass(frozen=True)
@@ -86,32 +92,52 @@ def _record_path(spec: SweepSpec) -> Path:
     return cache_dir() / f"{kernel_source(task_plan(spec).kernel)[0]}.speed.json"
 
 
-def record_speed(spec: SweepSpec, neuron_steps: int, kernel_seconds: float, points: int) -> None:
+def record_speed(spec: SweepSpec, neuron_steps: int, kernel_seconds: float, points: int) -> bool:
     """Keep the workers' kernel speed of a finished run (``neuron_steps`` in ``kernel_seconds`` summed over
-    its tasks, ``points`` points) for this machine's later estimates; written atomically, last run wins.
-    A cache directory that cannot be written only costs the record: the sweep is done either way."""
-    if kernel_seconds <= 0 or neuron_steps <= 0:
-        return
+    its tasks, ``points`` points) for this machine's later estimates, among the last ``RECORDS_KEPT`` runs of
+    the kernel on this host. A run whose kernels ran less than ``MIN_RECORD_SECONDS`` in all is not kept: its
+    time is mostly the first call and small batches, not the kernel's speed. Written atomically; returns
+    whether the run was kept. A cache directory that cannot be written only costs the record."""
+    if kernel_seconds < MIN_RECORD_SECONDS or neuron_steps <= 0:
+        return False
+    host = socket.gethostname()
+    run = {"neuron_steps_per_second": neuron_steps / kernel_seconds, "points": points,
+           "steps": spec.simulation.n_steps, "kernel_seconds": round(kernel_seconds, 3), "host": host,
+           "recorded": datetime.now(UTC).isoformat(timespec="seconds")}
     try:
         path = _record_path(spec)
+        runs = _read_runs(path)  # two runs ending together: one of them may lose its record, no more
+        here = [r for r in runs if r.get("host") == host][-(RECORDS_KEPT - 1):]
+        others = [r for r in runs if r.get("host") != host]
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({
-            "neuron_steps_per_second": neuron_steps / kernel_seconds, "points": points,
-            "steps": spec.simulation.n_steps, "host": socket.gethostname(),
-            "recorded": datetime.now(UTC).isoformat(timespec="seconds")}))
+        tmp.write_text(json.dumps({"runs": [*others, *here, run]}))
         os.replace(tmp, path)
     except OSError:
-        return
+        return False
+    return True
+
+
+def _read_runs(path: Path) -> list[dict]:
+    """The runs kept in a speed record (an older one-run record, or anything unreadable: none)."""
+    try:
+        runs = json.loads(path.read_text()).get("runs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
 
 
 def recorded_speed(spec: SweepSpec) -> KernelSpeed | None:
-    """The speed ``record_speed`` kept for this sweep's kernel on this host, or None."""
-    try:
-        record = json.loads(_record_path(spec).read_text())
-        if record["host"] != socket.gethostname():
-            return None  # a cache directory shared with other machines: their speed is not this one's
-        when = record["recorded"].replace("T", " ").removesuffix("+00:00")
-        return KernelSpeed(float(record["neuron_steps_per_second"]), int(record["points"]), int(record["steps"]),
-                           0.0, source=f"kernel speed of the workers of the run of {when} UTC here")
-    except (OSError, ValueError, KeyError, TypeError):
+    """The median speed of the runs ``record_speed`` kept for this sweep's kernel on this host, or None. The
+    median of the last ``RECORDS_KEPT`` runs: one run on a loaded machine does not swing the estimate."""
+    here = [r for r in _read_runs(_record_path(spec)) if r.get("host") == socket.gethostname()]
+    try:  # a cache directory shared with other machines: their speed is not this one's
+        rates = [float(r["neuron_steps_per_second"]) for r in here]
+        last = here[-1] if here else None
+        if last is None:
+            return None
+        when = str(last["recorded"]).replace("T", " ").removesuffix("+00:00")
+        source = (f"kernel speed of the workers of the run of {when} UTC here" if len(here) == 1 else
+                  f"median kernel speed of the workers of the last {len(here)} runs here (the last {when} UTC)")
+        return KernelSpeed(float(median(rates)), int(last["points"]), int(last["steps"]), 0.0, source=source)
+    except (ValueError, KeyError, TypeError):
         return None

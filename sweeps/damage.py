@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .location import Location, location
-from .store import META_GROUP, TRACES_ID, ZARR_FORMAT, StoreError
+from .store import META_GROUP, TRACES_ID, ZARR_FORMAT, StoreError, read_block
 
 REQUIRED = ("status",)  # arrays every synsweep result has
 
@@ -147,9 +147,11 @@ def check_metadata(path: str | os.PathLike | Location) -> None:
 
 
 def _readable(array, index: tuple[slice, ...] | None = None) -> bool:
-    """Whether ``array[index]`` (all of it for None) reads back: every chunk decodes, checksums included."""
+    """Whether ``array[index]`` (all of it for None) reads back: every chunk decodes, checksums included, in
+    one of ``READ_ATTEMPTS`` tries (``store.read_block``: a torn read of a shard a task replaced meanwhile
+    decodes on the next try)."""
     try:
-        array[index if index is not None else ...]
+        read_block(array, index if index is not None else ...)
     except Exception:  # noqa: BLE001 - any decoding failure is the damage being looked for
         return False
     return True

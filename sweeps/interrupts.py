@@ -6,9 +6,10 @@ how far the run got); a worker interrupted inside the asyncio loop or a kernel p
 its nanny to kill it ("Worker process still alive ... killing") and the resource tracker to warn about a
 semaphore it never released. So:
 
-    with workers_ignore_sigint():          # worker processes start with SIGINT ignored
-        cluster = LocalCluster(..., preload=[PRELOAD])   # and a worker that a nanny restarts later ignores it
-                                                         # from its preload (this module's dask_setup) on
+    cluster = LocalCluster(n_workers=0, ..., preload=[PRELOAD])  # the scheduler; a worker that a nanny restarts
+                                           # later ignores SIGINT from its preload (this module's dask_setup) on
+    start_workers(cluster, n)              # worker processes start with SIGINT ignored; a Ctrl-C while they
+                                           # import and register stops the run
     with interruptible():                  # in the driver: SIGINT raises KeyboardInterrupt here, whatever
         ...                                # handler a library installed (dask-jobqueue's runner module
                                            # installs ``signal.signal(SIGINT, lambda *_: sys.exit())`` on
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,8 +70,8 @@ def workers_ignore_sigint() -> Iterator[None]:
     """SIGINT ignored by this process for the block, in which a local cluster starts its worker processes:
     they inherit the ignored signal from their first instruction on (an ignored disposition survives exec,
     where a handler, or a blocked signal mask, does not), so a Ctrl-C meant for the driver never interrupts
-    a worker, even while it imports. The cost: a Ctrl-C during those seconds of start-up is lost (press it
-    again). Does nothing outside the main thread."""
+    a worker, even while it imports. The cost: a Ctrl-C inside the block is lost, so keep it to the spawning
+    of the processes (``start_workers``). Does nothing outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -78,6 +80,42 @@ def workers_ignore_sigint() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+#: seconds to wait for the worker processes of a local cluster to be spawned, then to register
+SPAWN_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 300.0
+
+
+def start_workers(cluster: Any, n: int) -> None:
+    """Start ``n`` worker processes in ``cluster`` (a LocalCluster made with ``n_workers=0``: its scheduler
+    only) and wait for them, with SIGINT ignored only while they are spawned: from the request until ``n``
+    new child processes have started (a spawned process has exec'd with the ignored disposition, which its
+    Python keeps). Then the driver's handler is back for the rest of the start-up (the workers' imports and
+    registration, most of its 1 to 3 s), so a Ctrl-C there stops the run as a later one does; only one in the
+    tens of milliseconds of spawning is lost. A nanny not spawned within ``SPAWN_TIMEOUT_S`` (a stalled
+    machine) gets the handler back anyway: its worker may then see a Ctrl-C during its start-up."""
+    before = set(_child_processes())
+    with workers_ignore_sigint():
+        cluster.scale(n)
+        deadline = time.monotonic() + SPAWN_TIMEOUT_S
+        while len(set(_child_processes()) - before) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+    cluster.wait_for_workers(n, timeout=START_TIMEOUT_S)
+
+
+def _child_processes() -> list[int]:
+    """The pids of this process's children that are spawned multiprocessing processes past their exec (their
+    command line is the spawned Python's): what the nannies start, from the event loop's thread. Read with
+    psutil (a dependency of distributed), which only looks: the nannies reap their own processes."""
+    import psutil
+
+    pids = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):  # gone meanwhile
+            if "--multiprocessing-fork" in child.cmdline():
+                pids.append(child.pid)
+    return pids
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

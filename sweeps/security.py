@@ -16,6 +16,11 @@ The config file has the layout dask reads from ``~/.config/dask/*.yaml``::
           worker: {cert: node.pem, key: node.key}
           client: {cert: node.pem, key: node.key}
 
+dask's own settings of the same keys (``~/.config/dask/*.yaml``, ``DASK_CONFIG``, or variables such as
+``DASK_DISTRIBUTED__COMM__TLS__CA_FILE`` and ``DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT``) come first; a
+config file given here and the certificate options override them, so dask's config alone is enough for a
+``tls://`` scheduler (``synsweep run --scheduler tls://...`` with no TLS option).
+
 A role without its own cert and key uses the client's (as ``dask scheduler --tls-cert`` does), so one
 certificate can serve the driver, an embedded scheduler and its workers. Mistakes raise
 ``SecurityError`` (a ``SpecError``) naming the option and the fix, before anything connects.
@@ -36,7 +41,7 @@ from .errors import SpecError, show
 if TYPE_CHECKING:
     from distributed import Security
 
-__all__ = ["SecurityError", "load_security", "is_tls_address", "ROLES"]
+__all__ = ["SecurityError", "load_security", "dask_tls_configured", "is_tls_address", "ROLES"]
 
 ROLES = ("client", "scheduler", "worker")
 TLS_KEYS = ("ca-file", "ciphers", "min-version", "max-version", *ROLES)
@@ -46,24 +51,24 @@ _EXAMPLE = "distributed: {comm: {tls: {ca-file: ca.pem, client: {cert: node.pem,
 class SecurityError(SpecError):
     """A TLS option that cannot be used: names the option, the problem and the fix."""
 
-    def __init__(self, option: str, problem: str, fix: str):
-        super().__init__(option, problem, fix, where="option")
+    def __init__(self, option: str, problem: str, fix: str, where: str = "option"):
+        super().__init__(option, problem, fix, where=where)
 
 
 def is_tls_address(address: str) -> bool:
     return address.strip().lower().startswith("tls://")
 
 
-def _file(path: str, option: str, base: Path | None = None) -> str:
+def _file(path: str, option: str, base: Path | None = None, where: str = "option") -> str:
     p = Path(os.path.expanduser(path))
     if base is not None and not p.is_absolute():
         p = base / p
     if not p.is_file():
         raise SecurityError(option, f"the file {str(p)!r} does not exist", "give the path of a PEM file "
-                            "(certificates: ca.pem, node.pem; private key: node.key)")
+                            "(certificates: ca.pem, node.pem; private key: node.key)", where)
     if not os.access(p, os.R_OK):
         raise SecurityError(option, f"the file {str(p)!r} is not readable by this user",
-                            f"make it readable (chmod u+r {p})")
+                            f"make it readable (chmod u+r {p})", where)
     return str(p)
 
 
@@ -76,6 +81,35 @@ def _flatten(tree: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _setting(dotted: str) -> str:
+    """A ``tls.*`` key as dask's setting and environment variable, for messages."""
+    env = "DASK_DISTRIBUTED__COMM__" + dotted.upper().replace("-", "_").replace(".", "__")
+    return f"distributed.comm.{dotted} ({env})"
+
+
+def _dask_tls_files() -> dict[str, str]:
+    """dask's own TLS file settings as ``tls.*`` keys: ``distributed.comm.tls`` in ``~/.config/dask/*.yaml``
+    (or ``DASK_CONFIG``) and the ``DASK_DISTRIBUTED__COMM__TLS__*`` variables; only those set (dask's default
+    is null). Ciphers and TLS versions are left to ``Security``, which reads them from the same place."""
+    import dask.config
+
+    tls = dask.config.get("distributed.comm.tls", default=None)
+    flat = _flatten(tls if isinstance(tls, Mapping) else {}, "tls")
+    files = {k.replace("_", "-"): v for k, v in flat.items() if v is not None}  # a DASK_* ca_file is ca-file
+    return {k: str(v) for k, v in files.items() if k == "tls.ca-file" or k.endswith((".cert", ".key"))}
+
+
+def _from_dask_config() -> dict[str, Any]:
+    """``Security`` keyword arguments from dask's own TLS file settings (``_dask_tls_files``), checked."""
+    return {dotted.replace(".", "_").replace("-", "_"): _file(path, _setting(dotted), where="dask setting")
+            for dotted, path in _dask_tls_files().items()}
+
+
+def dask_tls_configured() -> bool:
+    """Whether dask's own configuration names TLS certificates (``distributed.comm.tls``)."""
+    return bool(_dask_tls_files())
 
 
 def _from_config_file(path: str) -> dict[str, Any]:
@@ -128,7 +162,9 @@ def load_security(config_file: str | None = None, *, ca_file: str | None = None,
         except ImportError:
             raise SecurityError("--security", "'auto' needs the cryptography package, which is not installed",
                                 "install it (pip install 'synsweep[cluster]') or give certificate files") from None
-    kwargs: dict[str, Any] = _from_config_file(config_file) if config_file else {}
+    kwargs: dict[str, Any] = _from_dask_config()  # dask's own settings first; a file and options override them
+    if config_file:
+        kwargs.update(_from_config_file(config_file))
     given = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
     if (cert is None) != (key is None):
         missing = "--tls-key" if key is None else "--tls-cert"
@@ -143,11 +179,14 @@ def load_security(config_file: str | None = None, *, ca_file: str | None = None,
     if "tls_ca_file" not in kwargs:
         named = [o for o, v in given.items() if v is not None]
         raise SecurityError(named[0] if named else "--tls-ca-file", "TLS needs the CA certificate",
-                            "give --tls-ca-file (or ca-file in the --security config file)")
+                            "give --tls-ca-file (or ca-file in the --security config file, or dask's own "
+                            "setting distributed.comm.tls.ca-file, DASK_DISTRIBUTED__COMM__TLS__CA_FILE)")
     if "tls_client_cert" not in kwargs:
         raise SecurityError("--tls-cert", "the driver needs a certificate and key signed by the CA (dask's TLS "
                             "is mutual: the scheduler refuses clients without one)",
-                            "give --tls-cert and --tls-key, or client: {cert, key} in the --security config file")
+                            "give --tls-cert and --tls-key, or client: {cert, key} in the --security config file "
+                            "or in dask's own distributed.comm.tls (DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT, "
+                            "..._KEY)")
     for role in ("scheduler", "worker"):
         kwargs.setdefault(f"tls_{role}_cert", kwargs["tls_client_cert"])
         kwargs.setdefault(f"tls_{role}_key", kwargs.get("tls_client_key"))

@@ -484,6 +484,24 @@ def analysis_chunks(path: str | os.PathLike, points: int | None = None) -> dict[
     return out
 
 
+READ_ATTEMPTS = 3  # tries of a block read that fails to decode before it counts as damaged (``read_block``)
+READ_RETRY_S = 0.05  # wait before the second try; twice as long before the third
+
+
+def read_block(array: zarr.Array, index: Any = ...) -> np.ndarray:
+    """``array[index]``, read again (up to ``READ_ATTEMPTS`` tries in all) when it fails to decode. A reader of a
+    store that a run is writing (``synsweep inspect``, ``serve``'s progress) reads a shard's index and then its
+    chunks, each from the file as it is then: a task replacing the shard in between (an atomic rename) gives a
+    chunk of the new shard at the old index's offsets, which fails its checksum once. The last failure is
+    raised: a chunk that never decodes is damaged (``synsweep.sweeps.damage``)."""
+    for attempt in range(1, READ_ATTEMPTS):
+        try:
+            return np.asarray(array[index])
+        except Exception:  # any decoding failure: a torn read, or damage if it persists
+            time.sleep(READ_RETRY_S * attempt)
+    return np.asarray(array[index])  # the last try: its failure is raised
+
+
 def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tuple[int, int, int, int]:
     """Points of the store at ``path`` that are ok, diverged, not computed and runaway: its ``status`` read
     with zarr directly, in slabs of up to ``points`` points (``analysis_chunks``), so memory does not grow with
@@ -496,7 +514,7 @@ def status_counts(path: str | os.PathLike, points: int = ANALYSIS_POINTS) -> tup
     starts = [range(0, n, slabs[d]) for d, n in zip(dims, status.shape, strict=True)]
     for corner in itertools.product(*starts):
         index = tuple(slice(c, c + slabs[d]) for c, d in zip(corner, dims, strict=True))
-        counts += np.bincount(np.asarray(status[index]).ravel(), minlength=4)[:4]
+        counts += np.bincount(read_block(status, index).ravel(), minlength=4)[:4]
     ok, diverged, runaway = int(counts[STATUS_OK]), int(counts[STATUS_DIVERGED]), int(counts[STATUS_RUNAWAY])
     return ok, diverged, int(status.size) - ok - diverged - runaway, runaway
 

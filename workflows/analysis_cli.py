@@ -1,5 +1,6 @@
-"""The analysis commands of ``synsweep``: plot, replay, report and export a stored result.
+"""The analysis commands of ``synsweep``: inspect, plot, replay, report and export a stored result.
 
+    synsweep inspect RESULT.zarr [--verify] [--forget-damaged]
     synsweep plot RESULT.zarr VAR [--x AXIS] [--y AXIS] [--sel AXIS=VALUE ...]
                   [--reduce mean|max|min|median|basin [--above VALUE]]
                   [--out FILE.png|FILE.pdf]
@@ -21,20 +22,28 @@ from typing import Any
 
 import click
 
-from .exits import ReplayMismatch, fail, reports_user_errors
+from .exits import ReplayMismatch, fail, reports_user_errors, user_errors
 from .options import FILE, RESULT_ARG, out_option
 
 REDUCE_CHOICES = ("mean", "max", "min", "median", "basin")  # synsweep.workflows.selection.REDUCTIONS
 FIGURE_SUFFIXES = (".png", ".pdf")
 
 
-def _open(result: Path) -> Any:
-    """The result at ``result``, opened lazily; a user error when there is none."""
-    from synsweep.sweeps import open_result
-
+def _require(result: Path) -> None:
+    """A user error when there is no store at ``result``."""
     if not result.exists():
         fail(f"result store {str(result)!r} does not exist; give the path passed to 'synsweep run --out'.")
-    return open_result(result)
+
+
+def _open(result: Path) -> Any:
+    """The result at ``result``, opened lazily; a user error when there is none, or when it cannot be used."""
+    from synsweep.sweeps import open_result
+
+    _require(result)
+    try:
+        return open_result(result)
+    except user_errors() as exc:
+        fail(exc)
 
 
 def _here() -> str:
@@ -177,4 +186,36 @@ def export(result: Path, fmt: str, out: Path | None) -> None:
         click.echo(f"not in the table (use --format netcdf): {', '.join(table.skipped)}", err=to_stdout)
 
 
-ANALYSIS_COMMANDS = (plot, replay, report, export)
+@click.command()
+@RESULT_ARG
+@click.option("--verify", is_flag=True, help="Also read back every chunk of every variable (checksums included) "
+              "and name any that is damaged.")
+@click.option("--forget-damaged", is_flag=True, help="Delete the damaged chunks that --verify finds and mark their "
+              "blocks not computed, so that 'synsweep run ... --resume' computes them again.")
+@reports_user_errors
+def inspect(result: Path, verify: bool, forget_damaged: bool) -> None:
+    """Print the summary and provenance of a stored result."""
+    from synsweep.sweeps import damage
+
+    from .describe import describe_result
+
+    _require(result)
+    if forget_damaged:
+        found = damage.diagnose(result)
+        if not found:
+            click.echo(f"{result}: every chunk reads back; nothing to forget")
+            return
+        blocks = damage.forget_damaged(result, found)
+        click.echo(f"{result}: deleted the damaged chunks and marked block{'s' if len(blocks) > 1 else ''} "
+                   f"{', '.join(map(str, blocks))} not computed; run the same spec with --resume to compute "
+                   f"{'them' if len(blocks) > 1 else 'it'} again")
+        return
+    click.echo(describe_result(_open(result), result))
+    if verify:
+        found = damage.diagnose(result)
+        if found:
+            raise damage.StoreDamaged(found)
+        click.echo(f"verified: every chunk of {len(found.intact)} arrays reads back and passes its checksum")
+
+
+ANALYSIS_COMMANDS = (inspect, plot, replay, report, export)

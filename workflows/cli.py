@@ -5,8 +5,8 @@
                  [--cluster slurm|pbs [--jobs N] [--cluster-config FILE] [--lifetime D] [--lifetime-stagger D]]
                  [--security FILE|auto] [--tls-ca-file PEM --tls-cert PEM --tls-key PEM]
     synsweep validate SPEC.yaml [--out PATH] [--compile]   what a run would do and cost, without running it
-    synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
     synsweep demo [--out DIR] [--workers N]       the packaged coupling scan (seed 000, positive g)
+    synsweep inspect RESULT.zarr                  dims, variables, completion and provenance of a result
     synsweep plot | replay | report | export RESULT.zarr ...   analysis of a stored result (analysis_cli.py)
     synsweep workflow NAME [--out DIR] [--set PATH=VALUE ...]  a seed study as sweeps + figures (workflow_cli.py)
     synsweep serve DIR                            the web page over stored results (serve/cli.py)

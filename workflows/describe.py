@@ -6,20 +6,20 @@
     summary_line(out, report, extend)    what the store holds and what this run did
 
 Plain text, rows of ``key  value`` with aligned columns; the numbers come from the sweeps (``estimate``,
-``plan_chunks``, the kernel speed of ``synsweep.sweeps.cost``), never computed here.
+``plan_chunks``, the kernel speed of ``synsweep.sweeps.cost``), never computed here. numpy and the sweeps are
+imported inside the functions, so that ``synsweep --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .exits import paragraph
 
@@ -64,6 +64,8 @@ def table(rows: Sequence[tuple[str, ...]]) -> str:
 
 
 def _describe_axis(axis: Any) -> str:
+    import numpy as np
+
     v = np.asarray(axis.values, dtype=np.float64)
     units = f" {axis.units}" if axis.units not in ("", "1", None) else ""
     rng = _num(v[0]) if v.size == 1 else f"{_num(v.min())} .. {_num(v.max())}"
@@ -131,8 +133,8 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         rows.append(("traces", f"{', '.join(rec.variables)} every {rec.every} steps at {where}"))
     if spec.refine is not None:
         ref = spec.refine
-        coarse = int(np.prod([(d.size - 1) // (1 << ref.levels) + 1 if d.name in ref.dims else d.size
-                              for d in spec.dims]))
+        coarse = int(math.prod([(d.size - 1) // (1 << ref.levels) + 1 if d.name in ref.dims else d.size
+                                for d in spec.dims]))
         budget = f", at most {ref.budget:,} points" if ref.budget is not None else ""
         rows.append(("refine", f"{ref.levels} levels over {', '.join(ref.dims)}: level 0 computes {coarse:,} "
                                f"points, then only where a boundary lies{budget} (points and run time above "
@@ -182,6 +184,8 @@ def kernel_status(spec: Any) -> str:
 
 def describe_result(ds: Any, path: Path) -> str:
     """Dims, variables with units, completion and provenance of a stored result."""
+    import numpy as np
+
     from synsweep.workflows.selection import sweep_dims
 
     rows: list[tuple[str, str]] = [("result", str(path))]

@@ -72,26 +72,31 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the analysis modules' AnalysisError and the store's StoreError into user errors (exit 2), and any
     other failure of a command on a damaged store (a chunk that fails its checksum while being read) into the
-    store's damage report (``synsweep.sweeps.damage``); a failure on an intact store is raised as it is."""
+    store's damage report (``synsweep.sweeps.damage``). A failure on an intact store that a run is writing is
+    taken for a torn read (a shard replaced while it was read: ``store.read_block``) and the command runs once
+    more; any other failure on an intact store is raised as it is."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from synsweep.sweeps import StoreError
         from synsweep.sweeps.damage import diagnose
+        from synsweep.sweeps.lock import is_locked
 
         from .selection import AnalysisError
 
-        try:
-            return command(*args, **kwargs)
-        except (AnalysisError, StoreError) as exc:
-            raise UserError(paragraph(exc)) from None
-        except (click.ClickException, click.Abort, KeyboardInterrupt):
-            raise
-        except Exception:
-            result = kwargs.get("result")
-            damage = diagnose(result) if result is not None else None  # local stores only
-            if not damage:
+        for last in (False, True):  # the second run only after a torn read (below)
+            try:
+                return command(*args, **kwargs)
+            except (AnalysisError, StoreError) as exc:
+                raise UserError(paragraph(exc)) from None
+            except (click.ClickException, click.Abort, KeyboardInterrupt):
                 raise
-            raise UserError(paragraph(damage.message())) from None
+            except Exception:
+                result = kwargs.get("result")
+                damage = diagnose(result) if result is not None else None  # local stores only
+                if damage:
+                    raise UserError(paragraph(damage.message())) from None
+                if last or result is None or not is_locked(result):
+                    raise
 
     return wrapper

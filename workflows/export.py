@@ -6,10 +6,12 @@
 netCDF: the dataset as it is (dims, coords, variables, attrs), through xarray's ``h5netcdf`` engine. netCDF
 attributes cannot hold None or booleans: None is written as "" and True/False as "true"/"false"; every other
 attribute and every coordinate round-trips unchanged, but for the CF declarations netCDF tools read:
-``flag_values`` of ``status`` in ``status``'s own type (int8), and ``spike_count``'s -1 declared as
-``_FillValue`` and ``missing_value`` (so xarray reads the file's ``spike_count`` masked, as floats). Data
-variables are zlib-compressed in chunks of the store's dask chunks; dask writes one chunk at a time, so the
-dataset never has to fit in memory.
+``flag_values`` of ``status`` in ``status``'s own type (int8), ``spike_count``'s -1 declared as
+``_FillValue`` and ``missing_value`` (so xarray reads the file's ``spike_count`` masked, as floats), and text
+(the neuron and pair names) as UTF-8 char arrays with a ``string<N>`` dimension (CF 2.2; xarray reads them
+back as the same text). Data variables are zlib-compressed in chunks of the store's dask chunks; dask writes
+one chunk at a time, so the dataset never has to fit in memory. Checked with the CF checker ``cfchecker``
+(tests/unit/test_cf_attrs.py, where it is installed): what it reports is listed in docs/results.md.
 
 CSV: one row per point in C order of the grid (the last sweep dim varies fastest). Columns: each sweep dim
 (for a zip group its index, then each of its axes), then every variable along the sweep dims, one column per
@@ -86,8 +88,10 @@ def to_netcdf(ds: xr.Dataset, path: str | PathLike[str]) -> Path:
     _check_engine()
     path = Path(path)
     out = ds.copy()
-    # names held as Python objects (zarr 3 strings): numpy text, which every supported xarray writes as strings
-    texts = {str(n): v.astype(str) for n, v in out.variables.items() if v.dtype == object}
+    # names held as Python objects or numpy 2 StringDType (zarr 3 strings): fixed-width numpy text, which every
+    # supported xarray writes as a char array
+    texts = {str(n): v.copy(data=np.asarray(v.values.tolist(), dtype=str)) for n, v in out.variables.items()
+             if v.dtype.kind in "OT"}
     out = out.assign_coords({n: t for n, t in texts.items() if n in out.coords})
     out = out.assign({n: t for n, t in texts.items() if n in out.data_vars})
     out.attrs = {k: netcdf_attr(v) for k, v in ds.attrs.items()}
@@ -101,7 +105,9 @@ def to_netcdf(ds: xr.Dataset, path: str | PathLike[str]) -> Path:
         if missing is not None:  # CF: the integer metrics' "no value" as _FillValue and missing_value
             var.attrs.pop("missing_value_note", None)
             var.attrs["missing_value"] = np.asarray(missing, dtype=var.dtype)
-        if name in out.data_vars and var.ndim:
+        if var.dtype.kind == "U":  # CF 2.2: text as a char array (a string dimension), which every netCDF
+            encoding[str(name)] = {"dtype": "S1"}  # and CF tool reads; xarray reads it back as the same text
+        elif name in out.data_vars and var.ndim:
             enc: dict[str, Any] = {"zlib": True, "complevel": 4, "shuffle": True}
             if missing is not None:
                 enc["_FillValue"] = np.asarray(missing, dtype=var.dtype)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -203,10 +204,11 @@ def execute(spec: Any, out: Path, where: Placement, rules: StoreRules, *, progre
     rules.check()
     check_out_path(out)
     check_resources(spec, out)
+    from synsweep.sweeps.dashboard import LOGGER as DASHBOARD
     from synsweep.sweeps.interrupts import interruptible
 
     try:
-        with interruptible():
+        with interruptible(), _echoed(DASHBOARD):
             report = _run(spec, out, where, rules, progress)
     except KeyboardInterrupt:
         progress_made = _chunks_done(out)
@@ -259,6 +261,29 @@ def _run(spec: Any, out: Path, where: Placement, rules: StoreRules, progress: bo
         except OSError as exc:
             _disk_error(exc, out)
     return report
+
+
+class _EchoHandler(logging.Handler):
+    """A log record as one ``synsweep: MESSAGE`` line on stderr (click's, so CliRunner captures it too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{PROG}: {record.getMessage()}", err=True)
+
+
+@contextlib.contextmanager
+def _echoed(logger: logging.Logger) -> Iterator[None]:
+    """``logger``'s INFO messages on stderr while the block runs (nothing with --quiet)."""
+    if quiet():
+        yield
+        return
+    handler, level = _EchoHandler(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _announce(spec: Any, start: Any, workers: int, extend: Path | None) -> None:

@@ -175,11 +175,14 @@ class TlsOptions:
     tls_key: str | None
 
     def security_for(self, scheduler: str | None) -> Any:
-        """The ``distributed.Security`` of these options (None without them), for a run on ``scheduler``
-        (None: a cluster synsweep starts, whose scheduler and workers get the certificate too)."""
+        """The ``distributed.Security`` of these options, for a run on ``scheduler`` (None: a cluster synsweep
+        starts, whose scheduler and workers get the certificate too); without them, of dask's own TLS settings
+        for a ``tls://`` scheduler (``distributed.comm.tls`` in dask's config or DASK_* variables), else None."""
+        from synsweep.sweeps.security import dask_tls_configured, is_tls_address, load_security
+
         if self == TlsOptions(None, None, None, None):
-            return None
-        from synsweep.sweeps.security import load_security
+            if scheduler is None or not is_tls_address(scheduler) or not dask_tls_configured():
+                return None
 
         auto = self.security == "auto"
         if auto and scheduler is not None:

@@ -1,12 +1,11 @@
-"""The commands that run a sweep or check one: run, validate, demo and inspect.
+"""The commands that run a sweep or check one: run, validate and demo.
 
     synsweep run SPEC.yaml --out RESULT.zarr [--scheduler ADDRESS | --workers N | --cluster slurm|pbs ...] ...
     synsweep validate SPEC.yaml [--out PATH] [--compile] [--device cpu|cuda]
     synsweep demo [--out DIR] [--workers N] [--small] [--overwrite] [--no-progress]
-    synsweep inspect RESULT.zarr [--verify] [--forget-damaged]
 
 Registered on the ``synsweep`` group by ``synsweep.workflows.cli``. The run itself, its checks and messages
-are ``synsweep.workflows.launch``'s; what validate and inspect print is ``synsweep.workflows.describe``'s.
+are ``synsweep.workflows.launch``'s; what validate prints is ``synsweep.workflows.describe``'s.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from typing import Any
 
 import click
 
-from .describe import describe_result, describe_spec, kernel_status
-from .exits import fail, reports_user_errors, user_errors
+from .describe import describe_spec, kernel_status
+from .exits import fail
 from .launch import (
     DEMO_SPEC,
     DEMO_SPEC_SMALL,
@@ -36,7 +35,6 @@ from .options import (
     FILE,
     FOLDER,
     NO_PROGRESS,
-    RESULT_ARG,
     SCHEDULER,
     SPEC_ARG,
     STORE_RULES,
@@ -143,41 +141,6 @@ def _validate_cuda(sweep: Any, out: Path | None, kernels: tuple) -> None:
 
 
 @click.command()
-@RESULT_ARG
-@click.option("--verify", is_flag=True, help="Also read back every chunk of every variable (checksums included) "
-              "and name any that is damaged.")
-@click.option("--forget-damaged", is_flag=True, help="Delete the damaged chunks that --verify finds and mark their "
-              "blocks not computed, so that 'synsweep run ... --resume' computes them again.")
-@reports_user_errors
-def inspect(result: Path, verify: bool, forget_damaged: bool) -> None:
-    """Print the summary and provenance of a stored result."""
-    from synsweep.sweeps import damage, open_result
-
-    if not result.exists():
-        fail(f"result store {str(result)!r} does not exist; give the path passed to 'synsweep run --out'.")
-    if forget_damaged:
-        found = damage.diagnose(result)
-        if not found:
-            click.echo(f"{result}: every chunk reads back; nothing to forget")
-            return
-        blocks = damage.forget_damaged(result, found)
-        click.echo(f"{result}: deleted the damaged chunks and marked block{'s' if len(blocks) > 1 else ''} "
-                   f"{', '.join(map(str, blocks))} not computed; run the same spec with --resume to compute "
-                   f"{'them' if len(blocks) > 1 else 'it'} again")
-        return
-    try:
-        ds = open_result(result)
-    except user_errors() as exc:
-        fail(exc)
-    click.echo(describe_result(ds, result))
-    if verify:
-        found = damage.diagnose(result)
-        if found:
-            raise damage.StoreDamaged(found)
-        click.echo(f"verified: every chunk of {len(found.intact)} arrays reads back and passes its checksum")
-
-
-@click.command()
 @out_option(FOLDER, "DIR", "Folder for the result store and the figures.", default=Path("out"), show_default=True)
 @WORKERS
 @small_option("The same scan on a small grid (seconds, for a quick check).")
@@ -200,4 +163,4 @@ def demo(out: Path, workers: int | None, small: bool, overwrite: bool, no_progre
             progress=not no_progress, plots=plots)
 
 
-RUN_COMMANDS = (run, validate, inspect, demo)
+RUN_COMMANDS = (run, validate, demo)

@@ -3,6 +3,10 @@ terminal does), once some chunks are stored. The run must end with exit 130 and 
 run the same command with --resume to finish", with N the chunks actually stored, and nothing else on stderr
 (no worker traceback, no "Worker process still alive", no leaked-semaphore warning); --resume then finishes.
 
+The third test presses Ctrl-C while the local cluster's worker processes start (they exist, and import and
+register for a second or more): that Ctrl-C used to be lost, and the run went on to finish; it now stops the run
+like a later one, with "nothing was kept".
+
 The second test takes the path of ``--cluster slurm``, where importing dask-jobqueue replaces the SIGINT handler
 with ``lambda *_: sys.exit()`` (a Ctrl-C became a silent exit 0): a wrapper imports dask_jobqueue once the run
 has started, then the same is asked of it.
@@ -10,6 +14,7 @@ has started, then the same is asked of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -96,3 +101,42 @@ def test_ctrl_c_after_dask_jobqueue_replaced_the_handler(tmp_path: Path) -> None
     wrapper = tmp_path / "wrapper.py"
     wrapper.write_text(WRAPPER)
     check(tmp_path, [sys.executable, str(wrapper)])
+
+
+def ignores_sigint(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT now (Linux: the SigIgn mask of /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the driver's SigIgn from /proc")
+def test_ctrl_c_while_the_workers_start_stops_the_run(tmp_path: Path) -> None:
+    import psutil
+
+    spec = tmp_path / "pair.yaml"
+    spec.write_text(yaml.safe_dump(hh_pair_doc("pair", [0.001 * k for k in range(12)], duration=150,
+                                               chunk_points=10)))
+    out = tmp_path / "r.zarr"
+    proc = subprocess.Popen([str(EXE), "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    driver = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    spawned: list[psutil.Process] = []
+    while (len(spawned) < 2 or ignores_sigint(proc.pid)) and proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):  # the two worker processes, spawned and still importing
+            spawned = [c for c in driver.children() if "spawn_main" in " ".join(c.cmdline())]
+        time.sleep(0.005)
+    assert len(spawned) == 2 and proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)  # the driver takes SIGINT again: the workers import and register
+    # still starting: no worker has opened a socket yet (a worker listens, then registers with the scheduler)
+    assert not any(getattr(c, "net_connections", c.connections)(kind="tcp") for c in spawned)
+    stdout, stderr = proc.communicate(timeout=120)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert proc.returncode == 130, stderr
+    assert lines[-1] == ("synsweep: interrupted before any chunk was stored (nothing was kept); run the same "
+                         "command again to start the sweep."), stderr
+    for noise in ("still alive", "semaphore", "KeyboardInterrupt", "Traceback", "CancelledError"):
+        assert noise not in stderr, stderr
+    assert not out.exists()  # no half-created store
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in spawned)  # no orphan

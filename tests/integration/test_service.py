@@ -82,8 +82,11 @@ def test_chunk_size_does_not_change_results(client, reference, tmp_path):
     assert ds.attrs["spec_hash"] == reference.attrs["spec_hash"]  # chunk_points is not part of the hash
 
 
-def test_worker_count_does_not_change_results(reference, tmp_path):
+def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
+    from synsweep.sweeps import cost
+
     # an embedded LocalCluster with one worker process (the run_sweep default path)
+    monkeypatch.setattr(cost, "MIN_RECORD_SECONDS", 0.0)  # recorded although tiny (runs under 1 s are not)
     started = time.time()
     ds = run_sweep(make_spec(7), tmp_path / "w1.zarr", workers=1, progress=False)
     xr.testing.assert_identical(data_only(ds.load()), data_only(reference))

@@ -122,9 +122,10 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory):
             f.close()
 
 
-def synsweep(*args: str | Path, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def synsweep(*args: str | Path, timeout: float = RUN_TIMEOUT,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "synsweep"), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def data_only(ds: xr.Dataset) -> xr.Dataset:
@@ -167,6 +168,31 @@ def test_dask_config_file_gives_the_same_security(tls_cluster, spec_path, local_
     proc = synsweep("run", spec_path, "--out", out, "--scheduler", address, "--security", config, "--no-progress")
     assert proc.returncode == 0, proc.stderr
     xr.testing.assert_identical(data_only(open_result(out).load()), data_only(open_result(local_auto_tls).load()))
+
+
+def test_dask_own_config_is_enough_for_a_tls_scheduler(tls_cluster, spec_path, local_auto_tls, tmp_path):
+    """No TLS option at all: the certificates come from dask's own settings (DASK_DISTRIBUTED__COMM__TLS__*
+    variables, as a ~/.config/dask file would give them)."""
+    address, pki = tls_cluster
+    dask_env = {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(pki["ca"]),
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(pki["cert"]),
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(pki["key"])}
+    out = tmp_path / "dask-config.zarr"
+    proc = synsweep("run", spec_path, "--out", out, "--scheduler", address, "--no-progress", env=dask_env)
+    assert proc.returncode == 0, proc.stderr
+    xr.testing.assert_identical(data_only(open_result(out).load()), data_only(open_result(local_auto_tls).load()))
+    # a dask setting naming a file that is not there: one paragraph naming the setting, before anything runs
+    missing = tmp_path / "missing.zarr"
+    proc = synsweep("run", spec_path, "--out", missing, "--scheduler", address, "--no-progress",
+                    env={**dask_env, "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tmp_path / "nope.pem")})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "dask setting 'distributed.comm.tls.ca-file (DASK_DISTRIBUTED__COMM__TLS__CA_FILE)'" in proc.stderr
+    assert "does not exist" in proc.stderr and not missing.exists()
+    # only a CA in dask's settings: the driver's own certificate is asked for, naming dask's keys too
+    proc = synsweep("run", spec_path, "--out", missing, "--scheduler", address, "--no-progress",
+                    env={"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(pki["ca"])})
+    assert proc.returncode == 2 and "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT" in proc.stderr, proc.stderr
+    assert not missing.exists()
 
 
 def test_clients_without_the_certificates_are_refused(tls_cluster, spec_path, tmp_path):
