@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 from ..integrators import INTEGRATORS, Tableau
 from ..phase import sincos2pi
-from .emit import emit_kuramoto_sample, emit_step
+from .emit import emit_kuramoto_sample, emit_step, metric_functions
 from .layout import PRECISIONS, SCHEMES, KernelKey, KernelLayout
 from .source import Source, copy_functions, frac, model_functions
 from .unrolled import Unit, Unrolled
@@ -103,10 +103,12 @@ class Cuda(Unrolled):
         return f"acc{row}"
 
 
-def _device_functions(funcs: list[Callable]) -> list[str]:
-    """The CPU copies of ``funcs`` (``source.copy_functions``: literals in the working precision) as device
-    functions, ``np.floor`` as the device's floor of the working precision."""
-    text = copy_functions(funcs).replace("np.floor(", "floor_f(")
+def _device_functions(funcs: list[Callable], metrics: bool = False) -> list[str]:
+    """The CPU copies of ``funcs`` (``source.copy_functions``: the models' with literals in the working precision;
+    with ``metrics``, the metrics' float64 updates as written) as device functions, numpy's ``floor`` and ``sqrt``
+    as the device's."""
+    text = copy_functions(funcs, metrics=metrics).replace("np.floor(", "floor_d(" if metrics else "floor_f(")
+    text = text.replace("np.sqrt(", "math.sqrt(")
     return [DEVICE_DECORATOR if line.startswith("@njit(") else line for line in text.splitlines()]
 
 
@@ -169,6 +171,9 @@ def generate_cuda(key: KernelKey, engine_hash: str) -> str:
     src()
     src()
     src.lines += _device_copy(sincos2pi, "floor_d")
+    src()
+    src()
+    src.lines += _device_functions(metric_functions(key.keeps), metrics=True)
     src()
     src()
     args = "X, P, ACC, " + ("REC, " if key.record else "") + \
