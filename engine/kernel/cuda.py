@@ -206,11 +206,9 @@ def generate_cuda(key: KernelKey, engine_hash: str) -> str:
             src("counting = s >= n_transient")
             src("s64 = np.float64(s)")
             src("t_end = F(s + 1) * dt")
-            step = len(src.lines)
             emit_step(a, tab)
             if lay.kuramoto and "kuramoto" in key.keeps:
                 emit_kuramoto_sample(a)
-            src.lines[step:] = [line.replace("np.sqrt(", "math.sqrt(") for line in src.lines[step:]]
             if key.record:
                 with src.block("if rec_every > 0 and (s + 1) % rec_every == 0:"):
                     for r, (unit, var) in enumerate(key.record):
