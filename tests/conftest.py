@@ -45,3 +45,42 @@ def _group_in_node_id(item: pytest.Item, group: str) -> None:
     from _pytest.nodeid import coerce_node_id  # pytest >= 9.2 only (guarded by the _id attribute above)
 
     item._id = coerce_node_id(f"{item.nodeid}@{group}")
+
+
+# --- kernel compile log: SYNSWEEP_KERNEL_LOG=FILE appends, per test, the kernels it asked for and those it added
+# to the kernel cache (new generated modules, written by this process or by workers/CLI processes it started).
+# Run from an empty SYNSWEEP_CACHE_DIR to count compiles; see the README, "Test tiers".
+_KERNEL_LOG = os.environ.get("SYNSWEEP_KERNEL_LOG")
+
+if _KERNEL_LOG:
+    import json
+    import time
+
+    def _cached_modules() -> set[str]:
+        directory = Path(os.environ["SYNSWEEP_CACHE_DIR"]) / "kernels"
+        return {p.stem for p in directory.glob("synsweep_kernel_*.py")} if directory.is_dir() else set()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+        import importlib
+
+        kernels = importlib.import_module("synsweep.engine.kernels")
+        simulate = importlib.import_module("synsweep.engine.simulate")  # the module (the package exports a function)
+        asked: list[str] = []
+        real_get = kernels.get_kernel
+
+        def logging_get(key):
+            asked.append(kernels.kernel_source(key)[0])
+            return real_get(key)
+
+        kernels.get_kernel = simulate.get_kernel = logging_get
+        before, start = _cached_modules(), time.perf_counter()
+        try:
+            yield
+        finally:
+            kernels.get_kernel = simulate.get_kernel = real_get
+            record = {"test": item.nodeid, "seconds": round(time.perf_counter() - start, 2),
+                      "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+                      "asked": sorted(set(asked)), "added": sorted(_cached_modules() - before)}
+            with open(_KERNEL_LOG, "a") as log:
+                log.write(json.dumps(record) + "\n")

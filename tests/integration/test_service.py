@@ -93,7 +93,8 @@ def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     # every task ran here: the run recorded its workers' kernel speed for later estimates (a test on the other
     # test process may run the same kernel at the same time, so the record is this run's or a later one's)
     speed = recorded_speed(make_spec(7))
-    assert speed is not None and speed.neuron_steps_per_second > 1e5
+    assert speed is not None and np.isfinite(speed.neuron_steps_per_second) and speed.neuron_steps_per_second > 0
+    # (a positive speed, not a threshold: how fast depends on the machine and its load)
     assert _record_path(make_spec(7)).stat().st_mtime >= started - 1
 
 

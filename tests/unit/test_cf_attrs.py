@@ -130,6 +130,7 @@ def cf_check(path: Path, tables: list[str]) -> set[tuple[str, str, str]]:
 @pytest.mark.parametrize("record", [{"variables": ["v"], "every": 10, "points": "all"},
                                     {"variables": ["v"], "every": 10, "points": [{"g": 0.001, "I_ext": 0.05}]}],
                          ids=["traces", "traced-points"])
+@pytest.mark.slow  # installs libudunits2-0 by apt where missing; the fast tier checks the export's CF attributes above
 def test_the_cf_checker_finds_nothing_but_the_known(tmp_path: Path, record) -> None:
     pytest.importorskip("cfchecker", reason="the CF checker is in the test extra (pip install -e '.[test]')")
     _udunits()

@@ -39,8 +39,9 @@ def test_results_do_not_depend_on_batch_composition(precision):
 
 
 def test_divergence_is_flagged_per_point_and_others_go_on():
-    """Anti-diffusive coupling g = -0.01 blows the seed's pair up; that point alone is marked."""
-    sim = Simulation(dt=0.01, duration=30.0, scheme="split")
+    """Anti-diffusive coupling g = -0.01 blows the seed's pair up; that point alone is marked. (Coupled scheme
+    and the paths of ``grid``: the kernel of test_results_do_not_depend_on_batch_composition[float64].)"""
+    sim = Simulation(dt=0.01, duration=30.0)
     g = np.array([0.002, -0.01, 0.004, -0.0001])
     values = {"synapses.gap.params.g1": g, "synapses.gap.params.g2": g, "inputs.n1": 0.1, "inputs.n2": 0.08}
     res = simulate(PAIR, sim, values).metrics
@@ -65,6 +66,7 @@ def test_split_and_coupled_schemes_differ_slightly():
     assert 1e-6 < diff < 5.0
 
 
+@pytest.mark.slow  # two kernels of its own; the fast tier has test_reference.py::test_float32_close_to_float64
 def test_float32_tracks_float64():
     """float32 follows float64 closely over a short run (same spikes, voltages within a few 1e-3 mV)."""
     values = {"inputs.n1": 0.1, "inputs.n2": 0.08}

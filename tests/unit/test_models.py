@@ -76,7 +76,7 @@ def test_markov_gating_under_a_constant_transmitter_step(model):
     path = f"synapses.s_{model}.params."
     alpha, beta, T = np.array([0.98, 2.0]), np.array([0.18, 0.5]), np.array([0.5, 1.0])
     res = simulate(circuit, sim, {path + "alpha": alpha, path + "beta": beta, path + "T": T,
-                                  path + "T_dur": 1000.0}, record=[f"s_{model}.s"])
+                                  path + "T_dur": 1000.0}, record=[f"s_{model}.s", f"s_{model}.pulse"])
     t = res.trace_times - T_SPIKE
     after = t >= -1e-9
     rate = (alpha * T + beta)[:, None]
@@ -90,7 +90,13 @@ def test_transmitter_pulse_lasts_its_duration_in_whole_steps():
     """[T] is on for round(T_dur / dt) steps after the spike, then s decays as e^(-beta t)."""
     circuit = one_spike_circuit(("ampa", "coba"))
     dt, t_dur = 0.01, 0.5
-    res = simulate(circuit, Simulation(dt=dt, duration=20.0), record=["s_ampa.s", "s_ampa.pulse"])
+    # the kinetic parameters at their defaults (T_dur 0.5 ms, beta 0.18 /ms), given per point as the previous
+    # test gives them: one kernel for both tests
+    table = circuit.param_paths()
+    defaults = {f"synapses.s_ampa.params.{p}": [table[f"synapses.s_ampa.params.{p}"]] for p in ("alpha", "beta", "T")}
+    assert table["synapses.s_ampa.params.T_dur"] == t_dur
+    res = simulate(circuit, Simulation(dt=dt, duration=20.0), {**defaults, "synapses.s_ampa.params.T_dur": t_dur},
+                   record=["s_ampa.s", "s_ampa.pulse"])
     pulse = res.traces[("s_ampa", "pulse")][0]
     assert np.count_nonzero(pulse) == round(t_dur / dt)
     s = res.traces[("s_ampa", "s")][0]
@@ -103,7 +109,7 @@ def test_transmitter_pulse_lasts_its_duration_in_whole_steps():
 def test_voltage_jump_moves_v_by_exactly_w():
     circuit = one_spike_circuit(("voltage_jump", None))
     res = simulate(circuit, Simulation(dt=0.1, duration=10.0), {"synapses.s_voltage_jump.params.w": [1.0, -2.5, 0.3]},
-                   record=["post.v"])
+                   record=["post.v", "post.ref"])  # the record (and w per point) of the next test: one kernel
     v = res.traces[("post", "v")]
     k = int(round(T_SPIKE / 0.1))  # sample k: after the step that ends at T_SPIKE
     np.testing.assert_array_equal(v[:, k - 1], 0.0)
@@ -116,8 +122,9 @@ def test_voltage_jump_is_skipped_while_the_post_neuron_is_refractory():
     circuit = Circuit(
         neurons=(Neuron("pre", "spike_source", params={"t_first": 1.0, "period": 1.5}),
                  Neuron("post", "lif", params=lif)),
-        synapses=(Synapse("jump", "voltage_jump", "pre", "post", params={"w": 1.0}),))
-    res = simulate(circuit, Simulation(dt=0.1, duration=5.0), record=["post.v", "post.ref"])
+        synapses=(Synapse("jump", "voltage_jump", "pre", "post"),))
+    res = simulate(circuit, Simulation(dt=0.1, duration=5.0), {"synapses.jump.params.w": [1.0]},
+                   record=["post.v", "post.ref"])
     # t = 1.0: jump to 1 -> fires in the next step (v >= 0.5), reset, refractory 20 steps (until t = 3.1);
     # the jump at t = 2.5 is skipped; the one at t = 4.0 lands.
     v = res.traces[("post", "v")][0]
@@ -251,7 +258,8 @@ def test_seed002_coupled_if_neurons_synchronise_faster_with_larger_g_star_and_ta
     assert uncoupled == np.inf
     # the engine's online metric (tolerance 0.5 ms) tells the same story, except that with g_star doubled the
     # pair runs away (no refractory period: > 1 kHz on average) and is flagged (status 3) without a value
-    online = simulate(circuit, Simulation(dt=0.05, duration=100.0, sync_tolerance=0.5), values).metrics
+    # (recording v as above: the same kernel)
+    online = simulate(circuit, Simulation(dt=0.05, duration=100.0, sync_tolerance=0.5), values, record=["v"]).metrics
     t_sync = online["time_to_sync"][:, 0]
     assert online["status"].tolist() == [1, 3, 1, 1]
     assert t_sync[2] < t_sync[0] and np.isnan(t_sync[1]) and np.isnan(t_sync[3]), t_sync

@@ -95,7 +95,7 @@ def test_runaway_firing_is_flagged():
     res = simulate(PAIR, Simulation(dt=0.1, duration=100.0),
                    {"neurons.a.params.t_first": 1.0, "neurons.a.params.period": periods,
                     "neurons.b.params.t_first": 1.0, "neurons.b.params.period": 2.0},
-                   metrics=("spike_count", "plv", "coincidence"))
+                   metrics=("spike_count", "coincidence", "plv", "time_to_sync"))  # sync()'s metrics: its kernel
     assert res.metrics["status"].tolist() == [STATUS_RUNAWAY, STATUS_RUNAWAY, STATUS_OK]
     assert (res.metrics["spike_count"][:, 0] > 40).all()
     assert np.isnan(res.metrics["plv"][:2, 0]).all() and np.isnan(res.metrics["coincidence"][:2, 0]).all()

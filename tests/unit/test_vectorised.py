@@ -164,6 +164,7 @@ for circuit in (hr, cif):
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.slow  # four fresh compiles; the fast tier checks the lane loop of the HH kernels above
 def test_cheap_models_hot_loops_are_vectorised(precision):
     """W2's kernel (a Hindmarsh-Rose pair, electrical synapse) and the IF kernel (a cif pair joined both ways
     by two_stage synapses), every parameter per lane: the ODE loop (and the IF kernel's event loop) at the

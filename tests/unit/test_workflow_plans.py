@@ -114,3 +114,20 @@ def test_the_command_help_names_every_workflow():
     from synsweep.workflows.workflow_cli import workflow
 
     assert all(name in " ".join(workflow.help.split()) for name in WORKFLOW_NAMES)
+
+
+def test_the_command_refuses_bad_requests_before_anything_runs(tmp_path):
+    """The ``synsweep workflow`` command in this process (the end-to-end test that runs a workflow is slow): an
+    unknown workflow and a misspelt ``--set`` field are one user error each (exit 2; the ``synsweep: error:`` prefix
+of the installed command is the end-to-end test's), and nothing is written."""
+    from click.testing import CliRunner
+
+    from synsweep.workflows.cli import cli
+
+    for args, words in ((["if-snyc"], ["if-sync"]), (["if-sync", "--small", "--set", "simulation.dtt=0.1"],
+                                                     ["simulation.dtt", "dt"])):
+        result = CliRunner().invoke(cli, ["workflow", *args, "--out", str(tmp_path / "bad")])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output, result.output
+        assert all(word in result.output for word in words), result.output
+        assert not (tmp_path / "bad").exists()
