@@ -200,6 +200,7 @@ def simulate(
     record: Sequence[str] = (),
     record_every: int = 1,
     key: KernelKey | None = None,
+    device: str = "cpu",
 ) -> SimResult:
     """Integrate ``n_points`` copies of ``circuit``; point ``p`` takes ``values[path][p]`` for each path.
 
@@ -210,6 +211,9 @@ def simulate(
     ``key``: the kernel to run, computed once for many batches (a sweep's plan: ``synsweep.sweeps.plan``);
     by default this batch's own ``kernel_key``. A key that does not compute this batch exactly as its own
     would is refused (``check_key``); one that does gives bit-identical results.
+    ``device``: 'cpu', or 'cuda' (one point per GPU thread, ``synsweep.engine.cuda``; the same arrays in and
+    out, the same results to the tolerance of docs/models.md; ``seconds`` then includes the copies to and
+    from the GPU).
     """
     values = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (values or {}).items()}
     n = n_points or max((v.size for v in values.values()), default=1)
@@ -231,10 +235,19 @@ def simulate(
     else:
         check_key(key, circuit, simulation, values, record, metrics)
     layout = KernelLayout(key)
-    first_use = key not in COMPILE_SECONDS  # loaded (or compiled) by this call, not earlier in this process
-    module = get_kernel(key)
+    if device == "cuda":  # one lane per GPU thread: no tiles, no padding
+        from .cuda import CUDA_COMPILE_SECONDS as compiled
+        from .cuda import get_cuda_kernel
+
+        first_use = key not in compiled  # loaded (or compiled) by this call, not earlier in this process
+        module, tile = get_cuda_kernel(key), 1
+    elif device == "cpu":
+        compiled = COMPILE_SECONDS
+        first_use = key not in compiled
+        module, tile = get_kernel(key), TILE[simulation.precision]
+    else:
+        raise ValueError(f"unknown device {device!r}; devices: cpu, cuda")
     dtype = simulation.dtype
-    tile = TILE[simulation.precision]
     lanes = max(tile, math.ceil(n / tile) * tile)
 
     params_init = circuit.init_paths()
@@ -293,7 +306,7 @@ def simulate(
         metrics=finalize(ACC, layout, n, n_steps - n_transient, simulation.dt, tuple(metrics),
                          Evidence(simulation.min_spikes, simulation.sync_spikes, simulation.max_rate)),
         seconds=seconds,
-        compile_seconds=COMPILE_SECONDS[key] if first_use else 0.0,
+        compile_seconds=compiled[key] if first_use else 0.0,
     )
     unit_names = circuit.neuron_names + tuple(s.name for s in circuit.synapses)
     for (u, var) in layout.state_rows:

@@ -22,12 +22,21 @@ from .model import SweepSpec
 
 DEFAULT_CHUNK_POINTS = 4096
 TASKS_PER_WORKER = 4  # the default chunk size gives every worker at least this many tasks (load balance)
+# a GPU runs one point per thread and needs 10^5+ threads in flight to hide its memory latency; a chunk of
+# 2^18 lanes takes 10 to 30 MB of device memory for a small circuit (state, parameters, accumulators)
+GPU_CHUNK_POINTS = 1 << 18
+DEVICE_CHUNK_POINTS = {"cpu": DEFAULT_CHUNK_POINTS, "cuda": GPU_CHUNK_POINTS}
 
 
-def auto_chunk_points(n_points: int, workers: int) -> int:
-    """The target points per task when the spec does not set ``execution.chunk_points``: enough tasks for
-    ``TASKS_PER_WORKER`` per worker, so that no worker idles while another finishes a large last task, and at
-    most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7 points, not one of 56)."""
+def auto_chunk_points(n_points: int, workers: int, device: str = "cpu") -> int:
+    """The target points per task when the spec does not set ``execution.chunk_points``.
+
+    cpu: enough tasks for ``TASKS_PER_WORKER`` per worker, so that no worker idles while another finishes a
+    large last task, and at most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7
+    points, not one of 56). cuda: ``GPU_CHUNK_POINTS`` lanes per task, or all the points if fewer (a GPU
+    worker is one device, and a small task leaves most of it idle whatever the number of workers)."""
+    if device == "cuda":
+        return max(1, min(GPU_CHUNK_POINTS, n_points))
     return max(1, min(DEFAULT_CHUNK_POINTS, -(-n_points // (TASKS_PER_WORKER * max(workers, 1)))))
 
 
@@ -101,10 +110,11 @@ def plan_chunks(spec: SweepSpec, chunk_points: int | None = None) -> ChunkPlan:
     """The chunk plan of ``spec`` for at most ``chunk_points`` points per chunk.
 
     ``chunk_points`` defaults to ``spec.chunk_points`` (the spec's ``execution.chunk_points``), then to
-    ``DEFAULT_CHUNK_POINTS``. Deterministic: the same shape and target always give the same plan. A continuation sweep's
-    blocks hold one direction and the whole continued dim (``synsweep.sweeps.continuation``).
+    the device's default (``DEVICE_CHUNK_POINTS``). Deterministic: the same shape and target always give the
+    same plan. A continuation sweep's blocks hold one direction and the whole continued dim
+    (``synsweep.sweeps.continuation``).
     """
-    target = chunk_points or spec.chunk_points or DEFAULT_CHUNK_POINTS
+    target = chunk_points or spec.chunk_points or DEVICE_CHUNK_POINTS[spec.device]
     if spec.continuation is not None:  # one direction and the whole continued dim per block
         return continuation_plan(spec, target)
     return ChunkPlan(spec.shape, chunk_shape_for(spec.shape, target))

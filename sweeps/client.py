@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
     from .clusters import JobConfig
 
-__all__ = ["PROBE_SECONDS", "ClientError", "check_scheduler", "local_client", "open_client", "probe",
+__all__ = ["GPU_RESOURCE", "PROBE_SECONDS", "ClientError", "check_scheduler", "local_client", "open_client", "probe",
            "scheduler_client", "silence_shutdown"]
 
 PROBE_SECONDS = 5.0
+#: the dask worker resource of a worker that holds one GPU (``dask worker --resources GPU=1``); the tasks of a
+#: sweep with execution.device cuda each ask for one, so only such workers run them, one at a time per GPU
+GPU_RESOURCE = "GPU"
 
 #: what the local cluster's scheduler and nannies (in this process) log when it closes, or when a run is stopped
 #: under it: the nannies kill workers slow to exit or busy in a kernel ("Worker process still alive ...
@@ -59,11 +62,12 @@ class ClientError(ValueError):
 @contextlib.contextmanager
 def open_client(client: Client | None = None, *, scheduler: str | None = None, cluster: JobConfig | None = None,
                 workers: int | None = None, security: Security | None = None,
-                shared_directory: str | os.PathLike | None = None) -> Iterator[Client]:
+                shared_directory: str | os.PathLike | None = None, gpu: bool = False) -> Iterator[Client]:
     """The client a run uses: ``client`` itself when given; else a client of the running ``scheduler``
     (``scheduler_client``); else of batch jobs (``cluster``: ``synsweep.sweeps.clusters.batch_client``, which
     writes in-memory certificates for the jobs into ``shared_directory``); else of a local cluster of
-    ``workers`` processes (``local_client``). What this block started is closed when it ends."""
+    ``workers`` processes (``local_client``; with ``gpu``, workers holding this machine's GPU). What this block
+    started is closed when it ends."""
     if client is not None:
         yield client
     elif scheduler is not None:
@@ -75,7 +79,7 @@ def open_client(client: Client | None = None, *, scheduler: str | None = None, c
         with batch_client(cluster, security, shared_temp_directory=shared_directory) as c:
             yield c
     else:
-        with local_client(workers, security) as c:
+        with local_client(workers, security, gpu) as c:
             yield c
 
 
@@ -147,28 +151,36 @@ def probe(scheduler: str) -> None:
 
 def local_worker_environment() -> dict[str, str]:
     """The environment of the local cluster's worker processes (``LocalCluster(env=...)``, which the nanny's
-    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker) and the driver's kernel cache."""
+    restarts keep): NUMBA_NUM_THREADS=1 (one thread per worker), the driver's kernel cache, and the driver's
+    choice of numba's CUDA simulator (NUMBA_ENABLE_CUDASIM, ``synsweep.engine.device``) if it made one."""
     from synsweep.engine.kernels import cache_dir
 
-    return {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
+    env = {"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent)}
+    if "NUMBA_ENABLE_CUDASIM" in os.environ:
+        env["NUMBA_ENABLE_CUDASIM"] = os.environ["NUMBA_ENABLE_CUDASIM"]
+    return env
 
 
 @contextlib.contextmanager
-def local_client(workers: int | None = None, security: Security | None = None) -> Iterator[Client]:
-    """A client of a LocalCluster started here (see the module docstring), closed when the block ends."""
+def local_client(workers: int | None = None, security: Security | None = None, gpu: bool = False
+                 ) -> Iterator[Client]:
+    """A client of a LocalCluster started here (see the module docstring), closed when the block ends. With
+    ``gpu``: ``workers`` (default one) workers, each advertising the resource ``GPU_RESOURCE`` (they share
+    this machine's GPU; one worker per GPU is docs/cluster.md's recipe for several)."""
     from distributed import Client, LocalCluster
 
     with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
+            gpus = {"resources": {GPU_RESOURCE: 1}} if gpu else {}
             cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=dashboard_address(), security=security,
                                    protocol="tls://" if security is not None else None, preload=[PRELOAD],
-                                   env=local_worker_environment())
+                                   env=local_worker_environment(), **gpus)
             with cluster:
                 try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
-                    start_workers(cluster, workers or os.cpu_count() or 1)
+                    start_workers(cluster, workers or (1 if gpu else os.cpu_count() or 1))
                 except BaseException:
                     silence_shutdown()
                     raise

@@ -271,9 +271,12 @@ class JobConfig:
     job_extra_directives: tuple[str, ...] = ()
     job_script_prologue: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)  # exported at the top of each job script
+    gpu: bool = False  # execution.device cuda: one worker per job, holding the job's GPU (dask resource GPU)
 
     def cluster_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of dask-jobqueue's ``SLURMCluster`` / ``PBSCluster`` for these jobs."""
+        """Keyword arguments of dask-jobqueue's ``SLURMCluster`` / ``PBSCluster`` for these jobs. With ``gpu``,
+        each job runs one worker that advertises the dask resource ``GPU``; a SLURM job asks for one GPU
+        (``--gres=gpu:1``), a PBS job as the site's ``job_extra_directives`` say (GPU requests differ by site)."""
         exports = [f"export {k}={shlex.quote(v)}" for k, v in self.environment.items()]
         kwargs: dict[str, Any] = {
             "cores": self.cores, "processes": self.cores, "memory": self.memory,
@@ -286,12 +289,19 @@ class JobConfig:
                                   "--lifetime-stagger", f"{self.stagger_seconds:.0f}s"],
             "scheduler_options": {"dashboard_address": dashboard_address()},  # with bokeh: on 127.0.0.1
         }
+        if self.gpu:
+            kwargs["processes"] = 1
+            kwargs["worker_extra_args"] += ["--resources", "GPU=1"]
+            if self.kind == "slurm":
+                kwargs["job_extra_directives"].append("--gres=gpu:1")
         return kwargs
 
     def describe(self) -> str:
         """One line for the user: what is submitted."""
         where = "".join(f", {k} {v}" for k, v in (("queue", self.queue), ("account", self.account)) if v)
-        return (f"{self.jobs} {_NAMES[self.kind]} job(s) of {self.cores} core(s), {format_bytes(self.memory_bytes)}, "
+        gpu = " and a GPU" if self.gpu else ""
+        return (f"{self.jobs} {_NAMES[self.kind]} job(s) of {self.cores} core(s){gpu}, "
+                f"{format_bytes(self.memory_bytes)}, "
                 f"walltime {hms(self.walltime_seconds)}{where}; workers retire after "
                 f"{hms(self.lifetime_seconds)} +- {hms(self.stagger_seconds)} and their jobs are replaced")
 
@@ -390,6 +400,7 @@ def job_config(kind: str, spec: SweepSpec | None = None, *, config_file: str | o
         job_script_prologue=tuple(values.get("job_script_prologue", ())),
         environment={"NUMBA_NUM_THREADS": "1", "SYNSWEEP_CACHE_DIR": str(cache_dir().parent),
                      **worker_environment()},
+        gpu=spec is not None and spec.device == "cuda",
     )
 
 

@@ -118,6 +118,7 @@ class SweepSpec:
     continuation: Continuation | None = None  # the first dim is then ``direction``
     refine: Refinement | None = None
     chunk_points_given: bool = True  # False: chunk_points is the default, and a run sizes chunks to its workers
+    device: str = "cpu"  # where the kernels run: 'cpu' or 'cuda' (execution only: not part of the hash)
 
     @property
     def shape(self) -> tuple[int, ...]:

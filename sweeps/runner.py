@@ -39,10 +39,11 @@ from zarr.errors import ContainsArrayError, ContainsGroupError
 from synsweep.engine import STATUS_DIVERGED, SimResult, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
-from .client import open_client, silence_shutdown
+from .client import GPU_RESOURCE, open_client, silence_shutdown
 from .continuation import run_branch
 from .cost import record_speed
 from .damage import check_metadata
+from .errors import SpecError
 from .extend import ExtensionSource
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
@@ -134,7 +135,7 @@ def _simulate(spec: SweepSpec, values: dict[str, np.ndarray], n: int, key: Kerne
     """The engine run of ``n`` points with the plan's kernel ``key`` (``result.compile_seconds``: nonzero only
     for the first use of the kernel in this worker process)."""
     return simulate(spec.circuit, spec.simulation, values, n_points=n, metrics=spec.metrics, record=record,
-                    record_every=every, key=key)
+                    record_every=every, key=key, device=spec.device)
 
 
 class _SynsweepTaskFailures:
@@ -244,6 +245,42 @@ def _payload(spec: SweepSpec) -> SweepSpec | dict:
                     for d1, d2 in zip(again.dims, spec.dims, strict=True)
                     for a, b in zip(d1.axes, d2.axes, strict=True)))
     return spec.document if same else spec
+
+
+#: how long a run on a cluster whose workers have no GPU waits for one that has, before it gives up
+GPU_WAIT_SECONDS = 30.0
+
+
+def check_device(spec: SweepSpec, client: Client | None = None, wait: float = GPU_WAIT_SECONDS) -> None:
+    """Raise ``SpecError`` (execution.device) before anything is computed when the sweep's device cannot run.
+
+    For a local run (no ``client``), CUDA kernels must run in this process' environment. With a ``client``,
+    a worker must advertise the ``GPU`` resource (tasks asking for a resource that no worker has would wait
+    forever): if the cluster has workers but none with a GPU, the run waits up to ``wait`` seconds for one to
+    join, then refuses; a cluster with no worker yet (batch jobs still queued) is left to fill, as for the CPU."""
+    if spec.device != "cuda":
+        return
+    from synsweep.engine.device import CUDA_FIX, cuda_problem
+
+    if client is None:
+        problem = cuda_problem()
+        if problem is not None:
+            raise SpecError("execution.device", f"cuda was asked for, but {problem}", CUDA_FIX)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            workers = client.scheduler_info(n_workers=-1).get("workers", {})  # every worker, not the first five
+        except TypeError:  # an older distributed without the argument (it lists every worker)
+            workers = client.scheduler_info().get("workers", {})
+        if not workers or any(w.get("resources", {}).get(GPU_RESOURCE, 0) >= 1 for w in workers.values()):
+            return
+        if time.monotonic() >= deadline:
+            raise SpecError("execution.device", f"cuda was asked for, but none of the {len(workers)} workers of "
+                            f"the cluster advertises the dask resource {GPU_RESOURCE} (waited {wait:.0f} s for one)",
+                            f"start a worker per GPU with dask worker SCHEDULER --resources {GPU_RESOURCE}=1 "
+                            "(docs/cluster.md), or compute on the CPU with execution.device: cpu (--device cpu)")
+        time.sleep(0.5)
 
 
 @dataclass(frozen=True)
@@ -413,11 +450,15 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 
     if client is None and scheduler is None:
         check_main_guard()  # before anything is written: spawned workers re-import an unguarded script
+    if client is None and scheduler is None:
+        check_device(spec)  # the cluster is started later; a remote one is checked once connected (_dispatch)
+    elif client is not None:
+        check_device(spec, client)
     if not spec.chunk_points_given:  # sized to the workers (on resume the store's own plan is used anyway)
         from .chunks import auto_chunk_points
 
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or workers or os.cpu_count() or 1
-        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers))
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers, spec.device))
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
@@ -429,7 +470,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
                   progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
                   security=security, lost=getattr(claimed[0], "lost", None))
     report.wall_seconds = time.perf_counter() - wall
-    if report.hosts == {socket.gethostname()}:
+    if report.hosts == {socket.gethostname()} and spec.device == "cpu":  # the estimates are of the CPU kernel
         record_speed(spec, report.n_points * len(spec.circuit.neurons) * spec.simulation.n_steps,
                      report.kernel_seconds, report.n_points)
     return report
@@ -514,7 +555,10 @@ def _run_levels(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan
                 on_start(RunStart(str(out), plan.n_chunks, 0, len(jobs), points, 0, False))
                 announced = True
             if jobs and client is None:  # one cluster for every level
-                client = stack.enter_context(open_client(scheduler=scheduler, workers=workers, security=security))
+                client = stack.enter_context(open_client(scheduler=scheduler, workers=workers, security=security,
+                                                         gpu=spec.device == "cuda"))
+                if scheduler is not None:
+                    check_device(spec, client)
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
             _dispatch(spec, tasks, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
                       progress=progress, source=block_sources(spec, out, todo, jobs), security=security,
@@ -553,8 +597,13 @@ def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[
 
         # disable=None: silent when stderr is not a terminal (a batch job's log, a pipe)
         bar = tqdm(total=total, unit="pt", desc=f"sweep {spec.name}", smoothing=0.1, disable=None)
-    with open_client(client, scheduler=scheduler, workers=workers, security=security) as c:
+    resources = {GPU_RESOURCE: 1} if spec.device == "cuda" else None  # GPU chunks go to the workers with a GPU
+    with open_client(client, scheduler=scheduler, workers=workers, security=security,
+                     gpu=spec.device == "cuda") as c:
         from distributed import as_completed
+
+        if client is None and scheduler is not None:
+            check_device(spec, c)
 
         threads = sum(c.nthreads().values()) or 1
         window = max(4 * threads, 32)  # tasks in flight: bounds client and scheduler memory
@@ -568,11 +617,12 @@ def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[
             chunk_id, index = item
             key = f"synsweep-{tag}-{chunk_id}-{nonce}"
             if index is None:
-                fut = c.submit(run_traced_points, payload, tasks, str(out), key=key, pure=False)
+                fut = c.submit(run_traced_points, payload, tasks, str(out), key=key, pure=False,
+                               resources=resources)
             else:
                 own = source.get(chunk_id) if isinstance(source, dict) else source  # refinement: per block
                 fut = c.submit(run_chunk, payload, tasks, str(out), chunk_id, index, own, records.get(chunk_id),
-                               key=key, pure=False)
+                               key=key, pure=False, resources=resources)
             ids[fut.key] = chunk_id
             return fut
 

@@ -10,6 +10,10 @@ SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("SYNSWEEP_CACHE_DIR", str(ROOT / ".synsweep-cache"))
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+# CUDA kernels run in numba's CUDA simulator in the tests (exact Python arithmetic, no GPU needed), in this process
+# and in the worker processes it starts. numba-cuda reads the variable once, when numba.cuda is first imported, and
+# cannot switch after that; tests/integration/test_cuda_gpu.py runs on a real GPU in a subprocess with it at 0.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 
 @pytest.fixture(scope="session")

@@ -139,7 +139,8 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
             f"{ds.attrs.get('version_llvmlite')}, Python {ds.attrs.get('python')}, on {ds.attrs.get('cpu_model')}; "
             f"this replay: {_here()}); a different version or CPU can change the last bits, otherwise the store "
             "was modified after it was written.")
-    click.echo(f"all {len(rep.checks)} stored values equal the replay bit for bit"
+    how = f"to {rep.rtol:g} relative (counts and statuses exactly)" if rep.rtol else "bit for bit"
+    click.echo(f"all {len(rep.checks)} stored values equal the replay {how}"
                + (f", and the stored traces ({', '.join(v for v, _, _ in rep.trace_checks)})"
                   if rep.trace_checks else ""))
 

@@ -85,9 +85,10 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         from synsweep.sweeps.chunks import auto_chunk_points
 
         cores = os.cpu_count() or 1
-        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores))
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores, spec.device))
         target = (f"{spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT} for the {cores} workers of a local "
-                  "run; execution.chunk_points sets it")
+                  "run; execution.chunk_points sets it") if spec.device == "cpu" else (
+                  f"{spec.chunk_points:,} points each: a GPU's chunk; execution.chunk_points sets it")
     est = estimate(spec)
     plan = plan_chunks(spec)
     sim = spec.simulation
@@ -119,6 +120,8 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("simulation", f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
                        f"transient {_num(sim.transient)} ms"),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
+        ("device", "cuda: one point per GPU thread, on workers with the dask resource GPU" if spec.device == "cuda"
+         else "cpu"),
         ("neuron-steps", f"{est['neuron_steps']:,}"),
         ("output", f"about {format_bytes(est['output_bytes'])}"),
         ("run time", _expected_time(spec.neuron_steps, plan.n_chunks, speed)),
@@ -291,6 +294,14 @@ def start_line(spec: Any, start: Any, workers: int, extend: Path | None) -> str 
     output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
     copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
+    if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
+        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
+                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
+    else:
+        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
+                f"points, {neuron_steps:,} neuron-steps")
+    if spec.device == "cuda":  # the speed measured here is the CPU kernel's: no estimate for the GPU workers
+        return f"{work}, output about {format_bytes(output)}; on the GPU workers (no time estimate)"
     cached = all(is_cached(key) for key in task_plan(spec).kernels)
     speed = recorded_speed(spec) or measure_kernel(spec)
     if cached:
@@ -299,12 +310,6 @@ def start_line(spec: Any, start: Any, workers: int, extend: Path | None) -> str 
         compile_note = f"; the kernel was compiled for this run first ({speed.load_seconds:.0f} s, in the cache now)"
     else:
         compile_note = "; plus compiling the kernel once (it is not in the cache: seconds to a minute)"
-    if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
-        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
-                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
-    else:
-        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
-                f"points, {neuron_steps:,} neuron-steps")
     return (f"{work}, output about {format_bytes(output)}; expected time "
             f"{_expected_time(neuron_steps, start.chunks_to_run, speed, workers)}{compile_note}")
 

@@ -53,8 +53,9 @@ def packaged_spec(name: str) -> Path:
     return Path(str(ref))
 
 
-def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
-    """Load and validate a spec file, reporting every user mistake as a ``UserError``."""
+def load(spec_path: str | Path, chunk_points: int | None = None, device: str | None = None) -> Any:
+    """Load and validate a spec file, reporting every user mistake as a ``UserError``; ``chunk_points`` and
+    ``device`` replace the spec's ``execution`` values (--chunk-points, --device)."""
     from synsweep.sweeps.spec import load_spec
 
     path = Path(spec_path)
@@ -71,6 +72,13 @@ def load(spec_path: str | Path, chunk_points: int | None = None) -> Any:
         document = dict(spec.document)
         document["execution"] = {**dict(document.get("execution") or {}), "chunk_points": chunk_points}
         spec = dataclasses.replace(spec, chunk_points=chunk_points, document=document, chunk_points_given=True)
+    if device is not None and device != spec.device:
+        from synsweep.sweeps.chunks import DEVICE_CHUNK_POINTS
+
+        document = dict(spec.document)
+        document["execution"] = {**dict(document.get("execution") or {}), "device": device}
+        spec = dataclasses.replace(spec, device=device, document=document, chunk_points=spec.chunk_points
+                                   if spec.chunk_points_given else DEVICE_CHUNK_POINTS[device])
     return spec
 
 

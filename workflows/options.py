@@ -41,6 +41,9 @@ SCHEDULER = click.option("--scheduler", metavar="ADDRESS", help="Address of a ru
 WORKERS = click.option("--workers", type=click.IntRange(min=1), metavar="N",
                        help="Worker processes of the local cluster (default: one per core).")
 NO_PROGRESS = click.option("--no-progress", is_flag=True, help="No progress bar.")
+DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda"]),
+                      help="Where the kernels run (overrides the spec's execution.device): cpu, or cuda (an NVIDIA "
+                      "GPU per worker; pip install 'synsweep[cuda]').")
 
 
 def quiet() -> bool:

@@ -13,6 +13,11 @@ engine's lanes are independent, so a point's values do not depend on the block i
 every state variable recorded; the metrics, ``status`` and ``diverged_step`` are compared with the stored
 ones bit for bit, and so are stored traces of the point when the store has them. NaN equals NaN whatever
 its bit pattern: the store does not keep NaN payloads (a chunk that is all NaN is stored as the fill value).
+
+A store computed on a GPU (``execution.device: cuda``) is replayed on the GPU where CUDA kernels can run here,
+bit for bit as above; elsewhere on the CPU, where the values agree with the GPU's only to the tolerance of
+docs/models.md ("On a GPU"): then counts and statuses are compared exactly, every other value to ``GPU_RTOL``
+relative (of its precision), and a note says so.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from synsweep.sweeps.model import SweepSpec
 from .selection import AnalysisError, axis_names, point_label, select_indices, sweep_dims
 
 COMPARED = ("status", "diverged_step")  # besides the metrics
+GPU_RTOL = {"float64": 1e-9, "float32": 1e-5}  # a GPU's store replayed on the CPU (docs/models.md, "On a GPU")
+GPU_CV_ATOL = 1e-6  # isi_cv cancels for a regular spike train: compared in absolute terms (docs/models.md)
 STATUS_NAMES = {code: meaning.replace("_", " ") for code, meaning in enumerate(STATUS_MEANINGS)}
 
 
@@ -75,10 +82,12 @@ class Check:
     entity: str
     stored: Any
     replayed: Any
+    rtol: float = 0.0  # 0: bit for bit; else floats within rtol relative (a GPU's store replayed on the CPU)
+    atol: float = 0.0  # with rtol: an absolute tolerance as well
 
     @property
     def equal(self) -> bool:
-        return same_bits(np.asarray(self.stored), np.asarray(self.replayed)).all()
+        return bool(close(np.asarray(self.stored), np.asarray(self.replayed), self.rtol, self.atol).all())
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -89,6 +98,16 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a == b
     bits = np.dtype(f"u{a.dtype.itemsize}")
     return (a.view(bits) == b.view(bits)) | (np.isnan(a) & np.isnan(b))
+
+
+def close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float = 0.0) -> np.ndarray:
+    """``same_bits``, or for floats with ``rtol`` > 0: within ``rtol`` of the larger magnitude plus ``atol``
+    (NaN equals NaN)."""
+    same = same_bits(a, b)
+    if rtol <= 0.0 or a.dtype.kind != "f" or a.dtype != b.dtype or a.shape != b.shape:
+        return same
+    with np.errstate(invalid="ignore"):
+        return same | (np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b)) + atol)
 
 
 @dataclass
@@ -103,6 +122,7 @@ class Replay:
     checks: list[Check] = field(default_factory=list)
     trace_checks: list[tuple[str, int, bool]] = field(default_factory=list)  # (variable, samples, equal)
     notes: list[str] = field(default_factory=list)
+    rtol: float = 0.0  # 0: bit for bit (see ``Check.rtol``)
 
     @property
     def mismatches(self) -> list[Check]:
@@ -166,25 +186,47 @@ def replay_point(ds: xr.Dataset, point: Mapping[str, str | float], every: int = 
         raise AnalysisError(f"the point {label} is not computed in this result (status 0), so there is "
                             "nothing to compare with; run the sweep again with --resume to compute it")
     block = tuple(slice(index[d.name], index[d.name] + 1) for d in spec.dims)
+    device, rtol, note = _replay_device(spec)
     result = simulate(spec.circuit, spec.simulation, spec.point_values(block), n_points=1, metrics=spec.metrics,
                       record=(*_state_variables(spec), *(f"{syn.name}.{v}" for syn in spec.circuit.synapses
                                                          for v in syn.definition.state_names)),
-                      record_every=every)
-    replay = Replay(spec, index, label, result, every)
+                      record_every=every, device=device)
+    replay = Replay(spec, index, label, result, every, rtol=rtol)
+    if note:
+        replay.notes.append(note)
     stored = ds[[v for v in (*spec.metrics, *COMPARED) if v in ds]].isel(index).compute()
     for var in stored.data_vars:
         got = np.asarray(result.metrics[var][0])
         want = np.asarray(stored[var].values)
         got = got.astype(want.dtype) if var not in METRICS else got.astype(METRICS[var].dtype)
         entity_dim = next((d for d in stored[var].dims), None)
+        rtol = replay.rtol if var not in COMPARED and var != "spike_count" else 0.0
+        atol = GPU_CV_ATOL if rtol and var == "isi_cv" else 0.0
         if entity_dim is None:
-            replay.checks.append(Check(str(var), "", want[()], got[()]))
+            replay.checks.append(Check(str(var), "", want[()], got[()], rtol, atol))
             continue
         labels = [str(v) for v in stored[entity_dim].values.tolist()]
         for k, lab in enumerate(labels):
-            replay.checks.append(Check(str(var), lab, want[k], got[k]))
+            replay.checks.append(Check(str(var), lab, want[k], got[k], rtol, atol))
     _check_traces(ds, replay)
     return replay
+
+
+def _replay_device(spec: SweepSpec) -> tuple[str, float, str | None]:
+    """(device, tolerance, note) of a replay: the store's device where it can run here (bit for bit), else the
+    CPU, to ``GPU_RTOL`` with a note saying why."""
+    if spec.device == "cpu":
+        return "cpu", 0.0, None
+    from synsweep.engine.device import cuda_problem
+
+    problem = cuda_problem()
+    if problem is None:
+        return spec.device, 0.0, None
+    rtol = GPU_RTOL[spec.simulation.precision]
+    return "cpu", rtol, (f"the store was computed on a GPU (execution.device cuda) and CUDA cannot run here "
+                         f"({problem}): replayed on the CPU, whose values agree with a GPU's to {rtol:g} relative, "
+                         "so counts and statuses are compared exactly and the other values to that tolerance "
+                         f"(isi_cv to {GPU_CV_ATOL:g} absolute; docs/models.md, 'On a GPU')")
 
 
 def _check_traces(ds: xr.Dataset, replay: Replay) -> None:
@@ -221,7 +263,7 @@ def _check_traces(ds: xr.Dataset, replay: Replay) -> None:
                 equal &= bool(np.isnan(want[k]).all())
                 continue
             got = got[0, ::step].astype(want.dtype)
-            equal &= got.shape == want[k].shape and bool(same_bits(want[k], got).all())
+            equal &= got.shape == want[k].shape and bool(close(want[k], got, replay.rtol).all())
         replay.trace_checks.append((var, want.shape[-1], equal))
 
 

@@ -1,7 +1,7 @@
 """The commands that run a sweep or check one: run, validate and demo.
 
     synsweep run SPEC.yaml --out RESULT.zarr [--scheduler ADDRESS | --workers N | --cluster slurm|pbs ...] ...
-    synsweep validate SPEC.yaml [--out PATH] [--compile]
+    synsweep validate SPEC.yaml [--out PATH] [--compile] [--device cpu|cuda]
     synsweep demo [--out DIR] [--workers N] [--small] [--overwrite] [--no-progress]
 
 Registered on the ``synsweep`` group by ``synsweep.workflows.cli``. The run itself, its checks and messages
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .describe import describe_spec, kernel_status
+from .exits import fail
 from .launch import (
     DEMO_SPEC,
     DEMO_SPEC_SMALL,
@@ -29,6 +31,7 @@ from .launch import (
 )
 from .options import (
     BATCH_JOB_OPTIONS,
+    DEVICE,
     FILE,
     FOLDER,
     NO_PROGRESS,
@@ -58,17 +61,18 @@ from .store_param import STORE
 @STORE_RULES
 @click.option("--chunk-points", type=click.IntRange(min=1), metavar="N",
               help="Points per task (overrides the spec's execution.chunk_points).")
+@DEVICE
 @NO_PROGRESS
 @click.option("--plot", type=FILE, metavar="PNG",
               help="Also write a figure of the pair's Pearson r over the sweep dims.")
 @BATCH_JOB_OPTIONS
 @TLS_OPTIONS
 def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, rules: StoreRules,
-        chunk_points: int | None, no_progress: bool, plot: Path | None, batch: BatchJobOptions,
-        tls: TlsOptions) -> None:
+        chunk_points: int | None, device: str | None, no_progress: bool, plot: Path | None,
+        batch: BatchJobOptions, tls: TlsOptions) -> None:
     """Run the sweep SPEC.yaml and write the result to RESULT.zarr."""
     scheduler_or_workers(scheduler, workers)
-    sweep = load(spec, chunk_points)
+    sweep = load(spec, chunk_points, device)
     if plot is not None:
         check_plottable(sweep, plot)
     where = Placement(scheduler, workers, cluster=batch.job_config(sweep, scheduler, workers),
@@ -82,17 +86,21 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, rules
 @out_option(STORE, "PATH", "Where the result would go: also checks disk space and whether the store exists.")
 @click.option("--compile", "compile_kernel", is_flag=True,
               help="Compile the sweep's kernel into this machine's cache now and report how long it took.")
-def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
+@DEVICE
+def validate(spec: Path, out: Path | None, compile_kernel: bool, device: str | None) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
     from synsweep.engine.kernels import get_kernel, is_cached
     from synsweep.sweeps.cost import measure_kernel
     from synsweep.sweeps.plan import task_plan
 
-    sweep = load(spec)
+    sweep = load(spec, device=device)
     if out is not None:
         check_out_path(out)
         check_resources(sweep, out)
     tasks = task_plan(sweep)
+    if sweep.device == "cuda":
+        _validate_cuda(sweep, out, tasks.kernels if compile_kernel else ())
+        return
     ready = None
     if compile_kernel:  # exactly the kernels the tasks load
         start = time.perf_counter()
@@ -104,6 +112,31 @@ def validate(spec: Path, out: Path | None, compile_kernel: bool) -> None:
     click.echo(describe_spec(sweep, out, speed, kernel_state=state))
     if ready is not None:
         click.echo(f"kernel ready in {ready:.1f} s (compiled, or loaded if it was cached)")
+    click.echo("spec is valid")
+
+
+def _validate_cuda(sweep: Any, out: Path | None, kernels: tuple) -> None:
+    """``validate`` of a sweep for the GPU: whether this machine can run CUDA kernels (a line; the workers of a
+    cluster may have the GPU that this machine lacks), and with ``--compile`` (``kernels``: the tasks' kernel
+    keys) the CUDA kernels compiled here."""
+    from synsweep.engine.device import CUDA_FIX, cuda_problem
+
+    problem = cuda_problem()
+    ready = None
+    if kernels:
+        if problem is not None:
+            fail(f"--compile compiles the sweep's CUDA kernels on this machine (execution.device is cuda), but "
+                 f"{problem}. Fix: {CUDA_FIX}; or leave out --compile (each GPU worker compiles them once).")
+        from synsweep.engine.cuda import compile_cuda_kernel
+
+        start = time.perf_counter()
+        for key in kernels:
+            compile_cuda_kernel(key)
+        ready = time.perf_counter() - start
+    click.echo(describe_spec(sweep, out, None, kernel_state="compiled by each GPU worker on its first task"))
+    click.echo(f"this machine: {'CUDA kernels can run here' if problem is None else problem}")
+    if ready is not None:
+        click.echo(f"CUDA kernels compiled in {ready:.1f} s")
     click.echo("spec is valid")
 
 

@@ -35,6 +35,7 @@ The spec format (every key but name, circuit and simulation is optional)::
     execution:                              # not part of the spec hash
       chunk_points: 4096
       resources: {cores: 8, memory: 16GB, walltime: '02:00:00', queue: normal}  # batch jobs (run --cluster)
+      device: cpu                           # or cuda: an NVIDIA GPU per worker (synsweep.engine.device)
 
 Axis values: exactly one of ``values: [...]``, ``linspace: {start, stop, num}``, ``logspace: {start, stop,
 num}`` (geometric, start and stop are the end values, both > 0) and ``random: {n, seed, distribution,

@@ -11,7 +11,9 @@ from typing import Any
 
 import yaml
 
-from ..chunks import DEFAULT_CHUNK_POINTS
+from synsweep.engine.device import DEVICES
+
+from ..chunks import DEVICE_CHUNK_POINTS
 from ..clusters import SPEC as SPEC_RESOURCES
 from ..clusters import parse_resources
 from ..errors import SpecError, show
@@ -24,7 +26,7 @@ from .refinement import refine_section
 from .simulation import metrics_section, simulation_section
 
 TOP_KEYS = ("name", "description", "circuit", "simulation", "sweep", "metrics", "record", "execution", "refine")
-EXECUTION_KEYS = ("chunk_points", "resources")
+EXECUTION_KEYS = ("chunk_points", "resources", "device")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -125,11 +127,14 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     ex = as_mapping(top.get("execution"), "execution", "give execution: {chunk_points: 4096}, or leave it out",
                   optional=True)
     check_keys(ex, "execution", EXECUTION_KEYS)
-    chunk_points = as_integer(ex.get("chunk_points", DEFAULT_CHUNK_POINTS), "execution.chunk_points",
+    device = _device(ex.get("device", "cpu"))
+    chunk_points = as_integer(ex.get("chunk_points", DEVICE_CHUNK_POINTS[device]), "execution.chunk_points",
                             "give the target number of points per task, a whole number >= 1, e.g. "
                             "chunk_points: 4096", "a whole number of points >= 1", 1)
     given = ex.get("chunk_points") is not None
     execution: dict[str, Any] = {"chunk_points": chunk_points} if given else {}
+    if device != "cpu":
+        execution["device"] = device
     if ex.get("resources") is not None:
         execution["resources"] = parse_resources(ex["resources"], SPEC_RESOURCES)
     document = {
@@ -146,4 +151,14 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
         document["refine"] = refine_doc
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
                      metrics=metrics, record=record, chunk_points=chunk_points, document=document,
-                     continuation=continuation, refine=refine, chunk_points_given=given)
+                     continuation=continuation, refine=refine, chunk_points_given=given, device=device)
+
+
+def _device(value: Any) -> str:
+    """``execution.device``: where the kernels run (``synsweep.engine.device``); whether CUDA kernels can run is
+    checked by the run, not here (the workers of a cluster may have the GPU that the driver lacks)."""
+    if not isinstance(value, str) or value not in DEVICES:
+        fail("execution.device", f"unknown device {show(value)}",
+             "give device: cpu (the default, every core of each worker) or device: cuda (an NVIDIA GPU per "
+             "worker, with pip install 'synsweep[cuda]')")
+    return value

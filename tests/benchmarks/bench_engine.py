@@ -3,6 +3,7 @@
     python tests/benchmarks/bench_engine.py [--workload w1|w2|if] [--B 997 10007] [--reps 3]
         [--precisions float64 float32] [--metrics off peer default] [--steps S] [--service]
         [--peers c numpy pyloop] [--brian2-venv VENV]
+    python tests/benchmarks/bench_engine.py --device cuda --workload w1|w2 [--B 100000 1000000] [--reps 3]
 
 Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
 - w1 (../shared/bench/w1/README.md): B gap-junction-coupled Hodgkin-Huxley pairs, g over [0, 0.01], I_ext of
@@ -31,6 +32,12 @@ wrong answer shows. --service also runs the workload through the whole service (
 on a LocalCluster of 2 single-threaded workers, timed from the command's start to its exit) and reports it
 against 2x the single-core engine measured just before it.
 
+--device cuda (needs a GPU and pip install 'synsweep[cuda]'): the engine's CUDA kernels (one pair per GPU
+thread) at the sizes of --B (default 10^5 and 10^6 pairs), against the CPU engine on all of this machine's
+cores (one single-threaded engine process per core, running at once, B = 10,007 each) and the C peers run the
+same way (one process per core); the GPU's time includes copying the parameters in and the metrics back. The
+table gives each one's median neuron-steps/s and the GPU's over it.
+
 Not part of the test suite: speed is reported as ratios measured in the same run, never asserted.
 """
 
@@ -58,6 +65,7 @@ W2 = SHARED / "bench" / "w2"
 PEERS = Path(__file__).resolve().parent / "peers"
 FAST = ["-O3", "-march=native", "-ffast-math"]
 METRIC_SETS = ("off", "peer", "default")
+DEFAULT_B = [997, 10_007]
 
 
 @dataclass(frozen=True)
@@ -278,11 +286,69 @@ def service_run(workload: str, B: int, steps: int, workers: int = 2) -> dict:
             "sweep_s": last - first, "before_first_task_s": first, "after_last_task_s": elapsed - last}
 
 
-def engines_at_once(workload: str, steps: int, n: int = 2, B: int = 10_007) -> float:
+def run_engine_cuda(workload: str, B: int, prec: str, steps: int) -> dict:
+    """``run_engine`` on the GPU (``simulate(..., device='cuda')``, every metric that applies)."""
+    from synsweep.engine import Simulation, simulate
+
+    w = WORKLOADS[workload]
+    circuit, values = w.problem(B)
+    sim = Simulation(dt=w.dt, duration=steps * w.dt, integrator="rk4", precision=prec, scheme="coupled")
+    res = simulate(circuit, sim, values, metrics=metric_names(circuit, "default"), device="cuda")
+    counts = res.metrics["spike_count"]
+    out = {"impl": "synsweep cuda (1 GPU)", "prec": prec, "B": B, "time_s": res.seconds,
+           "neuron_steps_per_s": 2.0 * B * sim.n_steps / res.seconds, "compile_s": res.compile_seconds,
+           "spikes1_total": int(counts[:, 0].sum()), "spikes2_total": int(counts[:, 1].sum())}
+    if workload == "w1":
+        out["r_sum"] = float(np.nansum(res.metrics["pearson"]))
+    return out
+
+
+def c_at_once(binary: Path, workload: str, prec: str, steps: int, n: int, B: int = 10_007) -> dict:
+    """Summed neuron-steps/s of ``n`` processes of a C peer at once, one thread each (``engines_at_once``)."""
+    cmd = [str(binary), "--B", str(B), "--prec", "d" if prec == "float64" else "f", "--steps", str(steps)]
+    cmd += ["--threads", "1"] if workload == "w1" else []
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    speed = sum(json.loads(p.communicate()[0])["neuron_steps_per_s"] for p in procs)
+    return {"impl": f"{binary.name} ({n} cores)", "prec": prec, "B": B * n, "neuron_steps_per_s": speed}
+
+
+def gpu_main(a: argparse.Namespace, steps: int) -> None:
+    """--device cuda: the GPU engine against the CPU engine and the C peers on all cores (see the docstring)."""
+    cores = os.cpu_count() or 1
+    Bs = a.B if a.B != DEFAULT_B else [100_000, 1_000_000]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as build:
+        c_bins = build_c_peers(a.workload, Path(build)) if "c" in a.peers else {}
+        for prec in a.precisions:
+            run_engine_cuda(a.workload, 256, prec, min(steps, 100))  # compile outside the timings
+            jobs = [lambda B=B, prec=prec: run_engine_cuda(a.workload, B, prec, steps) for B in Bs]
+            jobs.append(lambda prec=prec: {"impl": f"synsweep cpu ({cores} cores)", "prec": prec, "B": 10_007 * cores,
+                                           "neuron_steps_per_s": engines_at_once(a.workload, steps, cores,
+                                                                                 prec=prec)})
+            jobs += [lambda b=b, prec=prec: c_at_once(b, a.workload, prec, steps, cores) for b in c_bins.values()]
+            rows += interleaved(jobs, a.reps)
+    print(f"\n{a.workload.upper()}, {steps} steps: the GPU engine against {cores} CPU cores (median of {a.reps})\n")
+    header = f"{'impl':<36} {'prec':<8} {'B':>9} {'neuron-steps/s':>15} {'best GPU/this':>14}  spikes (n1, n2)"
+    print(header)
+    print("-" * len(header))
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["impl"], r["prec"], r["B"]), []).append(r)
+    medians = {k: statistics.median(x["neuron_steps_per_s"] for x in rs) for k, rs in groups.items()}
+    for (impl, prec, B), med in medians.items():
+        gpu = max((m for (i, p, _), m in medians.items() if p == prec and "cuda" in i), default=None)
+        ratio = f"{gpu / med:13.2f}x" if gpu and "cuda" not in impl else ""
+        first = groups[(impl, prec, B)][0]
+        spikes = f"({first.get('spikes1_total', '-')}, {first.get('spikes2_total', '-')})"
+        print(f"{impl:<36} {prec:<8} {B:>9} {med:15.3e} {ratio:>14}  {spikes}")
+
+
+def engines_at_once(workload: str, steps: int, n: int = 2, B: int = 10_007, prec: str = "float64") -> float:
     """Summed neuron-steps/s of ``n`` engine processes running the workload at the same time, one thread each:
     what this machine's cores deliver together (shared caches, memory and the hypervisor make it less than
     n x one)."""
-    cmd = [sys.executable, __file__, "--workload", workload, "--steps", str(steps), "--one-engine", str(B)]
+    cmd = [sys.executable, __file__, "--workload", workload, "--steps", str(steps), "--precisions", prec,
+           "--one-engine", str(B)]
     subprocess.run(cmd, check=True, capture_output=True)  # load the kernel outside the timing
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(n)]
     return sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["neuron_steps_per_s"] for p in procs)
@@ -338,7 +404,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", choices=sorted(WORKLOADS), default="w1")
     ap.add_argument("--one-engine", type=int, metavar="B", help=argparse.SUPPRESS)  # used by engines_at_once
-    ap.add_argument("--B", type=int, nargs="+", default=[997, 10_007])
+    ap.add_argument("--B", type=int, nargs="+", default=DEFAULT_B)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: the GPU engine against the CPU engine and the C peers on all cores")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default: the workload's)")
     ap.add_argument("--precisions", nargs="+", default=["float64", "float32"])
@@ -355,6 +423,9 @@ def main() -> None:
     steps = a.steps or w.steps
     if a.one_engine:
         print(json.dumps(run_engine(a.workload, a.one_engine, a.precisions[0], steps, a.metrics[0])))
+        return
+    if a.device == "cuda":
+        gpu_main(a, steps)
         return
 
     rows: list[dict] = []
