@@ -33,6 +33,7 @@ chunk: results are bit-identical whatever the chunking.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import nullcontext
 
 from ..integrators import INTEGRATORS, Tableau
@@ -74,6 +75,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src()
     src(f"F = {PRECISIONS[key.precision]}")
     src(f"TILE = {tile}")
+    src(f"INTERLEAVE = {interleave_count(lay)}  # lane vectors per loop iteration (0: LLVM's choice; engine.kernels)")
     src("U = np.uint64")
     src()
     src()
@@ -405,6 +407,21 @@ def emit_kuramoto_sample(a: Addressing) -> None:
                 src(f"{a.acc_row(a.lay.circuit_acc('kur_sum'))} += {ok} * (np.sqrt({kc} * {kc} + {ks} * {ks}) / "
                     f"{float(n)!r})")
                 src(f"{a.acc_row(a.lay.circuit_acc('kur_n'))} += {ok}")
+
+
+def interleave_count(lay: KernelLayout) -> int:
+    """How many lane vectors one iteration of the kernel's lane loops holds (LLVM's interleave count, set by
+    ``synsweep.engine.kernels`` when it compiles the kernel): 2 when no function of the ODE section
+    (derivatives, synaptic currents, their helpers) calls ``exp``, else 0 (LLVM's own choice, 1 in practice).
+    A cheap ODE body is a chain of dependent stages too short to keep the cores' pipelines full with one
+    vector per iteration: two independent vectors hide its latency (measured +6% to +13% on the HR and IF
+    pairs); an exp-heavy body (HH) is long enough, and twice its registers would spill (measured -6%).
+    Speed only: every lane performs the same operations either way."""
+    funcs = []
+    for model in [*lay.neurons, *lay.synapse_models]:
+        funcs += [*getattr(model, "helpers", ()), model.derivatives]
+        funcs += [out.currents for out in getattr(model, "outputs", {}).values()]
+    return 0 if any(f is not None and "exp(" in inspect.getsource(f) for f in funcs) else 2
 
 
 def needs_lateness(lay: KernelLayout) -> bool:

@@ -20,6 +20,10 @@ Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
 repetition, "synsweep (baseline)": DIR holds its `synsweep` package (for example made from a commit with
 `git archive` and links synsweep/{engine,sweeps,workflows} to its folders), run in a subprocess with DIR
 first on PYTHONPATH; before and after measured in one interleaved run, as a busy machine needs.
+--clock cpu times every implementation by its CPU time (the engine's thread around `simulate`, a C peer's
+process) instead of the wall clock: on a machine shared with other work, the time a process waited for a core
+does not count, so ratios within a run stay stable (wall-clock spreads of 2x shrink to a few percent); the
+service is always timed by the wall clock.
 
 Every repetition runs each implementation once, in an order that alternates between repetitions (forward,
 then reversed), so that the machine's drift and the other processes on it weigh on all alike; the table
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -190,12 +195,21 @@ def build_c_peers(workload: str, build: Path) -> dict[str, Path]:
     return {name: binary}
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_c(binary: Path, workload: str, B: int, prec: str, steps: int) -> dict:
     cmd = [str(binary), "--B", str(B), "--prec", "d" if prec == "float64" else "f", "--steps", str(steps)]
     if workload == "w1":
         cmd += ["--threads", "1"]
+    cpu = children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout) | {"impl": binary.name, "prec": prec}
+    cpu = children_cpu() - cpu  # the whole process: its set-up too (small against the steps)
+    out = json.loads(proc.stdout) | {"impl": binary.name, "prec": prec}
+    return out | {"cpu_s": cpu, "cpu_neuron_steps_per_s": 2.0 * B * steps / cpu}
 
 
 def run_python_peer(impl: str, B: int) -> dict:
@@ -239,10 +253,12 @@ def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "def
     w = WORKLOADS[workload]
     circuit, values = w.problem(B)
     sim = Simulation(dt=w.dt, duration=steps * w.dt, integrator="rk4", precision=prec, scheme="coupled")
+    cpu = time.thread_time()
     res = simulate(circuit, sim, values, metrics=metric_names(circuit, metrics))
+    cpu = time.thread_time() - cpu  # the whole call: its set-up and finalisation too (small against the steps)
     out = {"impl": "synsweep" if metrics == "default" else f"synsweep metrics={metrics}", "prec": prec, "B": B,
            "time_s": res.seconds, "neuron_steps_per_s": 2.0 * B * sim.n_steps / res.seconds,
-           "compile_s": res.compile_seconds}
+           "cpu_s": cpu, "cpu_neuron_steps_per_s": 2.0 * B * sim.n_steps / cpu, "compile_s": res.compile_seconds}
     if "spike_count" in res.metrics:
         counts = res.metrics["spike_count"]
         out |= {"spikes1_total": int(counts[:, 0].sum()), "spikes2_total": int(counts[:, 1].sum())}
@@ -298,6 +314,15 @@ def interleaved(jobs: list[Callable[[], dict]], reps: int) -> list[dict]:
     return rows
 
 
+def use_clock(rows: list[dict], clock: str) -> list[dict]:
+    """With clock 'cpu', the rows' speeds and times from CPU time (engine: the thread's, C peer: its process's)
+    where measured: on a machine shared with other work, a process's CPU time counts only the time it ran."""
+    if clock == "wall":
+        return rows
+    return [r | {"neuron_steps_per_s": r["cpu_neuron_steps_per_s"], "time_s": r["cpu_s"]}
+            if "cpu_s" in r else r for r in rows]
+
+
 def report(rows: list[dict], workload: str) -> None:
     header = (f"{'impl':<42} {'prec':<8} {'B':>7} {'median':>10} {'min':>10} {'max':>10} {'engine/this':>11}"
               "  spikes (n1, n2)   r_sum")
@@ -349,6 +374,8 @@ def main() -> None:
     ap.add_argument("--service", action="store_true")
     ap.add_argument("--service-B", type=int, default=None)
     ap.add_argument("--baseline", type=Path, default=None, help="folder with another synsweep package to compare")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time the implementations by wall clock or by CPU time (engine and C peers; a loaded machine)")
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     w = WORKLOADS[a.workload]
@@ -398,7 +425,9 @@ def main() -> None:
                   f"task + {service['sweep_s']:.1f} s of tasks + {service['after_last_task_s']:.1f} s after the last; "
                   f"2 x engine would take {ideal:.1f} s, 2 engines at once {done / both:.1f} s", flush=True)
 
-    report(rows, a.workload)
+    if a.clock == "cpu":
+        print(f"\nclock: CPU time (engine: its thread, C peers: their process); load average {os.getloadavg()}")
+    report(use_clock(rows, a.clock), a.workload)
     if a.service:
         print(f"\nsynsweep run / (2 x single-core engine measured just before it), per repetition: "
               f"{', '.join(f'{x:.2f}' for x in pairs)}; median {statistics.median(pairs):.2f}")
