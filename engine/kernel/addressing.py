@@ -93,6 +93,10 @@ class Addressing:
     def section(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def spike_section(self) -> AbstractContextManager[None]:
+        """The loops of the spike bookkeeping (inside the spike gate); by default ``section()``."""
+        return self.section()
+
     def ode_section(self, tail: Callable[[], None] | None = None) -> AbstractContextManager[None]:
         """The ODE section's loops; ``tail()`` writes statements that follow the storing of the new state
         (inside the lane loop when ``fuses_tail``, else after the section)."""

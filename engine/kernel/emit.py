@@ -354,7 +354,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     # interpolation of the crossing of the threshold within the step
     src("if counting and n_up > 0:")
     src.indent()
-    with a.section():
+    with a.spike_section():
         for model, g in neurons:
             with a.members(g, accumulators=True):
                 up, tc = a.spike_local(g, "up"), a.spike_local(g, "tc")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from .addressing import Addressing, Row
 
+SPIKE_BLOCK = 16  # lanes per block of the spike bookkeeping (a multiple of every SIMD width, divides TILE)
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -121,6 +123,22 @@ class Unrolled(Addressing):
             tail()
 
     @contextmanager
+    def spike_section(self):
+        """The spike bookkeeping over blocks of SPIKE_BLOCK lanes, each block only when one of its lanes spiked
+        (a count over the block, a branch uniform over its lanes): the cost of the bookkeeping grows with the
+        block that holds a spike, not with the tile. The skipped lanes would each have added an exact 0."""
+        src = self.src
+        self._bound = set()
+        with src.block(f"for b in range(U(0), U(TILE), U({SPIKE_BLOCK})):"):
+            src("m = np.int64(0)")
+            with src.block(f"for j in range(U({SPIKE_BLOCK})):"):
+                src("i = b + j")
+                src(f"m += {self._flags()}")
+            with src.block("if m > 0:"), src.block(f"for j in range(U({SPIKE_BLOCK})):"):
+                src("i = b + j")
+                yield
+
+    @contextmanager
     def members(self, g, *, factors=False, ring=False, accumulators=False):
         yield
 
@@ -218,11 +236,15 @@ class Unrolled(Addressing):
             self.src(f"v{k} = np.float64({self.stored(Unit('neuron', k), model.voltage)})")
         return "not (" + " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(self.n)) + ")"
 
+    def _flags(self) -> str:
+        """The number of this lane's neurons that spiked in this step."""
+        first = self.lay.neuron_row(0, "spiked")
+        step = self.lay.neuron_row(1, "spiked") - first if self.n > 1 else 0
+        return " + ".join(f"np.int64(W[i + U({(first + step * k) * self.tile})] > F(0.0))" for k in range(self.n))
+
     def count_spikes(self, condition):
-        lay, src = self.lay, self.src
-        first = lay.neuron_row(0, "spiked")
-        step = lay.neuron_row(1, "spiked") - first if self.n > 1 else 0
-        flags = " + ".join(f"np.int64(W[i + U({(first + step * k) * self.tile})] > F(0.0))" for k in range(self.n))
+        src = self.src
+        flags = self._flags()
         if self._in_tail:
             src(f"n_up += {flags}")
             return
