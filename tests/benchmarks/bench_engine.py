@@ -26,7 +26,9 @@ does not count, so ratios within a run stay stable (wall-clock spreads of 2x shr
 service is always timed by the wall clock.
 
 Every repetition runs each implementation once, in an order that alternates between repetitions (forward,
-then reversed), so that the machine's drift and the other processes on it weigh on all alike; the table
+then reversed), each in a fresh process (the engine too: a compiled kernel's speed varies by up to ~10%
+between processes, with where its code and buffers land), so that the machine's drift and the other
+processes on it weigh on all alike; the table
 gives the median and the spread (min, max) of the repetitions and the engine's median over each peer's.
 --metrics measures the engine with the metric sets: off (none), peer (spike_count and pearson, what the C
 peers keep) and default (every metric that applies, a spec's default), and reports the cost of each over
@@ -237,14 +239,17 @@ def metric_names(circuit, which: str) -> tuple[str, ...]:
     return tuple(m for m in DEFAULT_METRICS if metric_applies(m, len(circuit.neurons), len(circuit.pair_list)))
 
 
-def run_baseline(baseline: Path, workload: str, B: int, prec: str, steps: int, metrics: str = "default") -> dict:
-    """``run_engine`` with the engine found in ``baseline`` (a folder holding a ``synsweep`` package)."""
-    env = os.environ | {"PYTHONPATH": str(baseline)}
+def run_engine_process(workload: str, B: int, prec: str, steps: int, metrics: str = "default",
+                       baseline: Path | None = None) -> dict:
+    """``run_engine`` in a process of its own (every repetition a fresh one, as for every peer: the speed of
+    a compiled kernel varies by up to ~10% between processes, with where its code and buffers land), with the
+    engine found in ``baseline`` (a folder holding a ``synsweep`` package) when given."""
+    env = os.environ | ({"PYTHONPATH": str(baseline)} if baseline else {})
     cmd = [sys.executable, __file__, "--workload", workload, "--steps", str(steps), "--precisions", prec,
            "--metrics", metrics, "--one-engine", str(B)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    return row | {"impl": row["impl"].replace("synsweep", "synsweep (baseline)", 1)}
+    return row | {"impl": row["impl"].replace("synsweep", "synsweep (baseline)", 1)} if baseline else row
 
 
 def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "default") -> dict:
@@ -253,8 +258,11 @@ def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "def
     w = WORKLOADS[workload]
     circuit, values = w.problem(B)
     sim = Simulation(dt=w.dt, duration=steps * w.dt, integrator="rk4", precision=prec, scheme="coupled")
+    names = metric_names(circuit, metrics)
+    warm = Simulation(dt=w.dt, duration=w.dt, integrator="rk4", precision=prec, scheme="coupled")
+    simulate(circuit, warm, {k: v[:64] for k, v in values.items()}, metrics=names)  # load the kernel first
     cpu = time.thread_time()
-    res = simulate(circuit, sim, values, metrics=metric_names(circuit, metrics))
+    res = simulate(circuit, sim, values, metrics=names)
     cpu = time.thread_time() - cpu  # the whole call: its set-up and finalisation too (small against the steps)
     out = {"impl": "synsweep" if metrics == "default" else f"synsweep metrics={metrics}", "prec": prec, "B": B,
            "time_s": res.seconds, "neuron_steps_per_s": 2.0 * B * sim.n_steps / res.seconds,
@@ -389,14 +397,12 @@ def main() -> None:
         c_bins = build_c_peers(a.workload, Path(build)) if "c" in a.peers else {}
         for B in a.B:
             for prec in a.precisions:
-                for m in a.metrics:
-                    run_engine(a.workload, min(B, 256), prec, min(steps, 100), m)  # compile / load outside timings
-                jobs = [lambda B=B, prec=prec, m=m: run_engine(a.workload, B, prec, steps, m) for m in a.metrics]
-                if a.baseline:
+                engines = [None, a.baseline] if a.baseline else [None]
+                for base in engines:  # compile the kernels outside the timings
                     for m in a.metrics:
-                        run_baseline(a.baseline, a.workload, min(B, 256), prec, min(steps, 100), m)
-                    jobs += [lambda B=B, prec=prec, m=m: run_baseline(a.baseline, a.workload, B, prec, steps, m)
-                             for m in a.metrics]
+                        run_engine_process(a.workload, min(B, 256), prec, min(steps, 100), m, base)
+                jobs = [lambda B=B, prec=prec, m=m, base=base: run_engine_process(a.workload, B, prec, steps, m, base)
+                        for base in engines for m in a.metrics]
                 jobs += [lambda B=B, prec=prec, b=b: run_c(b, a.workload, B, prec, steps) for b in c_bins.values()]
                 if a.workload == "w1" and prec == "float64" and a.brian2_venv and B <= 10_000:
                     out = Path(build) / f"brian2_B{B}"
