@@ -292,8 +292,11 @@ def service_run(workload: str, B: int, steps: int, workers: int = 2) -> dict:
         subprocess.run([str(cli), "run", str(spec), "--out", str(Path(tmp) / "out.zarr"), "--workers", str(workers),
                         "--no-progress"], check=True, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
-        markers = (Path(tmp) / "out.zarr" / ".synsweep" / "done").iterdir()  # written as each task ends
-        tasks = [(m.stat().st_mtime, json.loads(m.read_text())) for m in markers]
+        # completion records ({"chunks": {id: info}}), written as each task ends; a record shared by the
+        # tasks of a shard holds the time of its last write, so the first task's start is an estimate
+        markers = (Path(tmp) / "out.zarr" / ".synsweep" / "done").iterdir()
+        tasks = [(m.stat().st_mtime, info) for m in markers
+                 for info in json.loads(m.read_text()).get("chunks", {}).values() if "seconds" in info]
     first = min(end - info["seconds"] for end, info in tasks) - wall
     last = max(end for end, _ in tasks) - wall
     neuron_steps = 2 * points * steps
