@@ -230,10 +230,7 @@ def simulate(
             path = f"synapses.{syn.name}.init.{v.name}"
             X[layout.state_row(len(circuit.neurons) + j, v.name)] = padded(per_lane(path, params_init[path]))
 
-    ACC = np.zeros((layout.n_acc, lanes), dtype=np.float64)
-    ACC[layout.diverged_row] = -1.0
-    for q in range(len(layout.key.pairs)):
-        ACC[layout.pair_acc(q, "t_desync")] = -1.0
+    ACC = np.repeat(np.asarray(layout.acc_initial, dtype=np.float64)[:, None], lanes, axis=1)
 
     n_steps, n_transient = simulation.n_steps, simulation.n_transient
     args: list = [X, P, ACC]

@@ -34,10 +34,11 @@ chunk: results are bit-identical whatever the chunking.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from contextlib import nullcontext
 
 from ..integrators import INTEGRATORS, Tableau
-from ..metrics import NEURON_ACC, PAIR_ACC, SPIKE_SCRATCH
+from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
 from .addressing import Addressing
 from .layout import PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 from .looped import Looped
@@ -80,6 +81,9 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src()
     src()
     src.lines += copy_functions(model_functions([*lay.neurons, *lay.synapse_models])).splitlines()
+    src()
+    src()
+    src.lines += copy_functions(metric_functions(key.keeps), metrics=True).splitlines()
     src()
     src()
     src(f"VARYING = np.array({lay.varying!r}, dtype=np.int64)  # parameter rows that differ between lanes")
@@ -234,7 +238,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     src(f"{a.buf(g, 'v_before')} = {a.state(g, model.voltage, 0)}")
 
     # what the step needs besides the ODE (each only when something consumes it)
-    keeps = key.keeps
+    kept = kept_parts(key.keeps)
     triggered = [(sm, output, g) for sm, output, g in synapses if sm.spike_triggered]
     gate_events = bool(triggered) and events_idle_without_spike(lay)
     late_needed = needs_lateness(lay)
@@ -243,7 +247,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     fused = a.fuses_tail and not any(sm.post_jump is not None for sm, _, _ in triggered)
 
     def every_step() -> None:
-        """Divergence and the pairs' running sums (float64; only what key.keeps asks for)."""
+        """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
         # divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is arithmetic
         # on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
         beyond = a.out_of_bounds()
@@ -251,23 +255,16 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
             d = a.acc_row(lay.diverged_row)
             src(f"bad = np.float64({beyond}) * np.float64({d} < 0.0)")
             src(f"{d} += bad * (s64 - {d})")
-        if key.pairs and {"sums", "sad"} & set(keeps):
-            # pairwise running sums (voltages shifted by each model's resting value against cancellation)
+        if key.pairs and kept["sample"]:
             for g in a.pair_groups():
                 with a.members(g):
-                    va, vb = a.pair_voltage(g, 0), a.pair_voltage(g, 1)
-                    if "sums" in keeps:
-                        src(f"xa = {va} + {a.pair_shift(g, 0)}")
-                        src(f"xb = {vb} + {a.pair_shift(g, 1)}")
-                        for w, expr in zip(("sx", "sy", "sxx", "syy", "sxy"),
-                                           ("xa", "xb", "(xa * xa)", "(xb * xb)", "(xa * xb)"), strict=True):
-                            src(f"{a.acc(g, w)} += w * {expr}")
-                    if "sad" in keeps:
-                        src(f"{a.acc(g, 'sad')} += w * abs({va} - {vb})")
+                    inputs = {"w": "w", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
+                              "sa": a.pair_shift(g, 0), "sb": a.pair_shift(g, 1)}
+                    emit_updates(src, kept["sample"], inputs, lambda what, g=g: a.acc(g, what))
 
     def tail() -> None:
         every_step()
-        if "count" in keeps or gate_events:
+        if kept["spike"] or gate_events:
             a.count_spikes(None)
 
     # --- 1. the ODE section
@@ -345,7 +342,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     if not fused:
         with a.section():
             every_step()
-    if "count" not in keeps:
+    if not kept["spike"]:
         return
     if not fused and not gate_events:
         a.count_spikes("counting")
@@ -359,8 +356,8 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
             with a.members(g, accumulators=True):
                 up, tc = a.spike_local(g, "up"), a.spike_local(g, "tc")
                 src(f"{up} = np.float64(({a.buf(g, 'spiked')} > 0.0) & counting)")
-                if not needs_spike_times(keeps):
-                    src(f"{tc} = 0.0")  # unused: no metric asks for spike times
+                if not needs_spike_times(kept):
+                    src(f"{tc} = 0.0")  # unused: no part reads spike times
                 elif model.spike_threshold:
                     thr = f"np.float64({a.lane_param(g, model.spike_threshold)})"
                     vb, va = f"np.float64({a.buf(g, 'v_before')})", f"np.float64({a.buf(g, 'v_after')})"
@@ -368,45 +365,79 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     src(f"{tc} = (s64 + min(max(frac, 0.0), 1.0)) * dt64")
                 else:
                     src(f"{tc} = (s64 + 1.0) * dt64")
-                if needs_synchrony(keeps):  # this step's spike and the bookkeeping before it, for the pairs
+                if kept["pair_spike"]:  # this step's spike and the bookkeeping before it, for the pairs
                     values = {"up": up, "tc": tc, **{w: a.acc(g, w) for w in ("count", "last", "last_isi")}}
                     for w, value in values.items():
                         if a.scratch(g, w) != value:
                             src(f"{a.scratch(g, w)} = {value}")
-                emit_spike_bookkeeping(src, {w: a.acc(g, w) for w in NEURON_ACC}, up, tc, keeps)
-        if key.pairs and needs_synchrony(keeps):
+                emit_updates(src, kept["spike"], {"up": up, "tc": tc}, lambda what, g=g: a.acc(g, what))
+        if key.pairs and kept["pair_spike"]:
             for g in a.pair_groups():
                 with a.members(g):
-                    emit_spike_synchrony(src, {w: a.acc(g, w) for w in PAIR_ACC},
-                                         {w: a.pair_scratch(g, 0, w) for w in SPIKE_SCRATCH},
-                                         {w: a.pair_scratch(g, 1, w) for w in SPIKE_SCRATCH}, keeps)
+                    inputs = {f"{w}_{side}": a.pair_scratch(g, s, w) for s, side in enumerate("ab")
+                              for w in SPIKE_SCRATCH}
+                    inputs.update(coinc_window="coinc_window", sync_tol="sync_tol")
+                    emit_updates(src, kept["pair_spike"], inputs, lambda what, g=g: a.acc(g, what))
     src.dedent()  # spike gate
+
+
+def kept_parts(keeps: tuple[str, ...]) -> dict[str, list[Part]]:
+    """The parts of the bookkeeping that ``keeps`` asks for, by scope, in their declared order."""
+    kept: dict[str, list[Part]] = {"spike": [], "sample": [], "pair_spike": [], "circuit": []}
+    for part in PARTS:
+        if part.name in keeps:
+            kept[part.scope].append(part)
+    return kept
+
+
+def metric_functions(keeps: tuple[str, ...]) -> list[Callable]:
+    """The update functions of the kept parts, copied into the kernel (float64, literals as written)."""
+    return [f for p in PARTS if p.name in keeps for f in (p.term, p.update) if f is not None]
+
+
+def needs_spike_times(kept: dict[str, list[Part]]) -> bool:
+    """Whether a kept part reads each spike's interpolated time (not only its count)."""
+    return any({"tc", "tc_a", "tc_b"} & set(inspect.signature(p.update).parameters)
+               for p in kept["spike"] + kept["pair_spike"])
+
+
+def emit_updates(src: Source, parts: list[Part], inputs: dict[str, str], acc: Callable[[str], str]) -> None:
+    """Every part's update from the old values of the accumulators (``acc(name)``: the expression of an
+    accumulator of this neuron or pair), then the new values stored (each accumulator's arithmetic is the same
+    whatever else is kept)."""
+    for part in parts:
+        names = list(inspect.signature(part.update).parameters)
+        bindings = {**{x: acc(x) for x in names if x not in inputs}, **inputs}
+        src(", ".join(f"new_{x}" for x in part.accumulators) + f" = {call(part.update, bindings)}")
+    for part in parts:
+        for x in part.accumulators:
+            src(f"{acc(x)} = new_{x}")
 
 
 def emit_kuramoto_sample(a: Addressing) -> None:
     """The Kuramoto order parameter R of the circuit at the end of this step, added to its running sum
-    (see ``synsweep.engine.metrics``), every ``kur_every`` steps of the analysed window.
+    (``metrics.kuramoto_term``, ``metrics.kuramoto_update``), every ``kur_every`` steps of the analysed window.
 
     The branch is on the step index, the same for every lane, so the lane loop under it stays a vector
     loop; it runs after the metrics sections, from each neuron's spike bookkeeping (last spike, latest ISI,
     count). Both strategies perform the same operations in the same order (neuron 0 first); their compiled
     code can still round a sample differently in the last bit (tests/unit/test_looped.py allows 1 ulp).
     """
-    src, n = a.src, len(a.lay.neurons)
+    src, n, part = a.src, len(a.lay.neurons), PART["kuramoto"]
     with src.block("if kur_every > 0 and counting and (s + 1) % kur_every == 0:"):
         src("t_s = (s64 + 1.0) * dt64")
         with a.section():
-            sums, each = a.neuron_sums({"kc": "0.0", "ks": "0.0", "ok": "1.0"})
-            kc, ks, ok = sums["kc"], sums["ks"], sums["ok"]
+            sums, each = a.neuron_sums({"ok": "1.0", "kc": "0.0", "ks": "0.0"})
+            running = ", ".join(sums.values())
             for acc in each:
-                src(f"{ok} = {ok} * np.float64({acc('count')} >= 2.0)")
-                src(f"sn, cs = sincos2pi((t_s - {acc('last')}) / max({acc('last_isi')}, 1e-300))")
-                src(f"{kc} = {kc} + cs")
-                src(f"{ks} = {ks} + sn")
+                names = list(inspect.signature(part.term).parameters)
+                bindings = {**{x: acc(x) for x in names if x not in sums and x != "t_s"}, **sums, "t_s": "t_s"}
+                src(f"{running} = {call(part.term, bindings)}")
             with a.lanes():
-                src(f"{a.acc_row(a.lay.circuit_acc('kur_sum'))} += {ok} * (np.sqrt({kc} * {kc} + {ks} * {ks}) / "
-                    f"{float(n)!r})")
-                src(f"{a.acc_row(a.lay.circuit_acc('kur_n'))} += {ok}")
+                bindings = {**sums, "n": repr(float(n)), **{x: a.acc_row(a.lay.circuit_acc(x)) for x in CIRCUIT_ACC}}
+                src(", ".join(f"new_{x}" for x in part.accumulators) + f" = {call(part.update, bindings)}")
+                for x in part.accumulators:
+                    src(f"{a.acc_row(a.lay.circuit_acc(x))} = new_{x}")
 
 
 def interleave_count(lay: KernelLayout) -> int:
@@ -444,85 +475,3 @@ def spike_lateness(vb: str, va: str, thr: str | None) -> str:
     if thr is None:
         return "F(0.0)"
     return f"min(max(({va} - {thr}) / max({va} - {vb}, F(1e-30)), F(0.0)), F(1.0))"
-
-
-def emit_spike_bookkeeping(src: Source, acc: dict[str, str], up: str, tc: str, keeps: tuple[str, ...]) -> None:
-    """A neuron's spike count, first and last spike time and ISI sums, given its spike flag and time; only
-    what ``keeps`` asks for (each accumulator's arithmetic is the same whatever else is kept)."""
-    if "count" not in keeps:
-        return
-    src(f"cnt = {acc['count']}")
-    if {"isi", "last_isi", "first"} & set(keeps):
-        src("seen = min(cnt, 1.0)")
-    if {"isi", "last_isi"} & set(keeps):
-        src(f"isi = {up} * seen * ({tc} - {acc['last']})")
-    if "last_isi" in keeps:
-        src(f"{acc['last_isi']} += {up} * seen * (isi - {acc['last_isi']})")
-    if "isi" in keeps:
-        src(f"{acc['isi_sum']} += isi")
-        src(f"{acc['isi_sq']} += isi * isi")
-    if "first" in keeps:
-        src(f"{acc['first']} += {up} * (1.0 - seen) * ({tc} - {acc['first']})")
-    if "last" in keeps:
-        src(f"{acc['last']} += {up} * ({tc} - {acc['last']})")
-    src(f"{acc['count']} = cnt + {up}")
-
-
-def needs_spike_times(keeps: tuple[str, ...]) -> bool:
-    """Whether the metrics loop needs each spike's interpolated time (not only its count)."""
-    return bool({"last", "first"} & set(keeps))
-
-
-def needs_synchrony(keeps: tuple[str, ...]) -> bool:
-    """Whether the metrics loop runs the pairs' spike synchrony (``emit_spike_synchrony``)."""
-    return bool({"coinc", "desync", "plv"} & set(keeps))
-
-
-def emit_spike_synchrony(src: Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str],
-                         keeps: tuple[str, ...]) -> None:
-    """Spike synchrony of a pair (see ``synsweep.engine.metrics``), from each neuron's SPIKE_SCRATCH values
-    of this step (before its own bookkeeping): coincidences, the last out-of-sync spike and each neuron's
-    spikes since then, phase sums; only the parts that ``keeps`` asks for."""
-    if {"desync", "plv"} & set(keeps):
-        src(f"la = {a['up']} * {a['tc']} + (1.0 - {a['up']}) * {a['last']}")  # latest spike, this step's included
-        src(f"ha = min({a['count']} + {a['up']}, 1.0)")  # has spiked (0/1)
-    if "coinc" in keeps:
-        # coincidences: the later spike of a pair within coinc_window of the other neuron's spike, counted once
-        src(f"both = {a['up']} * {b['up']} * np.float64(abs({a['tc']} - {b['tc']}) <= coinc_window)")
-        src(f"near_a = {a['up']} * (1.0 - {b['up']}) * min({b['count']}, 1.0) * "
-            f"np.float64({a['tc']} - {b['last']} <= coinc_window)")
-        src(f"near_b = {b['up']} * (1.0 - {a['up']}) * min({a['count']}, 1.0) * "
-            f"np.float64({b['tc']} - {a['last']} <= coinc_window)")
-        src(f"{acc['n_coinc']} += both + near_a + near_b")
-    if "desync" in keeps:
-        _emit_desync(src, acc, a, b)
-    if "plv" in keeps:
-        # phase of a's latest spike in b's inter-spike interval that ends with b's spike of this step
-        src(f"valid = {b['up']} * min({b['count']}, 1.0) * ha * np.float64(la > {b['last']}) * "
-            f"np.float64(la <= {b['tc']})")
-        src(f"sn, cs = sincos2pi((la - {b['last']}) / max({b['tc']} - {b['last']}, 1e-300))")
-        src(f"{acc['plv_c']} += valid * cs")
-        src(f"{acc['plv_s']} += valid * sn")
-        src(f"{acc['plv_n']} += valid")
-
-
-def _emit_desync(src: Source, acc: dict[str, str], a: dict[str, str], b: dict[str, str]) -> None:
-    """The time of the pair's last out-of-sync spike and each neuron's spikes since then (time_to_sync)."""
-    src(f"lb = {b['up']} * {b['tc']} + (1.0 - {b['up']}) * {b['last']}")
-    src(f"hb = min({b['count']} + {b['up']}, 1.0)")
-    # lag of a spike to the other neuron's nearest spike (the last one, or the next one expected one ISI
-    # later); the last spike whose lag is >= sync_tol marks the end of the time to synchrony
-    # (the other's latest ISI; before it has one, this neuron's ISI that ends with this spike)
-    src(f"own_a = ({a['tc']} - {a['last']}) if {a['count']} >= 1.0 else 1e300")
-    src(f"own_b = ({b['tc']} - {b['last']}) if {b['count']} >= 1.0 else 1e300")
-    src(f"period_b = {b['last_isi']} if {b['count']} >= 2.0 else own_a")
-    src(f"period_a = {a['last_isi']} if {a['count']} >= 2.0 else own_b")
-    src(f"da = abs({a['tc']} - lb)")
-    src(f"db = abs({b['tc']} - la)")
-    src(f"bad_a = {a['up']} * hb * np.float64(min(da, abs(period_b - da)) >= sync_tol)")
-    src(f"bad_b = {b['up']} * ha * np.float64(min(db, abs(period_a - db)) >= sync_tol)")
-    src(f"{acc['t_desync']} = max({acc['t_desync']}, max(bad_a * ({a['tc']} + 1.0), bad_b * ({b['tc']} + 1.0)) - 1.0)")
-    # each neuron's spikes since the last step with an out-of-sync spike (the evidence behind time_to_sync)
-    src("insync = 1.0 - max(bad_a, bad_b)")
-    src(f"{acc['sync_a']} = insync * ({acc['sync_a']} + {a['up']})")
-    src(f"{acc['sync_b']} = insync * ({acc['sync_b']} + {b['up']})")

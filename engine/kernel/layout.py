@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 from ..circuit import Circuit
 from ..integrators import INTEGRATORS
-from ..metrics import CIRCUIT_ACC, EVERYTHING, KURAMOTO_MIN_NEURONS, NEURON_ACC, PAIR_ACC, SPIKE_SCRATCH, keeps_for
+from ..metrics import (
+    CIRCUIT_ACC,
+    EVERYTHING,
+    KURAMOTO_MIN_NEURONS,
+    NEURON_ACC,
+    PAIR_ACC,
+    SPIKE_SCRATCH,
+    initial_value,
+    keeps_for,
+)
 from ..models import NEURON_MODELS
 from ..synapses import SYNAPSE_MODELS
 
@@ -142,3 +151,11 @@ class KernelLayout:
     @property
     def diverged_row(self) -> int:
         return self.n_acc - 1
+
+    @property
+    def acc_initial(self) -> list[float]:
+        """Initial value of each ACC row (the parts' initial values; -1 for the diverged step: not diverged)."""
+        n, n_pairs = len(self.key.neuron_models), len(self.key.pairs)
+        rows = [initial_value(a) for a in NEURON_ACC] * n + [initial_value(a) for a in PAIR_ACC] * n_pairs
+        rows += [initial_value(a) for a in CIRCUIT_ACC] if self.kuramoto else []
+        return [*rows, -1.0]

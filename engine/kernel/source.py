@@ -50,18 +50,19 @@ class Source:
 
 
 class _CastLiterals(ast.NodeTransformer):
-    """Cast numeric literals to the working precision ``F`` and rename the copied functions.
+    """Cast numeric literals to the working precision ``F`` (when ``cast``) and rename the copied functions.
 
     ``rename`` maps the names a function's body may call (its module's globals) to the unique names of
     the copied functions; the function itself is renamed to ``own``.
     """
 
-    def __init__(self, own: str, rename: dict[str, str]):
+    def __init__(self, own: str, rename: dict[str, str], cast: bool = True):
         self.own = own
         self.rename = rename
+        self.cast = cast
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if self.cast and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return ast.copy_location(ast.Call(ast.Name("F", ast.Load()), [node], []), node)
         return node
 
@@ -88,14 +89,17 @@ def qualname(func: Callable) -> str:
     return f"{func.__module__.rsplit('.', 1)[-1]}__{func.__name__}"
 
 
-def copy_functions(funcs: list[Callable]) -> str:
-    """Source of ``funcs`` as numba functions of the working precision, each renamed uniquely."""
+def copy_functions(funcs: list[Callable], metrics: bool = False) -> str:
+    """Source of ``funcs`` as numba functions, each renamed uniquely: the models' functions of the working
+    precision ``F``; with ``metrics``, the metrics' float64 updates, literals as written and inlined by numba
+    (``inline='always'``: LLVM's inliner leaves calls in the spike-gated loop, which then runs scalar)."""
     out = []
     for f in funcs:
         calls = {name: qualname(g) for name, g in f.__globals__.items() if any(g is h for h in funcs)}
         tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
-        tree = _CastLiterals(qualname(f), calls).visit(tree)
-        out.append(f"@njit(fastmath={FASTMATH}, error_model='numpy')\n{ast.unparse(tree)}\n")
+        tree = _CastLiterals(qualname(f), calls, not metrics).visit(tree)
+        inline = ", inline='always'" if metrics else ""
+        out.append(f"@njit(fastmath={FASTMATH}, error_model='numpy'{inline})\n{ast.unparse(tree)}\n")
     return "\n\n".join(out)
 
 
