@@ -16,9 +16,12 @@ import fcntl
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -34,6 +37,7 @@ _LLVM_OPTIONS = (
     "-runtime-memory-check-threshold=1000",
 )
 _options_set = False
+_INTERLEAVE = re.compile(r"^INTERLEAVE = (\d+)$", re.M)
 _loaded: dict[KernelKey, ModuleType] = {}
 _GENERATING = threading.RLock()  # generating and loading kernels: one thread of the process at a time
 COMPILE_SECONDS: dict[KernelKey, float] = {}
@@ -53,6 +57,22 @@ def _set_llvm_options() -> None:
         for opt in _LLVM_OPTIONS:
             llvm.set_option("synsweep", opt)
         _options_set = True
+
+
+@contextmanager
+def _interleave(source: str) -> Iterator[None]:
+    """Compile under the kernel's own LLVM interleave count (its module constant ``INTERLEAVE``, 0: LLVM's
+    choice; ``synsweep.engine.kernel.emit.interleave_count``), then back to LLVM's choice. The count decides
+    how many lane vectors one iteration of a lane loop holds: speed only, every lane computes the same."""
+    m = _INTERLEAVE.search(source)
+    count = int(m.group(1)) if m else 0
+    if count:
+        llvm.set_option("synsweep", f"-force-vector-interleave={count}")
+    try:
+        yield
+    finally:
+        if count:
+            llvm.set_option("synsweep", "-force-vector-interleave=0")
 
 
 def engine_source_hash() -> str:
@@ -102,7 +122,8 @@ def _load(key: KernelKey) -> None:
                 spec = importlib.util.spec_from_file_location(name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
-                spec.loader.exec_module(module)  # compiles (eager signature) or loads the cached code
+                with _interleave(source):
+                    spec.loader.exec_module(module)  # compiles (eager signature) or loads the cached code
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     COMPILE_SECONDS[key] = time.perf_counter() - start
@@ -123,7 +144,8 @@ def kernel_assembly(key: KernelKey) -> str:
         path.write_text(source.replace("cache=True", "cache=False"))
         spec = importlib.util.spec_from_file_location(f"{name}_inspect", path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        with _interleave(source):
+            spec.loader.exec_module(module)
         return "\n".join(module.run.inspect_asm().values())
 
 

@@ -20,7 +20,7 @@ Values of group g for lane i:
                     post_refractory(g): its post neuron (model, group) when its refractory state counts
     acc(g, what), acc_row(row)  accumulators (float64) of a neuron, a pair, the circuit
 Writes: set_slopes(g, j, names, expr), set_new(g, names, expr), set_stored(g, names, expr).
-Reductions over the neurons per lane: out_of_bounds(), spike_gate(), neuron_sums(inits).
+Reductions over the neurons per lane: out_of_bounds(), count_spikes(condition), neuron_sums(inits).
 
 A back end with another memory model (one sweep point per GPU thread, state in registers) is one more
 subclass of ``Addressing``: its lane loop is the thread's index, its names are locals and per-lane loads.
@@ -56,9 +56,12 @@ class Addressing:
 
     in_place: whether the combination overwrites the state in the buffer (so the voltage before the step is
     saved before combining, not read afterwards).
+    fuses_tail: whether ``ode_section(tail)`` writes the tail inside the ODE section's one lane loop (so the
+    every-step metrics read the new state while it is in registers); False: the tail follows the section.
     """
 
     in_place = False
+    fuses_tail = False
 
     def __init__(self, src: Source, lay: KernelLayout, tile: int):
         self.src, self.lay, self.tile = src, lay, tile
@@ -90,7 +93,13 @@ class Addressing:
     def section(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
-    def ode_section(self) -> AbstractContextManager[None]:
+    def spike_section(self) -> AbstractContextManager[None]:
+        """The loops of the spike bookkeeping (inside the spike gate); by default ``section()``."""
+        return self.section()
+
+    def ode_section(self, tail: Callable[[], None] | None = None) -> AbstractContextManager[None]:
+        """The ODE section's loops; ``tail()`` writes statements that follow the storing of the new state
+        (inside the lane loop when ``fuses_tail``, else after the section)."""
         raise NotImplementedError
 
     def members(self, g: Group, *, factors: bool = False, ring: bool = False,
@@ -167,8 +176,9 @@ class Addressing:
         """An expression true when some neuron's voltage is beyond ``v_bound`` or NaN."""
         raise NotImplementedError
 
-    def spike_gate(self) -> None:
-        """Open ``if n_up > 0:`` over the number of spikes in the tile this step (in the analysed window)."""
+    def count_spikes(self, condition: str | None) -> None:
+        """Set ``n_up`` to the number of spikes in the tile this step (0 unless ``condition`` holds, when one
+        is given). Inside a fused tail: add this lane's spikes to ``n_up`` (set to 0 before the lane loop)."""
         raise NotImplementedError
 
     def spike_local(self, g: Group, what: str) -> str:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from ..integrators import INTEGRATORS, Tableau
 from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
@@ -75,6 +76,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src()
     src(f"F = {PRECISIONS[key.precision]}")
     src(f"TILE = {tile}")
+    src(f"INTERLEAVE = {interleave_count(lay)}  # lane vectors per loop iteration (0: LLVM's choice; engine.kernels)")
     src("U = np.uint64")
     src()
     src()
@@ -235,8 +237,38 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                 with a.members(g):
                     src(f"{a.buf(g, 'v_before')} = {a.state(g, model.voltage, 0)}")
 
+    # what the step needs besides the ODE (each only when something consumes it)
+    kept = kept_parts(key.keeps)
+    triggered = [(sm, output, g) for sm, output, g in synapses if sm.spike_triggered]
+    gate_events = bool(triggered) and events_idle_without_spike(lay)
+    late_needed = needs_lateness(lay)
+    # the every-step metrics join the ODE lane loop where the strategy fuses them, unless an event can still
+    # move a voltage after the ODE section (a post jump)
+    fused = a.fuses_tail and not any(sm.post_jump is not None for sm, _, _ in triggered)
+
+    def every_step() -> None:
+        """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
+        # divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is arithmetic
+        # on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
+        beyond = a.out_of_bounds()
+        with a.lanes():
+            d = a.acc_row(lay.diverged_row)
+            src(f"bad = np.float64({beyond}) * np.float64({d} < 0.0)")
+            src(f"{d} += bad * (s64 - {d})")
+        if key.pairs and kept["sample"]:
+            for g in a.pair_groups():
+                with a.members(g):
+                    inputs = {"w": "w", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
+                              "sa": a.pair_shift(g, 0), "sb": a.pair_shift(g, 1)}
+                    emit_updates(src, kept["sample"], inputs, lambda what, g=g: a.acc(g, what))
+
+    def tail() -> None:
+        every_step()
+        if kept["spike"] or gate_events:
+            a.count_spikes(None)
+
     # --- 1. the ODE section
-    with a.ode_section():
+    with a.ode_section(tail if fused else None):
         if coupled:  # one ODE system: every current at every stage from that stage's state
             stages("all", True, True)
             voltages_before()
@@ -258,7 +290,8 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     src(f"{a.buf(g, 'v_before')} = {vb}")
                 src(f"{a.buf(g, 'v_after')} = {va}")
                 thr = a.param(g, model.spike_threshold) if model.spike_threshold else None
-                src(f"late = {spike_lateness(vb, va, thr)}")
+                if late_needed:
+                    src(f"late = {spike_lateness(vb, va, thr)}")
                 if model.spike is None:
                     src(f"spiked = ({vb} < {thr}) & ({va} >= {thr})")
                 else:
@@ -267,12 +300,14 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     src(f"spiked = {call(model.spike, names)}")
                     names["spiked"] = "spiked"
                     a.set_new(g, model.state_names, call(model.after_step, names))
-                src(f"{a.buf(g, 'spiked')} = (F(1.0) + late) if spiked else F(0.0)")
+                # the spike row: 0 for none, else 1 + its lateness (1 when no synapse reads the lateness)
+                src(f"{a.buf(g, 'spiked')} = {'(F(1.0) + late)' if late_needed else 'F(1.0)'} if spiked else F(0.0)")
+    if gate_events and not fused:
+        a.count_spikes(None)
 
-    # --- 2. the event section
-    triggered = [(sm, output, g) for sm, output, g in synapses if sm.spike_triggered]
+    # --- 2. the event section: in every step, or (gate_events) only in a step in which a lane of the tile spiked
     if triggered:
-        with a.section():
+        with src.block("if n_up > 0:") if gate_events else nullcontext(), a.section():
             for sm, output, g in triggered:
                 with a.members(g, ring=True):
                     a.bind(g)
@@ -302,30 +337,21 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                         vpost = a.post_voltage(g)
                         src(f"{vpost} = {vpost} + {call(sm.post_jump, names)}")
 
-    # --- 3. the metrics sections: float64 bookkeeping apart from the ODE section, so that the ODE lane loop
-    # runs at the full SIMD width of the working precision. Only the parts (``metrics.PARTS``) key.keeps asks for.
-    kept = kept_parts(key.keeps)
-    with a.section():  # every step: divergence and the pairs' running sums
-        # divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is arithmetic
-        # on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
-        beyond = a.out_of_bounds()
-        with a.lanes():
-            d = a.acc_row(lay.diverged_row)
-            src(f"bad = np.float64({beyond}) * np.float64({d} < 0.0)")
-            src(f"{d} += bad * (s64 - {d})")
-        if key.pairs and kept["sample"]:
-            for g in a.pair_groups():
-                with a.members(g):
-                    inputs = {"w": "w", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
-                              "sa": a.pair_shift(g, 0), "sb": a.pair_shift(g, 1)}
-                    emit_updates(src, kept["sample"], inputs, lambda what, g=g: a.acc(g, what))
+    # --- 3. the metrics sections: float64 bookkeeping; every step (fused into the ODE lane loop above where
+    # the strategy does that in float64), and the spike bookkeeping only in a step with a spike
+    if not fused:
+        with a.section():
+            every_step()
     if not kept["spike"]:
         return
+    if not fused and not gate_events:
+        a.count_spikes("counting")
 
-    # spikes: only in a step in which a lane of the tile spiked; time by linear interpolation of the
-    # crossing of the threshold within the step
-    a.spike_gate()
-    with a.section():
+    # spikes: only in a step (of the analysed window) in which a lane of the tile spiked; time by linear
+    # interpolation of the crossing of the threshold within the step
+    src("if counting and n_up > 0:")
+    src.indent()
+    with a.spike_section():
         for model, g in neurons:
             with a.members(g, accumulators=True):
                 up, tc = a.spike_local(g, "up"), a.spike_local(g, "tc")
@@ -412,6 +438,34 @@ def emit_kuramoto_sample(a: Addressing) -> None:
                 src(", ".join(f"new_{x}" for x in part.accumulators) + f" = {call(part.update, bindings)}")
                 for x in part.accumulators:
                     src(f"{a.acc_row(a.lay.circuit_acc(x))} = new_{x}")
+
+
+def interleave_count(lay: KernelLayout) -> int:
+    """How many lane vectors one iteration of the kernel's lane loops holds (LLVM's interleave count, set by
+    ``synsweep.engine.kernels`` when it compiles the kernel): 2 when no function of the ODE section
+    (derivatives, synaptic currents, their helpers) calls ``exp``, else 0 (LLVM's own choice, 1 in practice).
+    A cheap ODE body is a chain of dependent stages too short to keep the cores' pipelines full with one
+    vector per iteration: two independent vectors hide its latency (measured +6% to +13% on the HR and IF
+    pairs); an exp-heavy body (HH) is long enough, and twice its registers would spill (measured -6%).
+    Speed only: every lane performs the same operations either way."""
+    funcs = []
+    for model in [*lay.neurons, *lay.synapse_models]:
+        funcs += [*getattr(model, "helpers", ()), model.derivatives]
+        funcs += [out.currents for out in getattr(model, "outputs", {}).values()]
+    return 0 if any(f is not None and "exp(" in inspect.getsource(f) for f in funcs) else 2
+
+
+def needs_lateness(lay: KernelLayout) -> bool:
+    """Whether a synapse reads the lateness of its pre neuron's spikes (the ``lag`` of its ``after_step``):
+    only then does the ODE section compute it (a division per neuron and step)."""
+    return any(sm.after_step is not None and sm.trigger is None for sm in lay.synapse_models)
+
+
+def events_idle_without_spike(lay: KernelLayout) -> bool:
+    """Whether the event section changes nothing in a step in which no neuron of the tile spiked: every
+    spike-triggered synapse is ``idle_without_spike``, without a delay ring and without its own trigger."""
+    return all(sm.idle_without_spike and sm.trigger is None and syn[4] == 1
+               for sm, syn in zip(lay.synapse_models, lay.key.synapses, strict=True) if sm.spike_triggered)
 
 
 def spike_lateness(vb: str, va: str, thr: str | None) -> str:

@@ -38,7 +38,7 @@ per-synapse evaluation up to rounding (the order of the additions differs), not 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -295,8 +295,10 @@ class Looped(Addressing):
         yield
 
     @contextmanager
-    def ode_section(self):
+    def ode_section(self, tail=None):
         yield
+        if tail is not None:
+            tail()
 
     @contextmanager
     def members(self, g, *, factors=False, ring=False, accumulators=False):
@@ -437,18 +439,16 @@ class Looped(Addressing):
                 src(f"{ok} = F(1.0) if ({ok} > F(0.0)) & (abs(W[i + o_v]) <= v_bound) else F(0.0)")
         return f"{ok} == F(0.0)"
 
-    def spike_gate(self):
+    def count_spikes(self, condition):
         lay, src, tile = self.lay, self.src, self.tile
         first = lay.neuron_row(0, "spiked")
         step = lay.neuron_row(1, "spiked") - first if len(lay.neurons) > 1 else 0
         src("n_up = np.int64(0)")
-        src("if counting:")
-        src(f"    for e in range({len(lay.neurons)}):")
-        src(f"        o_up = U(({first} + {step} * e) * {tile})")
-        src("        for i in range(U(TILE)):")
-        src("            n_up += np.int64(W[i + o_up] > F(0.0))")
-        src("if n_up > 0:")
-        src.indent()
+        with src.block(f"if {condition}:") if condition else nullcontext():
+            src(f"for e in range({len(lay.neurons)}):")
+            src(f"    o_up = U(({first} + {step} * e) * {tile})")
+            src("    for i in range(U(TILE)):")
+            src("        n_up += np.int64(W[i + o_up] > F(0.0))")
 
     def spike_local(self, g, what):
         return what

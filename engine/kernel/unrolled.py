@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from .addressing import Addressing, Row
 
+SPIKE_BLOCK = 16  # lanes per block of the spike bookkeeping (a multiple of every SIMD width, divides TILE)
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -26,12 +28,17 @@ class Unit:
 
 
 class Unrolled(Addressing):
+    """fuses_tail in float64 only: the metrics are float64, and float64 work in a float32 lane loop would
+    halve its SIMD width."""
+
     in_place = False
 
     def __init__(self, src, lay, tile):
         super().__init__(src, lay, tile)
         self.n = len(lay.neurons)
         self._bound: set[Unit] = set()
+        self.fuses_tail = lay.key.precision == "float64"
+        self._in_tail = False
 
     # --- helpers
     def _w(self, row: int) -> str:
@@ -84,10 +91,14 @@ class Unrolled(Addressing):
             yield
 
     @contextmanager
-    def ode_section(self):
-        """The lane loop of the ODE section: y and the varying parameters loaded first, the new state stored last."""
+    def ode_section(self, tail=None):
+        """The lane loop of the ODE section: y and the varying parameters loaded first, the new state stored
+        last, then the tail (fused in float64, see the class)."""
         lay, src = self.lay, self.src
         self._bound = set()
+        fused = tail is not None and self.fuses_tail
+        if fused:
+            src("n_up = np.int64(0)")
         with src.block("for i in range(U(TILE)):"):
             units = [g for _, g in self.neuron_groups()] + [g for _, _, g in self.synapse_groups()]
             for g in units:
@@ -104,6 +115,28 @@ class Unrolled(Addressing):
             for g in units:
                 for v in self._states(g):
                     src(f"{self._w(lay.state_row(self._unit(g), v))} = {self.new(g, v)}")
+            if fused:
+                self._in_tail = True
+                tail()
+                self._in_tail = False
+        if tail is not None and not fused:
+            tail()
+
+    @contextmanager
+    def spike_section(self):
+        """The spike bookkeeping over blocks of SPIKE_BLOCK lanes, each block only when one of its lanes spiked
+        (a count over the block, a branch uniform over its lanes): the cost of the bookkeeping grows with the
+        block that holds a spike, not with the tile. The skipped lanes would each have added an exact 0."""
+        src = self.src
+        self._bound = set()
+        with src.block(f"for b in range(U(0), U(TILE), U({SPIKE_BLOCK})):"):
+            src("m = np.int64(0)")
+            with src.block(f"for j in range(U({SPIKE_BLOCK})):"):
+                src("i = b + j")
+                src(f"m += {self._flags()}")
+            with src.block("if m > 0:"), src.block(f"for j in range(U({SPIKE_BLOCK})):"):
+                src("i = b + j")
+                yield
 
     @contextmanager
     def members(self, g, *, factors=False, ring=False, accumulators=False):
@@ -203,17 +236,26 @@ class Unrolled(Addressing):
             self.src(f"v{k} = np.float64({self.stored(Unit('neuron', k), model.voltage)})")
         return "not (" + " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(self.n)) + ")"
 
-    def spike_gate(self):
-        lay, src = self.lay, self.src
-        first = lay.neuron_row(0, "spiked")
-        step = lay.neuron_row(1, "spiked") - first if self.n > 1 else 0
+    def _flags(self) -> str:
+        """The number of this lane's neurons that spiked in this step."""
+        first = self.lay.neuron_row(0, "spiked")
+        step = self.lay.neuron_row(1, "spiked") - first if self.n > 1 else 0
+        return " + ".join(f"np.int64(W[i + U({(first + step * k) * self.tile})] > F(0.0))" for k in range(self.n))
+
+    def count_spikes(self, condition):
+        src = self.src
+        flags = self._flags()
+        if self._in_tail:
+            src(f"n_up += {flags}")
+            return
         src("n_up = np.int64(0)")
-        src("if counting:")
-        flags = " + ".join(f"np.int64(W[i + U({(first + step * k) * self.tile})] > F(0.0))" for k in range(self.n))
-        src("    for i in range(U(TILE)):")
-        src(f"        n_up += {flags}")
-        src("if n_up > 0:")
-        src.indent()
+        if condition:
+            src(f"if {condition}:")
+            src.indent()
+        src("for i in range(U(TILE)):")
+        src(f"    n_up += {flags}")
+        if condition:
+            src.dedent()
 
     def spike_local(self, g, what):
         return f"{what}{g.index}"

@@ -43,6 +43,7 @@ EXPONENTIAL = SynapseModel(
     state=(StateVar("s", "1", "synaptic gating variable", 0.0),),
     derivatives=exponential_derivatives,
     after_step=increment_s,
+    idle_without_spike=True,
 )
 
 
@@ -74,6 +75,7 @@ DUAL_EXPONENTIAL = SynapseModel(
     state=(StateVar("s", "1", "synaptic gating variable", 0.0), StateVar("x", "1/ms", "rate of s", 0.0)),
     derivatives=dual_exponential_derivatives,
     after_step=increment_dual,
+    idle_without_spike=True,
 )
 
 
@@ -97,6 +99,7 @@ ALPHA = SynapseModel(
     state=(StateVar("s", "1", "synaptic gating variable", 0.0), StateVar("x", "1/ms", "rate of s", 0.0)),
     derivatives=alpha_derivatives,
     after_step=increment_alpha,
+    idle_without_spike=True,
 )
 
 
@@ -128,6 +131,7 @@ TWO_STAGE = SynapseModel(
            StateVar("g", "conductance", "synaptic conductance", 0.0)),
     derivatives=two_stage_derivatives,
     after_step=two_stage_spike,
+    idle_without_spike=True,
 )
 
 
@@ -141,6 +145,7 @@ VOLTAGE_JUMP = SynapseModel(
     source="seed 001 (BrainPy/BrainModels); MODELS.md section 3",
     params=(Param("w", 1.0, "mV", "voltage jump"),),
     post_jump=voltage_jump,
+    idle_without_spike=True,
 )
 
 
@@ -161,4 +166,5 @@ GAP_LIF = SynapseModel(
     outputs={"gap": Output((), gap_currents)},
     default_output="gap",
     post_jump=spikelet,
+    idle_without_spike=True,
 )

@@ -22,6 +22,11 @@ copied into generated kernels like a neuron model's equations, and receive their
     trigger(...) -> bool               what counts as a presynaptic spike, when not the pre neuron's spike
         arguments: ``v_pre_before``, ``v_pre`` (before and after the step), parameters
 
+``idle_without_spike``: True when ``after_step`` returns its state unchanged and ``post_jump`` returns 0 in a
+step without a spike (no countdown, no decay in them). The kernel then skips a circuit's event section in a
+step in which no neuron of the tile spiked, when every spike-triggered synapse of the circuit is idle without
+a spike, has no delay and no ``trigger`` (``synsweep.engine.kernel.emit``): nothing changes, bit for bit.
+
 A model with ``after_step`` or ``post_jump`` is spike-triggered and gets a ``delay`` parameter (ms,
 rounded to whole steps): the spike reaches the synapse that many steps after the pre neuron fired.
 ``outputs`` maps an output form (``coba``: conductance-based, ``cuba``: current-based, ``gap``: electrical)
@@ -70,6 +75,7 @@ class SynapseModel:
     post_jump: Callable | None = None
     trigger: Callable | None = None
     helpers: tuple[Callable, ...] = ()
+    idle_without_spike: bool = False
 
     @property
     def spike_triggered(self) -> bool:

@@ -133,6 +133,7 @@ NMDA = SynapseModel(
            StateVar("x", "1", "bound transmitter (rise variable)", 0.0)),
     derivatives=nmda_derivatives,
     after_step=nmda_spike,
+    idle_without_spike=True,
 )
 
 

@@ -21,9 +21,15 @@ Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
 repetition, "synsweep (baseline)": DIR holds its `synsweep` package (for example made from a commit with
 `git archive` and links synsweep/{engine,sweeps,workflows} to its folders), run in a subprocess with DIR
 first on PYTHONPATH; before and after measured in one interleaved run, as a busy machine needs.
+--clock cpu times every implementation by its CPU time (the engine's thread around `simulate`, a C peer's
+process) instead of the wall clock: on a machine shared with other work, the time a process waited for a core
+does not count, so ratios within a run stay stable (wall-clock spreads of 2x shrink to a few percent); the
+service is always timed by the wall clock.
 
 Every repetition runs each implementation once, in an order that alternates between repetitions (forward,
-then reversed), so that the machine's drift and the other processes on it weigh on all alike; the table
+then reversed), each in a fresh process (the engine too: a compiled kernel's speed varies by up to ~10%
+between processes, with where its code and buffers land), so that the machine's drift and the other
+processes on it weigh on all alike; the table
 gives the median and the spread (min, max) of the repetitions and the engine's median over each peer's.
 --metrics measures the engine with the metric sets: off (none), peer (spike_count and pearson, what the C
 peers keep) and default (every metric that applies, a spec's default), and reports the cost of each over
@@ -46,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -198,12 +205,21 @@ def build_c_peers(workload: str, build: Path) -> dict[str, Path]:
     return {name: binary}
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_c(binary: Path, workload: str, B: int, prec: str, steps: int) -> dict:
     cmd = [str(binary), "--B", str(B), "--prec", "d" if prec == "float64" else "f", "--steps", str(steps)]
     if workload == "w1":
         cmd += ["--threads", "1"]
+    cpu = children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout) | {"impl": binary.name, "prec": prec}
+    cpu = children_cpu() - cpu  # the whole process: its set-up too (small against the steps)
+    out = json.loads(proc.stdout) | {"impl": binary.name, "prec": prec}
+    return out | {"cpu_s": cpu, "cpu_neuron_steps_per_s": 2.0 * B * steps / cpu}
 
 
 def run_python_peer(impl: str, B: int) -> dict:
@@ -231,14 +247,17 @@ def metric_names(circuit, which: str) -> tuple[str, ...]:
     return tuple(m for m in DEFAULT_METRICS if metric_applies(m, len(circuit.neurons), len(circuit.pair_list)))
 
 
-def run_baseline(baseline: Path, workload: str, B: int, prec: str, steps: int, metrics: str = "default") -> dict:
-    """``run_engine`` with the engine found in ``baseline`` (a folder holding a ``synsweep`` package)."""
-    env = os.environ | {"PYTHONPATH": str(baseline)}
+def run_engine_process(workload: str, B: int, prec: str, steps: int, metrics: str = "default",
+                       baseline: Path | None = None) -> dict:
+    """``run_engine`` in a process of its own (every repetition a fresh one, as for every peer: the speed of
+    a compiled kernel varies by up to ~10% between processes, with where its code and buffers land), with the
+    engine found in ``baseline`` (a folder holding a ``synsweep`` package) when given."""
+    env = os.environ | ({"PYTHONPATH": str(baseline)} if baseline else {})
     cmd = [sys.executable, __file__, "--workload", workload, "--steps", str(steps), "--precisions", prec,
            "--metrics", metrics, "--one-engine", str(B)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    return row | {"impl": row["impl"].replace("synsweep", "synsweep (baseline)", 1)}
+    return row | {"impl": row["impl"].replace("synsweep", "synsweep (baseline)", 1)} if baseline else row
 
 
 def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "default") -> dict:
@@ -247,10 +266,15 @@ def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "def
     w = WORKLOADS[workload]
     circuit, values = w.problem(B)
     sim = Simulation(dt=w.dt, duration=steps * w.dt, integrator="rk4", precision=prec, scheme="coupled")
-    res = simulate(circuit, sim, values, metrics=metric_names(circuit, metrics))
+    names = metric_names(circuit, metrics)
+    warm = Simulation(dt=w.dt, duration=w.dt, integrator="rk4", precision=prec, scheme="coupled")
+    simulate(circuit, warm, {k: v[:64] for k, v in values.items()}, metrics=names)  # load the kernel first
+    cpu = time.thread_time()
+    res = simulate(circuit, sim, values, metrics=names)
+    cpu = time.thread_time() - cpu  # the whole call: its set-up and finalisation too (small against the steps)
     out = {"impl": "synsweep" if metrics == "default" else f"synsweep metrics={metrics}", "prec": prec, "B": B,
            "time_s": res.seconds, "neuron_steps_per_s": 2.0 * B * sim.n_steps / res.seconds,
-           "compile_s": res.compile_seconds}
+           "cpu_s": cpu, "cpu_neuron_steps_per_s": 2.0 * B * sim.n_steps / cpu, "compile_s": res.compile_seconds}
     if "spike_count" in res.metrics:
         counts = res.metrics["spike_count"]
         out |= {"spikes1_total": int(counts[:, 0].sum()), "spikes2_total": int(counts[:, 1].sum())}
@@ -276,8 +300,11 @@ def service_run(workload: str, B: int, steps: int, workers: int = 2) -> dict:
         subprocess.run([str(cli), "run", str(spec), "--out", str(Path(tmp) / "out.zarr"), "--workers", str(workers),
                         "--no-progress"], check=True, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
-        markers = (Path(tmp) / "out.zarr" / ".synsweep" / "done").iterdir()  # written as each task ends
-        tasks = [(m.stat().st_mtime, json.loads(m.read_text())) for m in markers]
+        # completion records ({"chunks": {id: info}}), written as each task ends; a record shared by the
+        # tasks of a shard holds the time of its last write, so the first task's start is an estimate
+        markers = (Path(tmp) / "out.zarr" / ".synsweep" / "done").iterdir()
+        tasks = [(m.stat().st_mtime, info) for m in markers
+                 for info in json.loads(m.read_text()).get("chunks", {}).values() if "seconds" in info]
     first = min(end - info["seconds"] for end, info in tasks) - wall
     last = max(end for end, _ in tasks) - wall
     neuron_steps = 2 * points * steps
@@ -364,6 +391,15 @@ def interleaved(jobs: list[Callable[[], dict]], reps: int) -> list[dict]:
     return rows
 
 
+def use_clock(rows: list[dict], clock: str) -> list[dict]:
+    """With clock 'cpu', the rows' speeds and times from CPU time (engine: the thread's, C peer: its process's)
+    where measured: on a machine shared with other work, a process's CPU time counts only the time it ran."""
+    if clock == "wall":
+        return rows
+    return [r | {"neuron_steps_per_s": r["cpu_neuron_steps_per_s"], "time_s": r["cpu_s"]}
+            if "cpu_s" in r else r for r in rows]
+
+
 def report(rows: list[dict], workload: str) -> None:
     header = (f"{'impl':<42} {'prec':<8} {'B':>7} {'median':>10} {'min':>10} {'max':>10} {'engine/this':>11}"
               "  spikes (n1, n2)   r_sum")
@@ -417,6 +453,8 @@ def main() -> None:
     ap.add_argument("--service", action="store_true")
     ap.add_argument("--service-B", type=int, default=None)
     ap.add_argument("--baseline", type=Path, default=None, help="folder with another synsweep package to compare")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time the implementations by wall clock or by CPU time (engine and C peers; a loaded machine)")
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     w = WORKLOADS[a.workload]
@@ -433,14 +471,12 @@ def main() -> None:
         c_bins = build_c_peers(a.workload, Path(build)) if "c" in a.peers else {}
         for B in a.B:
             for prec in a.precisions:
-                for m in a.metrics:
-                    run_engine(a.workload, min(B, 256), prec, min(steps, 100), m)  # compile / load outside timings
-                jobs = [lambda B=B, prec=prec, m=m: run_engine(a.workload, B, prec, steps, m) for m in a.metrics]
-                if a.baseline:
+                engines = [None, a.baseline] if a.baseline else [None]
+                for base in engines:  # compile the kernels outside the timings
                     for m in a.metrics:
-                        run_baseline(a.baseline, a.workload, min(B, 256), prec, min(steps, 100), m)
-                    jobs += [lambda B=B, prec=prec, m=m: run_baseline(a.baseline, a.workload, B, prec, steps, m)
-                             for m in a.metrics]
+                        run_engine_process(a.workload, min(B, 256), prec, min(steps, 100), m, base)
+                jobs = [lambda B=B, prec=prec, m=m, base=base: run_engine_process(a.workload, B, prec, steps, m, base)
+                        for base in engines for m in a.metrics]
                 jobs += [lambda B=B, prec=prec, b=b: run_c(b, a.workload, B, prec, steps) for b in c_bins.values()]
                 if a.workload == "w1" and prec == "float64" and a.brian2_venv and B <= 10_000:
                     out = Path(build) / f"brian2_B{B}"
@@ -469,7 +505,9 @@ def main() -> None:
                   f"task + {service['sweep_s']:.1f} s of tasks + {service['after_last_task_s']:.1f} s after the last; "
                   f"2 x engine would take {ideal:.1f} s, 2 engines at once {done / both:.1f} s", flush=True)
 
-    report(rows, a.workload)
+    if a.clock == "cpu":
+        print(f"\nclock: CPU time (engine: its thread, C peers: their process); load average {os.getloadavg()}")
+    report(use_clock(rows, a.clock), a.workload)
     if a.service:
         print(f"\nsynsweep run / (2 x single-core engine measured just before it), per repetition: "
               f"{', '.join(f'{x:.2f}' for x in pairs)}; median {statistics.median(pairs):.2f}")
