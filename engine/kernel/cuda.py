@@ -40,6 +40,10 @@ class Cuda(Unrolled):
     per-step values of the neurons (``v_before<k>``, ``v_after<k>``, ``spiked<k>``) and the accumulators
     (``acc<row>``) locals too."""
 
+    def __init__(self, src, lay, tile):
+        super().__init__(src, lay, tile)
+        self.fuses_tail = False
+
     def _neuron_of(self, g: Unit) -> int:
         return self._ends(g)[0] if g.kind == "synapse" else g.index
 
@@ -64,12 +68,20 @@ class Cuda(Unrolled):
         yield
 
     @contextmanager
-    def ode_section(self):
-        """The ODE section; the state after it (spikes and resets included) becomes the next step's y."""
+    def ode_section(self, tail=None):
+        """The ODE section; the state after it (spikes and resets included) becomes the next step's y. Nothing is
+        fused (``fuses_tail`` is False: a thread has no lane loop to share), so ``tail`` is always None here."""
         yield
         for g in [g for _, g in self.neuron_groups()] + [g for _, _, g in self.synapse_groups()]:
             for v in self._states(g):
                 self.src(f"{self.state(g, v, 0)} = {self.new(g, v)}")
+        if tail is not None:
+            tail()
+
+    @contextmanager
+    def spike_section(self):
+        """The spike bookkeeping of this lane: no lane blocks, the thread is the lane."""
+        yield
 
     def bind(self, g):
         """Every parameter is loaded before the time loop."""
@@ -91,13 +103,11 @@ class Cuda(Unrolled):
             self.src(f"steps = np.int64(floor_f({delay} / dt + F(0.5)))")
             self.src(f"ev = ring{g.index}[((s - steps) & {ring - 1})]")
 
-    def spike_gate(self):
-        """``if n_up > 0:`` over this lane's spikes of the step (a branch per thread: a lane without a spike
-        skips updates that would each add an exact 0, as the CPU's gate over a tile)."""
+    def count_spikes(self, condition):
+        """``n_up``: this lane's spikes of the step (0 unless ``condition``): a lane without a spike skips the
+        updates that would each add an exact 0, as the CPU's gate over a tile does."""
         flags = " + ".join(f"np.int64(spiked{k} > F(0.0))" for k in range(self.n))
-        self.src(f"n_up = ({flags}) if counting else np.int64(0)")
-        self.src("if n_up > 0:")
-        self.src.indent()
+        self.src(f"n_up = ({flags}) if {condition} else np.int64(0)" if condition else f"n_up = {flags}")
 
     def acc_row(self, row):
         return f"acc{row}"
