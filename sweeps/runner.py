@@ -162,9 +162,10 @@ def run_chunk(payload: SweepSpec | dict, tasks: TaskPlan, out: str, chunk_id: in
 
     ``source``: the store this sweep extends; its points in the block are copied, only the others are
     computed. Returns a small summary: chunk_id, n_points (computed), n_copied, n_diverged, seconds (task),
-    kernel_seconds, compile_seconds (nonzero only for the first use of a kernel in this worker process).
+    kernel_seconds, compile_seconds (nonzero only for the first use of a kernel in this worker process),
+    started and ended (Unix times: the task's place in the run, which its shard's shared record's mtime is not).
     """
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     _quiet_task_failures()
     spec = _materialise(payload)
     index = tuple(index)
@@ -203,7 +204,8 @@ def run_chunk(payload: SweepSpec | dict, tasks: TaskPlan, out: str, chunk_id: in
     n_diverged = int(np.count_nonzero(arrays["status"] == STATUS_DIVERGED))
     info = {"chunk_id": chunk_id, "n_points": k, "n_copied": n - k, "n_diverged": n_diverged,
             "seconds": time.perf_counter() - start, "kernel_seconds": kernel_seconds,
-            "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname()}
+            "compile_seconds": compile_seconds, "pid": os.getpid(), "host": socket.gethostname(),
+            "started": started, "ended": time.time()}
     mark_done(out, chunk_id, info, done_record)
     return info
 
@@ -214,7 +216,7 @@ def run_traced_points(payload: SweepSpec | dict, tasks: TaskPlan, out: str) -> d
 
     Lanes are independent, so these traces are exactly the ones the points have inside the sweep.
     """
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     _quiet_task_failures()
     spec = _materialise(payload)
     layout = tasks.traces
@@ -225,7 +227,8 @@ def run_traced_points(payload: SweepSpec | dict, tasks: TaskPlan, out: str) -> d
     result = _simulate(spec, values, n, tasks.traced_kernel, layout.record, layout.every)
     write_block(out, (slice(0, n),), trace_arrays(spec, result, layout, n))
     info = {"chunk_id": TRACES_ID, "n_points": n, "n_diverged": 0, "seconds": time.perf_counter() - start,
-            "kernel_seconds": result.seconds, "compile_seconds": result.compile_seconds, "pid": os.getpid()}
+            "kernel_seconds": result.seconds, "compile_seconds": result.compile_seconds, "pid": os.getpid(),
+            "started": started, "ended": time.time()}
     mark_done(out, TRACES_ID, info, TRACES_ID)
     return info
 

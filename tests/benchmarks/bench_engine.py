@@ -300,13 +300,13 @@ def service_run(workload: str, B: int, steps: int, workers: int = 2) -> dict:
         subprocess.run([str(cli), "run", str(spec), "--out", str(Path(tmp) / "out.zarr"), "--workers", str(workers),
                         "--no-progress"], check=True, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
-        # completion records ({"chunks": {id: info}}), written as each task ends; a record shared by the
-        # tasks of a shard holds the time of its last write, so the first task's start is an estimate
+        # completion records ({"chunks": {id: info}}): each task's wall-clock start and end (a record shared by
+        # the tasks of a shard has the mtime of its last write, not of each task's)
         markers = (Path(tmp) / "out.zarr" / ".synsweep" / "done").iterdir()
-        tasks = [(m.stat().st_mtime, info) for m in markers
-                 for info in json.loads(m.read_text()).get("chunks", {}).values() if "seconds" in info]
-    first = min(end - info["seconds"] for end, info in tasks) - wall
-    last = max(end for end, _ in tasks) - wall
+        tasks = [info for m in markers for info in json.loads(m.read_text()).get("chunks", {}).values()
+                 if "started" in info]
+    first = min(info["started"] for info in tasks) - wall
+    last = max(info["ended"] for info in tasks) - wall
     neuron_steps = 2 * points * steps
     return {"impl": f"synsweep run ({workers} workers, whole command)", "prec": "float64", "B": points,
             "time_s": elapsed, "neuron_steps_per_s": neuron_steps / elapsed,
@@ -486,7 +486,7 @@ def main() -> None:
                 py = [lambda B=B, i=impl: run_python_peer(i, B) for impl in ("numpy", "pyloop") if impl in a.peers]
                 rows += interleaved(py, 1)
     pairs: list[float] = []  # service / (2 x engine), each against the engine measured just before it
-    phases: list[float] = []  # the same for the tasks' phase alone (first task start to last write)
+    phases: list[float] = []  # the same for the tasks' phase alone (first task start to last task end)
     ceilings: list[float] = []  # service / (2 engine processes running at once)
     if a.service:
         service_B = a.service_B or w.service_B
@@ -511,7 +511,7 @@ def main() -> None:
     if a.service:
         print(f"\nsynsweep run / (2 x single-core engine measured just before it), per repetition: "
               f"{', '.join(f'{x:.2f}' for x in pairs)}; median {statistics.median(pairs):.2f}")
-        print(f"its tasks' phase (first task start to last write) / (2 x engine): "
+        print(f"its tasks' phase (first task start to last task end) / (2 x engine): "
               f"{', '.join(f'{x:.2f}' for x in phases)}; median {statistics.median(phases):.2f}")
         print(f"synsweep run / (2 engine processes at once, this machine's two cores together): "
               f"{', '.join(f'{x:.2f}' for x in ceilings)}; median {statistics.median(ceilings):.2f}")
