@@ -14,67 +14,61 @@ from synsweep.engine import Circuit, Neuron, Simulation, Synapse, kernels, simul
 from synsweep.engine.kernel import KernelLayout, layout
 
 LIF = {"V_rest": -65.0, "V_reset": -70.0, "V_th": -50.0}
+# models interleaved by index (the looped layout walks neurons by index for the circuit-level Kuramoto order
+# parameter, not by model group); a gap junction, a delayed ampa, a voltage jump and a two_stage synapse
 MIXED = Circuit(
-    neurons=(Neuron("h1", "hh", init={"v": -70.0}), Neuron("h2", "hh"),
-             Neuron("src", "spike_source", params={"period": 7.0}), Neuron("l1", "lif", params=LIF),
+    neurons=(Neuron("h1", "hh", init={"v": -70.0}), Neuron("l1", "lif", params=LIF),
+             Neuron("h2", "hh", init={"v": -50.0}), Neuron("src", "spike_source", params={"period": 7.0}),
              Neuron("l2", "lif", params=LIF), Neuron("c", "cif")),
     synapses=(Synapse("gap", "electrical", "h1", "h2"), Synapse("a", "ampa", "src", "l1", params={"delay": 1.5}),
               Synapse("j", "voltage_jump", "l1", "l2"), Synapse("t", "two_stage", "src", "c")),
-    inputs={"h1": 0.1, "h2": 0.05, "l1": 14.0, "c": 2.0},
+    inputs={"h1": 0.1, "h2": 0.12, "l1": 18.0, "c": 3.0},
     pairs=(("h1", "h2"), ("l1", "l2")),
 )
+MIXED_SIM = Simulation(dt=0.02, duration=80.0, transient=5.0, kuramoto_interval=0.1)
 
 
-def run_both(circuit, sim, values, monkeypatch):
-    assert not KernelLayout(kernels_key(circuit, sim, values)).looped
-    unrolled = simulate(circuit, sim, values, record=["v"])
-    monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
-    monkeypatch.setattr(kernels, "_loaded", {})
-    looped = simulate(circuit, sim, values, record=["v"])
+@pytest.fixture(scope="module")
+def both_layouts():
+    """The mixed circuit over 40 points, once in each layout (two kernels shared by the tests below)."""
+    n = 40
+    values = {"synapses.gap.params.g1": np.linspace(0.0, 0.01, n), "synapses.a.params.g_max": np.linspace(0, 1, n),
+              "inputs.l2": np.linspace(12.0, 25.0, n)}  # l2 below and above threshold
+    assert not KernelLayout(kernels_key(MIXED, MIXED_SIM, values)).looped
+    unrolled = simulate(MIXED, MIXED_SIM, values, record=["v"])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
+        monkeypatch.setattr(kernels, "_loaded", {})
+        assert KernelLayout(kernels_key(MIXED, MIXED_SIM, values)).looped
+        looped = simulate(MIXED, MIXED_SIM, values, record=["v"])
     return unrolled, looped
 
 
 @pytest.mark.slow
-def test_looped_step_equals_unrolled_step(monkeypatch):
-    """A mixed circuit (gap junction, delayed ampa, voltage jump, two_stage) gives the same bits both ways."""
-    sim = Simulation(dt=0.02, duration=40.0, transient=5.0)
-    n = 40
-    values = {"synapses.gap.params.g1": np.linspace(0.0, 0.01, n), "synapses.a.params.g_max": np.linspace(0, 1, n),
-              "inputs.l2": np.linspace(0.0, 16.0, n)}
-    unrolled, looped = run_both(MIXED, sim, values, monkeypatch)
+def test_looped_step_equals_unrolled_step(both_layouts):
+    """Every spike, trace, final state and metric but Kuramoto's gives the same bits both ways."""
+    unrolled, looped = both_layouts
     for name, arr in unrolled.metrics.items():
-        np.testing.assert_array_equal(looped.metrics[name], arr, err_msg=name)
+        if name != "kuramoto":
+            np.testing.assert_array_equal(looped.metrics[name], arr, err_msg=name)
     for trace, arr in unrolled.traces.items():
         np.testing.assert_array_equal(looped.traces[trace], arr, err_msg=str(trace))
+    for unit, arr in unrolled.final_state.items():
+        np.testing.assert_array_equal(looped.final_state[unit], arr, err_msg=str(unit))
     counts = unrolled.metrics["spike_count"]
-    assert np.all(counts[:, [0, 2]] > 0) and counts[-1, 3] > 0  # the circuit is active
+    assert np.all(counts[:, [0, 3]] > 0) and counts[-1, 1] > 0  # the circuit is active (h1, src; l1 at most drive)
 
 
 @pytest.mark.slow
-def test_looped_kuramoto_equals_unrolled_kuramoto(monkeypatch):
-    """The circuit-level Kuramoto order parameter, with neurons of different models interleaved (the looped
-    layout walks them by index, not by model group): the same spikes and bookkeeping both ways, kuramoto equal to
-    1 ulp, and a value per point."""
-    circuit = Circuit(
-        neurons=(Neuron("h1", "hh"), Neuron("l1", "lif", params=LIF), Neuron("h2", "hh", init={"v": -50.0}),
-                 Neuron("src", "spike_source", params={"period": 7.0, "t_first": 2.0})),
-        synapses=(Synapse("gap", "electrical", "h1", "h2"), Synapse("a", "ampa", "src", "l1")),
-        inputs={"h1": 0.1, "h2": 0.12, "l1": 16.0})
-    sim = Simulation(dt=0.02, duration=60.0, transient=5.0, kuramoto_interval=0.1)
-    n = 16
-    values = {"synapses.gap.params.g1": np.linspace(0.0, 0.02, n), "inputs.l1": np.linspace(15.0, 25.0, n)}
-    unrolled, looped = run_both(circuit, sim, values, monkeypatch)
-    for name, arr in unrolled.metrics.items():
-        if name in ("pearson", "mean_abs_dv", "coincidence", "plv", "time_to_sync", "kuramoto"):
-            continue  # the pair metrics are the previous test's (here plv can differ in the last bit)
-        np.testing.assert_array_equal(looped.metrics[name], arr, err_msg=name)
-    for trace, arr in unrolled.traces.items():
-        np.testing.assert_array_equal(looped.traces[trace], arr, err_msg=str(trace))
+def test_looped_kuramoto_equals_unrolled_kuramoto(both_layouts):
+    """The circuit-level Kuramoto order parameter: the same spikes give the same phases, but the two layouts'
+    compiled float code may round a sample differently in the last bit (seen: 2 of 16 points, 1.1e-16): equal to
+    1 ulp, not bit for bit, and a value per point where every neuron fires."""
+    unrolled, looped = both_layouts
     kur = unrolled.metrics["kuramoto"]
-    # the same spikes give the same phases, but the two layouts' compiled float code may round a sample
-    # differently in the last bit (seen: 2 of 16 points, 1.1e-16): equal to 1 ulp, not bit for bit
-    np.testing.assert_allclose(looped.metrics["kuramoto"], kur, rtol=4e-16, atol=0)
-    assert np.isfinite(kur).all() and np.unique(kur).size == n, kur
+    np.testing.assert_allclose(looped.metrics["kuramoto"], kur, rtol=4e-16, atol=0)  # NaN where the other is
+    finite = kur[np.isfinite(kur)]  # NaN: a neuron (l2 at the weakest drives) never had a phase
+    assert finite.size >= 30 and np.unique(finite).size == finite.size, kur
 
 
 def kernels_key(circuit, sim, values):
