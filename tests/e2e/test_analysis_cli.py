@@ -120,6 +120,7 @@ def test_open_result_round_trips_dims_coords_and_attrs(store: Path) -> None:
     assert (ds.status.values == 1).all()
 
 
+@pytest.mark.slow
 def test_plot_heatmap_and_trace_line(store: Path, point: dict[str, float], tmp_path: Path) -> None:
     default = synsweep("plot", store, "pearson", cwd=tmp_path)
     assert default.returncode == 0, default.stderr
@@ -197,6 +198,7 @@ def test_replay_user_errors(store: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_page(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     proc = synsweep("report", store, "--out", out)

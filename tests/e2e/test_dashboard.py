@@ -61,6 +61,7 @@ def test_the_link_is_printed_and_the_dashboard_served_while_the_run_lasts(tmp_pa
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/status", url) and status == 200 and b"bokeh" in body.lower()
 
 
+@pytest.mark.slow
 def test_without_bokeh_nothing_is_printed_and_the_run_is_unchanged(tmp_path: Path) -> None:
     hidden = tmp_path / "hide"
     (hidden / "bokeh").mkdir(parents=True)

@@ -92,6 +92,7 @@ def check(tmp_path: Path, command: list[str]) -> None:
     assert f"{12 - stored} of 12 chunks to compute ({stored} already done)" in resumed.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_local_run_with_one_line_and_exit_130(tmp_path: Path) -> None:
     check(tmp_path, [str(EXE)])
 

@@ -29,6 +29,8 @@ SCAN = "scans/pair_scan.zarr"
 CHEM = "chem.zarr"
 WAIT = 120  # s: the first replay compiles two kernels
 
+pytestmark = pytest.mark.slow  # a browser per module: the full suite, not the fast tier
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -9,6 +9,8 @@ import os
 import subprocess
 from importlib import resources
 
+import pytest
+
 from .test_cli import EXE
 
 
@@ -21,6 +23,7 @@ def validate(cache, *args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_validate_reports_and_warms_the_kernel_cache(tmp_path):
     cache = tmp_path / "cache"
     assert "not compiled on this machine yet" in validate(cache)

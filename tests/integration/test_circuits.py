@@ -59,6 +59,7 @@ def test_hindmarsh_rose_pair_locks_with_electrical_coupling(client, tmp_path):
     assert np.all(ds.spike_count.values > 10)  # both keep bursting
 
 
+@pytest.mark.slow
 def test_hh_pair_with_inhibitory_diffusion_synapse(client, tmp_path):
     """A one-way diffusion synapse n1 -> n2 leaves n1 exactly as uncoupled (gsyn = 0), and with Neun's sign
     (gsyn < 0, esyn = -80 mV) it inhibits n2: the more negative gsyn, the lower n2's rate."""

@@ -402,6 +402,7 @@ def test_extend_adds_axis_values_and_computes_only_the_new_points(faults, refere
     assert_same_result(out, scratch)
 
 
+@pytest.mark.slow
 def test_extend_a_random_axis_with_a_new_seed_range(faults, tmp_path):
     def doc(n: int) -> dict:
         trial = {"zip": "trial", "axes": [
@@ -423,6 +424,7 @@ def test_extend_a_random_axis_with_a_new_seed_range(faults, tmp_path):
     assert_same_result(new, scratch)
 
 
+@pytest.mark.slow
 def test_extend_refuses_another_sweep(reference, tmp_path):
     longer = load_spec(make_doc(simulation={**DOC["simulation"], "duration": 12}))
     with pytest.raises(StoreError, match="its 'simulation' section differs"):

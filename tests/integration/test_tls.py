@@ -170,6 +170,7 @@ def test_dask_config_file_gives_the_same_security(tls_cluster, spec_path, local_
     xr.testing.assert_identical(data_only(open_result(out).load()), data_only(open_result(local_auto_tls).load()))
 
 
+@pytest.mark.slow
 def test_dask_own_config_is_enough_for_a_tls_scheduler(tls_cluster, spec_path, local_auto_tls, tmp_path):
     """No TLS option at all: the certificates come from dask's own settings (DASK_DISTRIBUTED__COMM__TLS__*
     variables, as a ~/.config/dask file would give them)."""

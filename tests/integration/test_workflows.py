@@ -91,7 +91,6 @@ def test_sync_onset_is_where_the_correlation_stays_above_the_threshold():
     assert onset.values[0] == 3.0 and np.isnan(onset.values[1])
 
 
-@pytest.mark.slow
 def test_coupled_pair_traces_pull_together_and_the_junction_current_follows_them(client, tmp_path):
     """Seed 000: a gap junction synchronises the pair: V1 - V2 shrinks as g grows; the current through it is
     g (V_other - V), zero without coupling and opposite into the two neurons for g1 = g2."""
@@ -115,7 +114,6 @@ def test_coupled_pair_traces_pull_together_and_the_junction_current_follows_them
     assert_figures(run, "coupled_pair")
 
 
-@pytest.mark.slow
 def test_chain_activity_travels_from_the_driven_neuron_and_the_pairs_synchronise(client, tmp_path):
     """Seed 000: input to n1 only: without coupling n2 and n3 stay silent; coupled, all three fire, and the
     neighbouring pairs' correlation rises with g."""
@@ -154,7 +152,6 @@ def test_fi_curve_isi_rate_matches_the_analytic_curve_better_than_the_count_in_s
     assert_figures(run, "fi_curve")
 
 
-@pytest.mark.slow
 def test_psp_inhibitory_and_shunted_responses_are_smaller_than_the_excitatory_one(client, tmp_path):
     """Seed 002 part 1: one spike gives a depolarisation through E_syn = 0, a smaller hyperpolarisation through
     E_syn = -100 mV (20 mV of driving force instead of 80), and a smaller depolarisation under shunting; the
@@ -178,7 +175,6 @@ def test_psp_inhibitory_and_shunted_responses_are_smaller_than_the_excitatory_on
     assert_figures(run, "psp")
 
 
-@pytest.mark.slow
 def test_if_sync_slower_synapses_synchronise_sooner_and_doubled_g_star_runs_away(client, tmp_path):
     """Seed 002 part 3: two recurrently coupled IF neurons synchronise, faster with a slower synapse; with
     g_star doubled (no refractory period) the conductance grows with every spike until they fire at several

@@ -92,6 +92,7 @@ def test_every_model_and_synapse_float64():
     assert counts.sum() > 10 and np.count_nonzero(counts.sum(axis=0)) >= 3
 
 
+@pytest.mark.slow
 def test_synchrony_metrics_lif_ring():
     """Three LIF neurons in a ring of a voltage jump, a delayed exponential and an alpha synapse, driven to fire
     every few ms: coincidence, PLV, time to synchrony and the Kuramoto order parameter all finite, and equal to
@@ -107,6 +108,7 @@ def test_synchrony_metrics_lif_ring():
         assert np.isfinite(cpu.metrics[name]).any(), name
 
 
+@pytest.mark.slow
 def test_float32_rk6_split_with_delay():
     """float32 (every literal of the models in float32 on the device too), the 6-stage tableau, Neun's split
     scheme and a delayed spike-triggered synapse."""

@@ -66,7 +66,7 @@ def test_euler_closed_form_error_is_first_order():
     assert 1.8 < errors[0] / errors[1] < 2.2, errors
 
 
-@pytest.mark.parametrize("model", ["ampa", "gaba_a"])
+@pytest.mark.parametrize("model", ["ampa", pytest.param("gaba_a", marks=pytest.mark.slow)])
 def test_markov_gating_under_a_constant_transmitter_step(model):
     """ds/dt = alpha T (1 - s) - beta s with T switched on at t0: s = s_inf (1 - e^(-(alpha T + beta)(t - t0))).
 
@@ -190,6 +190,7 @@ def seed002_psp(e_syn: np.ndarray, g_exc: np.ndarray, g_inh: np.ndarray) -> tupl
     return times * 1e3, out.T * 1e3
 
 
+@pytest.mark.slow
 def test_seed002_psp_excitatory_inhibitory_and_shunting():
     """One presynaptic spike at 40 ms onto a cif neuron at rest through a two_stage synapse (seed 002, 1):
     a depolarisation for E_syn = 0, a smaller hyperpolarisation for E_syn = -100 mV, and a smaller
@@ -230,6 +231,7 @@ def time_to_synchrony(t1: np.ndarray, t2: np.ndarray, tol: float) -> float:
     return t1[last_far[-1] + 1] if last_far.size else t1[0]
 
 
+@pytest.mark.slow
 def test_seed002_coupled_if_neurons_synchronise_faster_with_larger_g_star_and_tau_syn():
     """Two recurrently coupled cif neurons (seed 002, 3) starting at -60 and -70 mV synchronise; larger
     g_star and larger tau_syn synchronise them sooner; without coupling they keep their phase lag."""
@@ -282,6 +284,7 @@ def test_izhikevich_regular_spiking_rate_and_reset():
     assert np.max(v) < 30.0  # v is reset in the step that reaches the peak
 
 
+@pytest.mark.slow
 def test_synapse_initial_state_from_the_spec_decays_as_its_closed_form():
     """init: {s: s0} on a kinetic synapse whose presynaptic neuron never fires: s = s0 e^(-beta t); the
     initial value is also a sweep path (synapses.<name>.init.s), and an unknown variable is refused."""

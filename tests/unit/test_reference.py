@@ -43,6 +43,7 @@ def test_matches_neun_reference(reference):
     assert counts.tolist() == [reference["result"]["spike_count_n1"], reference["result"]["spike_count_n2"]]
 
 
+@pytest.mark.slow
 def test_float32_close_to_float64(reference):
     """float32 RK4 sums a step's increments before adding them to y (one rounding of |v| ~ 65 mV per step):
     within 0.04 mV of float64 at the checkpoints (Neun's own float build: 0.0275 mV), spike counts equal."""
@@ -53,6 +54,7 @@ def test_float32_close_to_float64(reference):
     assert r32.metrics["spike_count"][0].tolist() == r64.metrics["spike_count"][0].tolist()
 
 
+@pytest.mark.slow
 def test_matches_neun_dsyn_reference(shared_dir):
     """HH -> HH through Neun's DSyn (kinetic synapse with its own state r): the split scheme in Neun's order
     (r advanced to t_{n+1} first, the current from the new r and V_post(t_n)). Neun's release pulse lasts 999

@@ -51,8 +51,8 @@ def compile_probe(precision: str, integrator: str, scheme: str) -> tuple[str, st
 
 @pytest.mark.parametrize("precision, integrator, scheme", [
     ("float64", "rk4", "coupled"),
-    ("float32", "rk4", "coupled"),
-    ("float64", "rk6", "split"),
+    pytest.param("float32", "rk4", "coupled", marks=pytest.mark.slow),
+    pytest.param("float64", "rk6", "split", marks=pytest.mark.slow),
 ])
 def test_lane_loop_is_vectorised(precision, integrator, scheme):
     asm, remarks = compile_probe(precision, integrator, scheme)
