@@ -42,7 +42,7 @@ from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
 from .addressing import Addressing
 from .layout import PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 from .looped import Looped
-from .source import FASTMATH, Source, call, copy_functions, frac, model_functions
+from .source import FASTMATH, Source, call, copy_functions, frac, model_functions, pool_constants
 from .unrolled import Unrolled
 
 
@@ -173,7 +173,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src.dedent()
     src.dedent()  # tiles
     src.dedent()
-    return src.text()
+    return pool_constants(src.text())
 
 
 def emit_step(a: Addressing, tab: Tableau) -> None:
