@@ -24,6 +24,7 @@ def one_spike_circuit(*synapses: tuple[str, str | None]) -> Circuit:
     )
 
 
+@pytest.mark.slow
 def test_spike_triggered_synapses_follow_their_closed_forms():
     """One spike at t0: exponential s = e^(-t/tau), dual exponential and alpha functions (MODELS.md 3).
 
@@ -135,7 +136,7 @@ def test_voltage_jump_is_skipped_while_the_post_neuron_is_refractory():
     assert res.metrics["spike_count"][0, 1] == 2
 
 
-@pytest.mark.parametrize("integrator", ["euler", "rk4"])
+@pytest.mark.parametrize("integrator", [pytest.param("euler", marks=pytest.mark.slow), "rk4"])
 def test_cif_rate_matches_the_analytic_formula(integrator):
     """f = 1 / (tau_m ln((R I + E_m - V_reset) / (R I + E_m - thr))) over the seed's 0-5 nA, 0 below rheobase.
 
