@@ -21,23 +21,35 @@ from math import ceil, prod
 from .model import SweepSpec
 
 DEFAULT_CHUNK_POINTS = 4096
-TASKS_PER_WORKER = 4  # the default chunk size gives every worker at least this many tasks (load balance)
+TASKS_PER_WORKER = 4  # the default chunk size gives every worker this many tasks (load balance)...
+# ...unless a task would then hold less work than this: a task costs 30 to 100 ms besides its kernel (its zarr
+# writes, its record, the scheduler), 3% of a task of this many neuron-steps on a cheap model's kernel
+# (Hindmarsh-Rose, integrate-and-fire: 1 to 2.6e8 neuron-steps/s per core; Hodgkin-Huxley takes 3 to 4x longer)
+MIN_TASK_NEURON_STEPS = 250_000_000
 # a GPU runs one point per thread and needs 10^5+ threads in flight to hide its memory latency; a chunk of
 # 2^18 lanes takes 10 to 30 MB of device memory for a small circuit (state, parameters, accumulators)
 GPU_CHUNK_POINTS = 1 << 18
 DEVICE_CHUNK_POINTS = {"cpu": DEFAULT_CHUNK_POINTS, "cuda": GPU_CHUNK_POINTS}
 
 
-def auto_chunk_points(n_points: int, workers: int, device: str = "cpu") -> int:
+def auto_chunk_points(n_points: int, workers: int, device: str = "cpu", neuron_steps_per_point: int = 0) -> int:
     """The target points per task when the spec does not set ``execution.chunk_points``.
 
-    cpu: enough tasks for ``TASKS_PER_WORKER`` per worker, so that no worker idles while another finishes a
-    large last task, and at most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7
-    points, not one of 56). cuda: ``GPU_CHUNK_POINTS`` lanes per task, or all the points if fewer (a GPU
-    worker is one device, and a small task leaves most of it idle whatever the number of workers)."""
+    cpu: ``TASKS_PER_WORKER`` tasks per worker, so that no worker idles while another finishes a large last
+    task, and at most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7 points, not one of
+    56); fewer tasks when ``neuron_steps_per_point`` (neurons x steps) would make them hold less than
+    ``MIN_TASK_NEURON_STEPS`` each: as many as that allows, in whole rounds (a multiple of the workers), at
+    least one per worker, and as many rounds as tasks of at most ``DEFAULT_CHUNK_POINTS`` need. cuda:
+    ``GPU_CHUNK_POINTS`` lanes per task, or all the points if fewer (a GPU worker is one device, and a small
+    task leaves most of it idle whatever the number of workers)."""
     if device == "cuda":
         return max(1, min(GPU_CHUNK_POINTS, n_points))
-    return max(1, min(DEFAULT_CHUNK_POINTS, -(-n_points // (TASKS_PER_WORKER * max(workers, 1)))))
+    workers = max(workers, 1)
+    rounds = TASKS_PER_WORKER
+    if neuron_steps_per_point > 0:
+        rounds = max(1, min(rounds, n_points * neuron_steps_per_point // (MIN_TASK_NEURON_STEPS * workers)))
+    rounds = max(rounds, -(-n_points // (DEFAULT_CHUNK_POINTS * workers)))  # tasks of at most the default size
+    return max(1, min(DEFAULT_CHUNK_POINTS, -(-n_points // (rounds * workers))))
 
 
 @dataclass(frozen=True)

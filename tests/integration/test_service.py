@@ -106,6 +106,27 @@ def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     assert all(r["kernel_seconds"] > 0 for r in runs)
 
 
+def test_new_stores_workers_spawn_before_its_template_and_stop_when_it_fails(tmp_path, monkeypatch):
+    """A fresh run on an embedded cluster spawns its workers, then writes the template (they start meanwhile);
+    a failure there (here a Ctrl-C) closes the cluster and leaves no store behind."""
+    from synsweep.sweeps import runner
+    from synsweep.sweeps.interrupts import _child_processes
+
+    before = set(_child_processes())  # the module's own cluster, if any
+    seen: list[set[int]] = []
+
+    def interrupted(*args, **kwargs):
+        seen.append(set(_child_processes()) - before)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "create_store", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute(make_spec(7), tmp_path / "x.zarr", workers=1, progress=False)
+    assert len(seen) == 1 and len(seen[0]) == 1, seen  # the worker process existed when the template was due
+    assert not set(_child_processes()) - before  # and is gone with the run
+    assert not (tmp_path / "x.zarr").exists()
+
+
 def test_layout_units_and_clean_open(reference, reference_path):
     ds = reference
     assert ds.sizes == {"g": 3, "I_ext": 10, "neuron": 2, "pair": 1, "time": 51}
