@@ -488,7 +488,8 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
 
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or workers or os.cpu_count() or 1
         spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(
-            spec.n_points, n_workers, spec.device, len(spec.circuit.neurons) * spec.simulation.n_steps))
+            spec.n_points, n_workers, spec.device, len(spec.circuit.neurons) * spec.simulation.n_steps,
+            shape=spec.shape if spec.continuation is None else None))
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None

@@ -86,9 +86,11 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
 
         cores = os.cpu_count() or 1
         spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(
-            spec.n_points, cores, spec.device, len(spec.circuit.neurons) * spec.simulation.n_steps))
-        target = (f"{spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT} for the {cores} workers of a local "
-                  "run; execution.chunk_points sets it") if spec.device == "cpu" else (
+            spec.n_points, cores, spec.device, len(spec.circuit.neurons) * spec.simulation.n_steps,
+            shape=spec.shape if spec.continuation is None else None))
+        target = (f"at most {spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT}, in blocks that share out "
+                  f"evenly over the {cores} workers of a local run; execution.chunk_points sets it"
+                  ) if spec.device == "cpu" else (
                   f"{spec.chunk_points:,} points each: a GPU's chunk; execution.chunk_points sets it")
     est = estimate(spec)
     plan = plan_chunks(spec)

@@ -3,8 +3,16 @@ whole rounds, when a task would hold less than MIN_TASK_NEURON_STEPS), at most t
 
 from __future__ import annotations
 
+from math import prod
+
 from synsweep.sweeps import load_spec, plan_chunks
-from synsweep.sweeps.chunks import DEFAULT_CHUNK_POINTS, MIN_TASK_NEURON_STEPS, auto_chunk_points
+from synsweep.sweeps.chunks import (
+    DEFAULT_CHUNK_POINTS,
+    MIN_TASK_NEURON_STEPS,
+    ChunkPlan,
+    auto_chunk_points,
+    chunk_shape_for,
+)
 from tests.specs import hh_pair_doc
 
 
@@ -30,6 +38,24 @@ def test_short_sweeps_get_fewer_larger_tasks() -> None:
     assert auto_chunk_points(10_000, 2, neuron_steps_per_point=10**9) == 1250
     assert auto_chunk_points(56, 8, neuron_steps_per_point=1) == 7
     assert auto_chunk_points(10**7, 2, neuron_steps_per_point=10) == DEFAULT_CHUNK_POINTS
+
+
+def blocks(shape: tuple[int, ...], target: int) -> list[int]:
+    """The points of each block of ``shape`` cut for ``target`` points, in the order the tasks are sent."""
+    plan = ChunkPlan(shape, chunk_shape_for(shape, target))
+    return [prod(s.stop - s.start for s in index) for _, index in plan.blocks()]
+
+
+def test_the_grid_is_cut_into_blocks_that_share_out_evenly() -> None:
+    # 100 x 100 for 8 tasks: 1250 points would cut 9 blocks (8 of 12 rows, one of 4): one worker runs 5 tasks
+    assert blocks((100, 100), auto_chunk_points(10_000, 2)) == [1200] * 8 + [400]
+    balanced = blocks((100, 100), auto_chunk_points(10_000, 2, shape=(100, 100)))
+    assert balanced == [1000] * 10  # 5 equal tasks per worker
+    # where the first cut is even already it is kept: 200 x 200 in 10 tasks of 20 rows
+    assert blocks((200, 200), auto_chunk_points(40_000, 2, shape=(200, 200))) == [4000] * 10
+    assert auto_chunk_points(10_000, 2, neuron_steps_per_point=2 * 20_000, shape=(100, 100)) == 2500  # 4 x 25 rows
+    # many tasks: the plain rule (a worker's share of an uneven last block is small)
+    assert auto_chunk_points(10**6, 32, shape=(1000, 1000)) == auto_chunk_points(10**6, 32)
 
 
 def test_the_spec_says_whether_chunk_points_was_given() -> None:
