@@ -14,7 +14,8 @@ The local cluster: one single-threaded worker process per core (or ``workers``),
 dashboard only with bokeh installed (``synsweep.sweeps.dashboard``, its link logged at start), dask's monitors
 turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes ignore SIGINT
 (``synsweep.sweeps.interrupts.spawn_workers``: Ctrl-C is the driver's, also while they start), import the task
-code as they start (``synsweep.sweeps.warm``) and get the environment of ``local_worker_environment``
+code as they start and end without the interpreter's teardown once closed (``synsweep.sweeps.worker_process``),
+and get the environment of ``local_worker_environment``
 (``LocalCluster(env=...)``, kept across a nanny's restarts).
 """
 
@@ -54,8 +55,9 @@ GPU_RESOURCE = "GPU"
 #: keys")
 _SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
 #: the local cluster's worker preloads: SIGINT ignored (``synsweep.sweeps.interrupts``), then the task code
-#: imported while the worker starts (``synsweep.sweeps.warm``)
-PRELOADS = [PRELOAD, "synsweep.sweeps.warm"]
+#: imported while the worker starts and the process ended without teardown once it closed
+#: (``synsweep.sweeps.worker_process``)
+PRELOADS = [PRELOAD, "synsweep.sweeps.worker_process"]
 
 
 class ClientError(ValueError):
