@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -378,7 +379,7 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             claimed.append(lock)
         yield plan
     except BaseException:
-        started.close()
+        started.__exit__(*sys.exc_info())  # told why: a local cluster stopped under a failed run closes quietly
         # a run that fails before its first block is stored leaves no half-created store behind
         if created and not done_chunks(out):
             with contextlib.suppress(Exception):
