@@ -21,23 +21,68 @@ from math import ceil, prod
 from .model import SweepSpec
 
 DEFAULT_CHUNK_POINTS = 4096
-TASKS_PER_WORKER = 4  # the default chunk size gives every worker at least this many tasks (load balance)
+TASKS_PER_WORKER = 4  # the default chunk size gives every worker this many tasks (load balance)...
+# ...unless a task would then hold less work than this: a task costs 30 to 100 ms besides its kernel (its zarr
+# writes, its record, the scheduler), 3% of a task of this many neuron-steps on a cheap model's kernel
+# (Hindmarsh-Rose, integrate-and-fire: 1 to 2.6e8 neuron-steps/s per core; Hodgkin-Huxley takes 3 to 4x longer)
+MIN_TASK_NEURON_STEPS = 250_000_000
 # a GPU runs one point per thread and needs 10^5+ threads in flight to hide its memory latency; a chunk of
 # 2^18 lanes takes 10 to 30 MB of device memory for a small circuit (state, parameters, accumulators)
 GPU_CHUNK_POINTS = 1 << 18
 DEVICE_CHUNK_POINTS = {"cpu": DEFAULT_CHUNK_POINTS, "cuda": GPU_CHUNK_POINTS}
 
 
-def auto_chunk_points(n_points: int, workers: int, device: str = "cpu") -> int:
+def auto_chunk_points(n_points: int, workers: int, device: str = "cpu", neuron_steps_per_point: int = 0,
+                      shape: tuple[int, ...] | None = None) -> int:
     """The target points per task when the spec does not set ``execution.chunk_points``.
 
-    cpu: enough tasks for ``TASKS_PER_WORKER`` per worker, so that no worker idles while another finishes a
-    large last task, and at most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7
-    points, not one of 56). cuda: ``GPU_CHUNK_POINTS`` lanes per task, or all the points if fewer (a GPU
-    worker is one device, and a small task leaves most of it idle whatever the number of workers)."""
+    cpu: ``TASKS_PER_WORKER`` tasks per worker, so that no worker idles while another finishes a large last
+    task, and at most ``DEFAULT_CHUNK_POINTS`` (a 56-point sweep on 2 workers: 8 tasks of 7 points, not one of
+    56); fewer tasks when ``neuron_steps_per_point`` (neurons x steps) would make them hold less than
+    ``MIN_TASK_NEURON_STEPS`` each: as many as that allows, in whole rounds (a multiple of the workers), at
+    least one per worker, and as many rounds as tasks of at most ``DEFAULT_CHUNK_POINTS`` need. cuda:
+    ``GPU_CHUNK_POINTS`` lanes per task, or all the points if fewer (a GPU worker is one device, and a small
+    task leaves most of it idle whatever the number of workers).
+
+    ``shape`` (the grid's, cpu): the blocks of the grid rarely come out equal (100 rows cut for 8 tasks of at
+    most 1250 points give 9 blocks, 8 of 12 rows and one of 4), so the target is then the one of those for
+    ``tasks`` to ``2 x tasks`` tasks whose blocks share out best over the workers (``balanced_target``)."""
     if device == "cuda":
         return max(1, min(GPU_CHUNK_POINTS, n_points))
-    return max(1, min(DEFAULT_CHUNK_POINTS, -(-n_points // (TASKS_PER_WORKER * max(workers, 1)))))
+    workers = max(workers, 1)
+    rounds = TASKS_PER_WORKER
+    if neuron_steps_per_point > 0:
+        rounds = max(1, min(rounds, n_points * neuron_steps_per_point // (MIN_TASK_NEURON_STEPS * workers)))
+    rounds = max(rounds, -(-n_points // (DEFAULT_CHUNK_POINTS * workers)))  # tasks of at most the default size
+    if shape is not None and rounds * workers <= BALANCED_TASKS:
+        return balanced_target(shape, rounds * workers, workers)
+    return max(1, min(DEFAULT_CHUNK_POINTS, -(-n_points // (rounds * workers))))
+
+
+BALANCED_TASKS = 64  # above this many tasks a worker's share of an uneven last block is small anyway
+TASK_OVERHEAD = 0.03  # a task's cost besides its kernel, as a fraction of the kernel time of the base size
+
+
+def balanced_target(shape: tuple[int, ...], tasks: int, workers: int) -> int:
+    """The target points per task, among those for ``tasks`` to ``2 x tasks`` tasks of ``shape`` (at most
+    ``DEFAULT_CHUNK_POINTS``), whose blocks end soonest on ``workers`` workers that each take the next block when
+    they are free (dask's order), a block costing its points plus ``TASK_OVERHEAD`` of a ``tasks``-way block's;
+    ties go to fewer tasks. Deterministic: a function of the shape and the counts only."""
+    n = prod(shape)
+    overhead = TASK_OVERHEAD * n / tasks
+    best: tuple[float, int, int] | None = None
+    for k in range(tasks, 2 * tasks + 1):
+        target = min(DEFAULT_CHUNK_POINTS, -(-n // k))
+        plan = ChunkPlan(shape, chunk_shape_for(shape, target))
+        free = [0.0] * workers
+        for _, index in plan.blocks():
+            i = free.index(min(free))
+            free[i] += prod(s.stop - s.start for s in index) + overhead
+        key = (max(free), plan.n_chunks, target)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    assert best is not None
+    return max(1, best[2])
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ something listens there (one TCP connection of at most ``PROBE_SECONDS``; dask's
 The local cluster: one single-threaded worker process per core (or ``workers``), on 127.0.0.1, dask's
 dashboard only with bokeh installed (``synsweep.sweeps.dashboard``, its link logged at start), dask's monitors
 turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes ignore SIGINT
-(``synsweep.sweeps.interrupts.start_workers``: Ctrl-C is the driver's, also while they start) and get the
-environment of ``local_worker_environment`` (``LocalCluster(env=...)``, kept across a nanny's restarts).
+(``synsweep.sweeps.interrupts.spawn_workers``: Ctrl-C is the driver's, also while they start), import the task
+code as they start and end without the interpreter's teardown once closed (``synsweep.sweeps.worker_process``),
+and get the environment of ``local_worker_environment``
+(``LocalCluster(env=...)``, kept across a nanny's restarts).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING
 import dask.config
 
 from .dashboard import announce, dashboard_address
-from .interrupts import PRELOAD, start_workers
+from .interrupts import PRELOAD, spawn_workers, wait_for_workers
 from .monitors import quiet_monitors
 from .security import dask_tls_configured, is_tls_address
 
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
 
     from .clusters import JobConfig
 
-__all__ = ["GPU_RESOURCE", "PROBE_SECONDS", "ClientError", "check_scheduler", "local_client", "open_client", "probe",
-           "scheduler_client", "silence_shutdown"]
+__all__ = ["GPU_RESOURCE", "PROBE_SECONDS", "ClientError", "check_scheduler", "local_client", "local_worker_count",
+           "open_client", "probe", "scheduler_client", "silence_shutdown"]
 
 PROBE_SECONDS = 5.0
 #: the dask worker resource of a worker that holds one GPU (``dask worker --resources GPU=1``); the tasks of a
@@ -52,6 +54,10 @@ GPU_RESOURCE = "GPU"
 #: killing"), the scheduler cannot hand over the result of a task cancelled as it finished ("Couldn't gather
 #: keys")
 _SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.scheduler")
+#: the local cluster's worker preloads: SIGINT ignored (``synsweep.sweeps.interrupts``), then the task code
+#: imported while the worker starts and the process ended without teardown once it closed
+#: (``synsweep.sweeps.worker_process``)
+PRELOADS = [PRELOAD, "synsweep.sweeps.worker_process"]
 
 
 class ClientError(ValueError):
@@ -161,12 +167,19 @@ def local_worker_environment() -> dict[str, str]:
     return env
 
 
+def local_worker_count(workers: int | None = None, gpu: bool = False) -> int:
+    """The number of worker processes of a local cluster: ``workers``, else one per core (one with ``gpu``)."""
+    return workers or (1 if gpu else os.cpu_count() or 1)
+
+
 @contextlib.contextmanager
-def local_client(workers: int | None = None, security: Security | None = None, gpu: bool = False
-                 ) -> Iterator[Client]:
+def local_client(workers: int | None = None, security: Security | None = None, gpu: bool = False, *,
+                 wait: bool = True) -> Iterator[Client]:
     """A client of a LocalCluster started here (see the module docstring), closed when the block ends. With
     ``gpu``: ``workers`` (default one) workers, each advertising the resource ``GPU_RESOURCE`` (they share
-    this machine's GPU; one worker per GPU is docs/cluster.md's recipe for several)."""
+    this machine's GPU; one worker per GPU is docs/cluster.md's recipe for several). ``wait=False``: the
+    client comes as soon as the worker processes are spawned, while they import and register; the caller
+    waits for them (``client.wait_for_workers(local_worker_count(workers, gpu))``) before it counts them."""
     from distributed import Client, LocalCluster
 
     with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
@@ -176,18 +189,26 @@ def local_client(workers: int | None = None, security: Security | None = None, g
             gpus = {"resources": {GPU_RESOURCE: 1}} if gpu else {}
             cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=dashboard_address(), security=security,
-                                   protocol="tls://" if security is not None else None, preload=[PRELOAD],
+                                   protocol="tls://" if security is not None else None, preload=PRELOADS,
                                    env=local_worker_environment(), **gpus)
             with cluster:
+                n = local_worker_count(workers, gpu)
                 try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
-                    start_workers(cluster, workers or (1 if gpu else os.cpu_count() or 1))
+                    spawn_workers(cluster, n)
+                    if wait:
+                        wait_for_workers(cluster, n)
                 except BaseException:
                     silence_shutdown()
                     raise
-                with Client(cluster, set_as_default=False) as c:
+                # Client(cluster) would wait for the workers to start (it awaits the cluster): by address, not
+                with Client(cluster if wait else cluster.scheduler_address, security=security,
+                            set_as_default=False) as c:
                     announce(c)
                     try:
                         yield c
+                    except BaseException:  # a run stopped under it (Ctrl-C, an error in the driver)
+                        silence_shutdown()
+                        raise
                     finally:  # closing: a worker slow to exit (a loaded machine) is killed, which is no news
                         logging.getLogger("distributed.nanny").setLevel(logging.CRITICAL)
 

@@ -9,7 +9,8 @@ semaphore it never released. So:
     cluster = LocalCluster(n_workers=0, ..., preload=[PRELOAD])  # the scheduler; a worker that a nanny restarts
                                            # later ignores SIGINT from its preload (this module's dask_setup) on
     start_workers(cluster, n)              # worker processes start with SIGINT ignored; a Ctrl-C while they
-                                           # import and register stops the run
+                                           # import and register stops the run (spawn_workers, then
+                                           # wait_for_workers: the driver may work in between)
     with interruptible():                  # in the driver: SIGINT raises KeyboardInterrupt here, whatever
         ...                                # handler a library installed (dask-jobqueue's runner module
                                            # installs ``signal.signal(SIGINT, lambda *_: sys.exit())`` on
@@ -89,18 +90,30 @@ START_TIMEOUT_S = 300.0
 
 def start_workers(cluster: Any, n: int) -> None:
     """Start ``n`` worker processes in ``cluster`` (a LocalCluster made with ``n_workers=0``: its scheduler
-    only) and wait for them, with SIGINT ignored only while they are spawned: from the request until ``n``
-    new child processes have started (a spawned process has exec'd with the ignored disposition, which its
-    Python keeps). Then the driver's handler is back for the rest of the start-up (the workers' imports and
-    registration, most of its 1 to 3 s), so a Ctrl-C there stops the run as a later one does; only one in the
-    tens of milliseconds of spawning is lost. A nanny not spawned within ``SPAWN_TIMEOUT_S`` (a stalled
-    machine) gets the handler back anyway: its worker may then see a Ctrl-C during its start-up."""
+    only) and wait for them: ``spawn_workers``, then ``wait_for_workers``."""
+    spawn_workers(cluster, n)
+    wait_for_workers(cluster, n)
+
+
+def spawn_workers(cluster: Any, n: int) -> None:
+    """Spawn ``n`` worker processes in ``cluster`` (a LocalCluster made with ``n_workers=0``: its scheduler
+    only) without waiting for them to register, with SIGINT ignored only while they are spawned: from the
+    request until ``n`` new child processes have started (a spawned process has exec'd with the ignored
+    disposition, which its Python keeps). Then the driver's handler is back for the rest of the start-up (the
+    workers' imports and registration, most of its 1 to 3 s), so a Ctrl-C there stops the run as a later one
+    does; only one in the tens of milliseconds of spawning is lost. A nanny not spawned within
+    ``SPAWN_TIMEOUT_S`` (a stalled machine) gets the handler back anyway: its worker may then see a Ctrl-C
+    during its start-up."""
     before = set(_child_processes())
     with workers_ignore_sigint():
         cluster.scale(n)
         deadline = time.monotonic() + SPAWN_TIMEOUT_S
         while len(set(_child_processes()) - before) < n and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+def wait_for_workers(cluster: Any, n: int) -> None:
+    """Wait until ``n`` workers of ``cluster`` have registered with its scheduler (at most ``START_TIMEOUT_S``)."""
     cluster.wait_for_workers(n, timeout=START_TIMEOUT_S)
 
 

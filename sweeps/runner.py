@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -39,12 +40,13 @@ from zarr.errors import ContainsArrayError, ContainsGroupError
 from synsweep.engine import STATUS_DIVERGED, SimResult, simulate
 
 from .chunks import ChunkPlan, describe_block, plan_chunks
-from .client import GPU_RESOURCE, open_client, silence_shutdown
+from .client import GPU_RESOURCE, local_client, local_worker_count, open_client, silence_shutdown
 from .continuation import run_branch
-from .cost import record_speed
+from .cost import record_speed, recorded_speed
 from .damage import check_metadata
 from .errors import SpecError
 from .extend import ExtensionSource
+from .interrupts import START_TIMEOUT_S
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
@@ -302,9 +304,16 @@ class RunStart:
 
 @contextlib.contextmanager
 def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwrite: bool,
-                extend: ExtensionSource | None = None, claimed: list[StoreLock] | None = None) -> Iterator[ChunkPlan]:
+                extend: ExtensionSource | None = None, claimed: list[StoreLock] | None = None,
+                before_template: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+                ) -> Iterator[ChunkPlan]:
     """Apply the store rules, hold the store's run lock (``synsweep.sweeps.lock``) until the block ends, and
     give the chunk plan to run (on resume, the store's own plan).
+
+    ``before_template``: for a new store, a context entered once the store rules passed, just before the
+    template is written (``execute`` starts its local cluster's workers there, so that they start while the
+    template is written); it is closed before the lock is released and before a failed run's half-created
+    store is removed.
 
     Raises StoreError when ``out`` exists and neither flag is given, when resuming into a store of
     another spec (different ``spec_hash``) or into something that is not a complete synsweep store, and
@@ -348,9 +357,12 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
                 f"(only chunks not yet computed are run) pass --resume; to delete it and start again "
                 f"pass --overwrite; or choose another output path.")
     created = False
+    started = contextlib.ExitStack()  # what before_template started
     try:
         if lock is None:
             plan = plan_chunks(spec)
+            if before_template is not None:
+                started.enter_context(before_template())
             try:
                 created = True
                 create_store(spec, plan, out, extended_from=None if extend is None else {
@@ -367,14 +379,18 @@ def claim_store(spec: SweepSpec, out: str | os.PathLike, *, resume: bool, overwr
             claimed.append(lock)
         yield plan
     except BaseException:
+        started.__exit__(*sys.exc_info())  # told why: a local cluster stopped under a failed run closes quietly
         # a run that fails before its first block is stored leaves no half-created store behind
         if created and not done_chunks(out):
             with contextlib.suppress(Exception):
                 out.remove_all()
         raise
     finally:
-        if lock is not None:
-            lock.release()
+        try:
+            started.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def spec_differences(stored_text: str | None, spec: SweepSpec, limit: int = 4) -> str:
@@ -433,6 +449,16 @@ def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> s
             f"with --resume (resume=True) to recompute only the missing chunks.")
 
 
+def _starts_early(spec: SweepSpec, client: Client | None, scheduler: str | None,
+                  on_start: Callable[[RunStart], None] | None) -> bool:
+    """Whether ``execute`` starts the run's local cluster before it writes a new store's template, so that the
+    workers start (1 to 3 s: processes, imports) while the driver writes it (0.5 to 1 s). Only for a local
+    cluster, and only when ``on_start`` (the CLI's start line) will not time the kernel in the driver: with no
+    ``on_start``, or with a speed recorded by an earlier run of the kernel here (``recorded_speed``); a first
+    run's measurement, and its compilation of the kernel, keep the cores to themselves."""
+    return client is None and scheduler is None and (on_start is None or recorded_speed(spec) is not None)
+
+
 def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
             scheduler: str | None = None, workers: int | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool = True,
@@ -443,7 +469,8 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     ``only_chunks``: compute at most these chunk ids (and, with listed traced points, the traced batch
     only if "traces" is among them); for partial runs and tests. ``extend``: an earlier store of this
     sweep with fewer axis values (``synsweep.sweeps.extend``): its points are copied, only new ones are
-    computed. ``on_start`` is called once the work is known, before a cluster is started or a task sent.
+    computed. ``on_start`` is called once the work is known, before any task is sent (a new store's local
+    cluster may be starting then: see ``_starts_early``).
     ``security`` (a ``distributed.Security``): TLS for ``Client(scheduler)`` and for the embedded cluster.
     Failed chunks are reported in ``RunReport.failed`` (and recorded in the store), never raised here.
     The store's run lock is held from before anything is written until the end.
@@ -461,17 +488,30 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
         from .chunks import auto_chunk_points
 
         n_workers = (sum(client.nthreads().values()) if client is not None else 0) or workers or os.cpu_count() or 1
-        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, n_workers, spec.device))
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(
+            spec.n_points, n_workers, spec.device, len(spec.circuit.neurons) * spec.simulation.n_steps,
+            shape=spec.shape if spec.continuation is None else None))
     wall = time.perf_counter()
     out = location(out)
     source = extension_source(spec, extend, out) if extend is not None else None
     claimed: list[StoreLock] = []
     tasks = task_plan(spec)  # once per run: every task gets this kernel key and trace layout
-    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source, claimed=claimed) as plan:
+    early: list[Client] = []  # the local cluster started before the template (_starts_early)
+
+    @contextlib.contextmanager
+    def start_cluster() -> Iterator[None]:
+        with local_client(workers, security, spec.device == "cuda", wait=False) as c:
+            early.append(c)
+            yield
+
+    before = start_cluster if _starts_early(spec, client, scheduler, on_start) else None
+    with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source, claimed=claimed,
+                     before_template=before) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)
-        _run_jobs(spec, tasks, out, plan, report, client=client, scheduler=scheduler, workers=workers, resume=resume,
-                  progress=progress, only_chunks=only_chunks, source=source, on_start=on_start,
-                  security=security, lost=getattr(claimed[0], "lost", None))
+        starting = local_worker_count(workers, spec.device == "cuda") if early else None
+        _run_jobs(spec, tasks, out, plan, report, client=early[0] if early else client, scheduler=scheduler,
+                  workers=workers, resume=resume, progress=progress, only_chunks=only_chunks, source=source,
+                  on_start=on_start, security=security, lost=getattr(claimed[0], "lost", None), starting=starting)
     report.wall_seconds = time.perf_counter() - wall
     if report.hosts == {socket.gethostname()} and spec.device == "cpu":  # the estimates are of the CPU kernel
         record_speed(spec, report.n_points * len(spec.circuit.neurons) * spec.simulation.n_steps,
@@ -484,12 +524,13 @@ def _run_jobs(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan, 
               scheduler: str | None, workers: int | None, resume: bool, progress: bool,
               only_chunks: Collection[int | str] | None, source: ExtensionSource | None,
               on_start: Callable[[RunStart], None] | None, security: Security | None,
-              lost: threading.Event | None = None) -> None:
+              lost: threading.Event | None = None, starting: int | None = None) -> None:
     """Send the chunks of ``plan`` not yet done to the cluster and fill ``report`` as they finish. ``lost``: set
-    when the run's lease on object storage was taken over by another run; then no more tasks are sent."""
+    when the run's lease on object storage was taken over by another run; then no more tasks are sent.
+    ``starting``: ``client`` is this run's local cluster, whose ``starting`` workers may still be starting."""
     if spec.refine is not None:
         _run_levels(spec, tasks, out, plan, report, client=client, scheduler=scheduler, workers=workers,
-                    progress=progress, on_start=on_start, security=security, lost=lost)
+                    progress=progress, on_start=on_start, security=security, lost=lost, starting=starting)
         return
     done = done_chunks(out) if resume else set()
     failed_before = set(failed_chunks(out)) if resume else set()
@@ -519,14 +560,14 @@ def _run_jobs(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan, 
     _dispatch(spec, tasks, out, jobs, report, total_points - to_copy, client=client, scheduler=scheduler,
               workers=workers, progress=progress, source=source, security=security,
               records={job: record_name(plan, shards, idx) for job, idx in jobs if idx is not None},
-              failed_before=failed_before, lost=lost)
+              failed_before=failed_before, lost=lost, starting=starting)
 
 
 def _run_levels(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan, report: RunReport, *,
                 client: Client | None,
                 scheduler: str | None, workers: int | None, progress: bool,
                 on_start: Callable[[RunStart], None] | None, security: Security | None,
-                lost: threading.Event | None) -> None:
+                lost: threading.Event | None, starting: int | None) -> None:
     """Run a refined sweep level by level (``synsweep.sweeps.refine``): each level's points are decided from
     the store once the level before is complete; blocks already marked for a level are not run again. When
     the last level (or the budget) ends it, every block gets its plain completion marker, so inspect and
@@ -565,7 +606,7 @@ def _run_levels(spec: SweepSpec, tasks: TaskPlan, out: Location, plan: ChunkPlan
             copied = report.n_copied  # a level's tasks keep the block's other points: not an extension's copy
             _dispatch(spec, tasks, out, jobs, report, points, client=client, scheduler=scheduler, workers=workers,
                       progress=progress, source=block_sources(spec, out, todo, jobs), security=security,
-                      records={}, failed_before=failed_before, lost=lost)  # records: one per level job
+                      records={}, failed_before=failed_before, lost=lost, starting=starting)  # one record per job
             report.n_copied = copied
             if report.failed:  # the next level needs this one complete
                 return
@@ -579,10 +620,11 @@ def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[
               report: RunReport, total: int, *, client: Client | None, scheduler: str | None,
               workers: int | None, progress: bool, source: Any, security: Security | None,
               records: dict[int | str, str], failed_before: set[int | str],
-              lost: threading.Event | None) -> None:
+              lost: threading.Event | None, starting: int | None = None) -> None:
     """Send ``jobs`` (chunk id, block index; None: the traced points) to the cluster, fill ``report``.
     ``records``: the completion record of each job (absent: a record of its own). ``source``: one for every
-    job, or a dict job -> its own."""
+    job, or a dict job -> its own. ``starting``: ``client`` is this run's local cluster, started early: wait
+    for its ``starting`` workers to register before counting them."""
     if not jobs:
         return
     blocks = dict(jobs)
@@ -607,6 +649,8 @@ def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[
 
         if client is None and scheduler is not None:
             check_device(spec, c)
+        if starting is not None:
+            c.wait_for_workers(starting, timeout=START_TIMEOUT_S)
 
         threads = sum(c.nthreads().values()) or 1
         window = max(4 * threads, 32)  # tasks in flight: bounds client and scheduler memory
@@ -676,7 +720,7 @@ def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[
                 if nxt is not None:
                     pending.add(nxt)
         except BaseException:
-            if client is None and scheduler is None:  # the local cluster of this run
+            if (client is None and scheduler is None) or starting is not None:  # the local cluster of this run
                 silence_shutdown()
             with contextlib.suppress(Exception):
                 c.cancel([f for f in pending.futures])  # type: ignore[attr-defined]

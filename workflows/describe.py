@@ -23,7 +23,7 @@ from typing import Any
 
 from .exits import paragraph
 
-TASKS_PER_WORKER_TEXT = "at least 4 tasks per worker"
+TASKS_PER_WORKER_TEXT = "4 tasks per worker (fewer for a short sweep: 2.5e8 neuron-steps or more each)"
 
 
 def _num(x: float) -> str:
@@ -85,9 +85,12 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         from synsweep.sweeps.chunks import auto_chunk_points
 
         cores = os.cpu_count() or 1
-        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(spec.n_points, cores, spec.device))
-        target = (f"{spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT} for the {cores} workers of a local "
-                  "run; execution.chunk_points sets it") if spec.device == "cpu" else (
+        spec = dataclasses.replace(spec, chunk_points=auto_chunk_points(
+            spec.n_points, cores, spec.device, len(spec.circuit.neurons) * spec.simulation.n_steps,
+            shape=spec.shape if spec.continuation is None else None))
+        target = (f"at most {spec.chunk_points:,} points each: {TASKS_PER_WORKER_TEXT}, in blocks that share out "
+                  f"evenly over the {cores} workers of a local run; execution.chunk_points sets it"
+                  ) if spec.device == "cpu" else (
                   f"{spec.chunk_points:,} points each: a GPU's chunk; execution.chunk_points sets it")
     est = estimate(spec)
     plan = plan_chunks(spec)

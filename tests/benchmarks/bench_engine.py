@@ -36,7 +36,9 @@ peers keep) and default (every metric that applies, a spec's default), and repor
 off. Each implementation's spike totals (and W1's sum of Pearson r) are printed beside its speed, so a fast
 wrong answer shows. --service also runs the workload through the whole service (the `synsweep run` command
 on a LocalCluster of 2 single-threaded workers, timed from the command's start to its exit) and reports it
-against 2x the single-core engine measured just before it.
+against 2x the single-core engine measured just before it, and against 2 engine processes run at once; and the
+CPU time of the whole command (driver, scheduler and workers) against the engine's CPU time for the same work,
+which a machine shared with other work changes far less than the wall-clock ratios.
 
 --device cuda (needs a GPU and pip install 'synsweep[cuda]'): the engine's CUDA kernels (one pair per GPU
 thread) at the sizes of --B (default 10^5 and 10^6 pairs), against the CPU engine on all of this machine's
@@ -297,9 +299,12 @@ def service_run(workload: str, B: int, steps: int, workers: int = 2) -> dict:
         spec.write_text(yaml.safe_dump(doc))
         start = time.perf_counter()
         wall = time.time()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([str(cli), "run", str(spec), "--out", str(Path(tmp) / "out.zarr"), "--workers", str(workers),
                         "--no-progress"], check=True, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its worker processes, all reaped
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         # completion records ({"chunks": {id: info}}): each task's wall-clock start and end (a record shared by
         # the tasks of a shard has the mtime of its last write, not of each task's)
         markers = (Path(tmp) / "out.zarr" / ".synsweep" / "done").iterdir()
@@ -310,7 +315,8 @@ def service_run(workload: str, B: int, steps: int, workers: int = 2) -> dict:
     neuron_steps = 2 * points * steps
     return {"impl": f"synsweep run ({workers} workers, whole command)", "prec": "float64", "B": points,
             "time_s": elapsed, "neuron_steps_per_s": neuron_steps / elapsed,
-            "sweep_s": last - first, "before_first_task_s": first, "after_last_task_s": elapsed - last}
+            "sweep_s": last - first, "before_first_task_s": first, "after_last_task_s": elapsed - last, "cpu_s": cpu,
+            "kernel_load_s": sum(info["compile_seconds"] for info in tasks)}
 
 
 def run_engine_cuda(workload: str, B: int, prec: str, steps: int) -> dict:
@@ -488,6 +494,7 @@ def main() -> None:
     pairs: list[float] = []  # service / (2 x engine), each against the engine measured just before it
     phases: list[float] = []  # the same for the tasks' phase alone (first task start to last task end)
     ceilings: list[float] = []  # service / (2 engine processes running at once)
+    cpus: list[float] = []  # the engine's CPU time for the work / the whole command's (load-independent)
     if a.service:
         service_B = a.service_B or w.service_B
         for _ in range(a.reps):
@@ -501,9 +508,13 @@ def main() -> None:
             pairs.append(service["neuron_steps_per_s"] / (2 * engine["neuron_steps_per_s"]))
             phases.append(ideal / service["sweep_s"])
             ceilings.append(service["neuron_steps_per_s"] / both)
+            engine_cpu = done / engine["cpu_neuron_steps_per_s"]
+            cpus.append(engine_cpu / service["cpu_s"])
             print(f"synsweep run: {service['time_s']:.1f} s = {service['before_first_task_s']:.1f} s to the first "
                   f"task + {service['sweep_s']:.1f} s of tasks + {service['after_last_task_s']:.1f} s after the last; "
-                  f"2 x engine would take {ideal:.1f} s, 2 engines at once {done / both:.1f} s", flush=True)
+                  f"2 x engine would take {ideal:.1f} s, 2 engines at once {done / both:.1f} s; CPU: the command and "
+                  f"its workers {service['cpu_s']:.1f} s (kernel loads {service['kernel_load_s']:.1f} s of wall), "
+                  f"the engine {engine_cpu:.1f} s for the same work; load average {os.getloadavg()[0]:.2f}", flush=True)
 
     if a.clock == "cpu":
         print(f"\nclock: CPU time (engine: its thread, C peers: their process); load average {os.getloadavg()}")
@@ -515,6 +526,9 @@ def main() -> None:
               f"{', '.join(f'{x:.2f}' for x in phases)}; median {statistics.median(phases):.2f}")
         print(f"synsweep run / (2 engine processes at once, this machine's two cores together): "
               f"{', '.join(f'{x:.2f}' for x in ceilings)}; median {statistics.median(ceilings):.2f}")
+        print(f"CPU time of the engine for the work / CPU time of the whole command (driver, scheduler, workers; "
+              f"far less sensitive to the machine's load than wall time): {', '.join(f'{x:.2f}' for x in cpus)}; "
+              f"median {statistics.median(cpus):.2f}")
 
 
 if __name__ == "__main__":

@@ -287,10 +287,11 @@ def test_driver_killed_mid_sweep_resume_computes_only_the_missing_chunks(faults,
             driver.kill()
     assert driver.returncode == -signal.SIGKILL
     # the cost estimate came first: work from the spec, time from a kernel speed on this machine (recorded by
-    # an earlier run of this kernel here, or measured now)
+    # earlier runs of this kernel here: "of the run of ..." for one, "median ... of the last N runs" for more; or
+    # measured now)
     assert "6 of 6 chunks to compute: 30 points, 30,000 neuron-steps" in stderr
     assert "expected time" in stderr
-    assert "kernel measured here" in stderr or "kernel speed of the workers of the run of" in stderr
+    assert "kernel measured here" in stderr or "kernel speed of the workers of the " in stderr
     # the dead driver's tasks are orphans on the workers: cancel their hold, they stop without writing
     assert holder(out)["pid"] == driver.pid and not is_locked(out)  # its lock died with it
     faults.set_faults(None)

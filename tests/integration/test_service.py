@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import time
 import warnings
 from datetime import datetime
@@ -92,10 +93,38 @@ def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     xr.testing.assert_identical(data_only(ds.load()), data_only(reference))
     # every task ran here: the run recorded its workers' kernel speed for later estimates (a test on the other
     # test process may run the same kernel at the same time, so the record is this run's or a later one's)
-    speed = recorded_speed(make_spec(7))
-    assert speed is not None and np.isfinite(speed.neuron_steps_per_second) and speed.neuron_steps_per_second > 0
-    # (a positive speed, not a threshold: how fast depends on the machine and its load)
-    assert _record_path(make_spec(7)).stat().st_mtime >= started - 1
+    spec = make_spec(7)
+    assert recorded_speed(spec) is not None
+    path = _record_path(spec)
+    assert path.stat().st_mtime >= started - 1
+    # this run's record: its points and steps, and a positive finite speed (not a threshold: how fast depends on
+    # the machine and its load; speed is measured by the benchmarks)
+    runs = [r for r in json.loads(path.read_text())["runs"] if r["host"] == socket.gethostname()
+            and r["points"] == spec.n_points and r["steps"] == spec.simulation.n_steps]
+    assert runs, json.loads(path.read_text())
+    assert all(np.isfinite(r["neuron_steps_per_second"]) and r["neuron_steps_per_second"] > 0 for r in runs)
+    assert all(r["kernel_seconds"] > 0 for r in runs)
+
+
+def test_new_stores_workers_spawn_before_its_template_and_stop_when_it_fails(tmp_path, monkeypatch):
+    """A fresh run on an embedded cluster spawns its workers, then writes the template (they start meanwhile);
+    a failure there (here a Ctrl-C) closes the cluster and leaves no store behind."""
+    from synsweep.sweeps import runner
+    from synsweep.sweeps.interrupts import _child_processes
+
+    before = set(_child_processes())  # the module's own cluster, if any
+    seen: list[set[int]] = []
+
+    def interrupted(*args, **kwargs):
+        seen.append(set(_child_processes()) - before)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "create_store", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute(make_spec(7), tmp_path / "x.zarr", workers=1, progress=False)
+    assert len(seen) == 1 and len(seen[0]) == 1, seen  # the worker process existed when the template was due
+    assert not set(_child_processes()) - before  # and is gone with the run
+    assert not (tmp_path / "x.zarr").exists()
 
 
 def test_layout_units_and_clean_open(reference, reference_path):

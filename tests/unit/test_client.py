@@ -1,10 +1,13 @@
 """The one place that builds a run's dask client (``synsweep.sweeps.client``): what it refuses before any
 client exists, and that a client the caller holds is used as it is. (The local cluster it starts is covered by
-tests/integration/test_service.py, the batch jobs by test_slurm.py and test_cluster_cli.py, TLS by test_tls.py.)"""
+tests/integration/test_service.py, the batch jobs by test_slurm.py and test_cluster_cli.py, TLS by test_tls.py;
+its workers' preload is tested here in plain processes.)"""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -43,3 +46,24 @@ def test_tls_options_need_a_tls_address_and_back() -> None:
         check_scheduler("tcp://127.0.0.1:1", Security(require_encryption=True))
     with pytest.raises(ClientError, match="uses TLS, but no certificates are given"):
         check_scheduler("tls://127.0.0.1:1")
+
+
+WORKER_EXIT = """
+import atexit, sys
+atexit.register(lambda: open(sys.argv[1], "w").close())  # registered before the preload's: runs after it
+from synsweep.sweeps import worker_process
+worker_process.dask_setup(None)
+if sys.argv[2] == "closed":
+    worker_process.dask_teardown(None)
+"""
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_local_workers_process_ends_without_teardown_once_closed(tmp_path, closed):
+    """The local cluster's worker preload: once the worker closed, the process ends (status 0) at the preload's
+    exit handler, before the handlers registered earlier; a worker that did not close ends as usual."""
+    marker = tmp_path / "teardown-ran"
+    proc = subprocess.run([sys.executable, "-c", WORKER_EXIT, str(marker), "closed" if closed else "failed"],
+                          timeout=300)
+    assert proc.returncode == 0
+    assert marker.exists() is not closed
