@@ -97,6 +97,11 @@ class Addressing:
         """The loops of the spike bookkeeping (inside the spike gate); by default ``section()``."""
         return self.section()
 
+    def event_section(self) -> AbstractContextManager[None]:
+        """The loops of a gated event section (inside ``if n_up > 0:``, every spike-triggered synapse idle
+        without a spike); by default ``section()``."""
+        return self.section()
+
     def ode_section(self, tail: Callable[[], None] | None = None) -> AbstractContextManager[None]:
         """The ODE section's loops; ``tail()`` writes statements that follow the storing of the new state
         (inside the lane loop when ``fuses_tail``, else after the section)."""

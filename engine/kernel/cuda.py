@@ -25,9 +25,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from ..phase import sincos2pi
-from .emit import emit_header, emit_kuramoto_sample, emit_step, metric_functions, tableau_of
+from .emit import emit_coefficients, emit_header, emit_kuramoto_sample, emit_step, metric_functions, tableau_of
 from .layout import PRECISIONS, KernelKey, KernelLayout
-from .source import Source, copy_functions, frac, model_functions
+from .source import Source, copy_functions, model_functions
 from .unrolled import Unit, Unrolled
 
 DEVICE_DECORATOR = "@cuda.jit(device=True, **INLINE)"
@@ -182,13 +182,7 @@ def generate_cuda(key: KernelKey, engine_hash: str) -> str:
         src("lane = cuda.grid(1)")
         with src.block("if lane >= X.shape[1]:"):
             src("return")
-        for j in range(tab.stages):
-            for l_, c in enumerate(tab.a[j]):
-                if c != 0:
-                    src(f"a{j}{l_} = dt * F({frac(c)})")
-        for j, c in enumerate(tab.b):
-            if c != 0:
-                src(f"b{j} = dt * F({frac(c)})")
+        emit_coefficients(src, tab)
         src("dt64 = np.float64(dt)")
         for r, (unit, var) in enumerate(lay.state_rows):
             src(f"y{unit}_{var} = X[{r}, lane]")

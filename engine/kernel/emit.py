@@ -36,6 +36,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from contextlib import nullcontext
+from fractions import Fraction
 
 from ..integrators import INTEGRATORS, Tableau
 from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
@@ -116,13 +117,7 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src.indent()
     src('"""Advance every lane of X by n_steps steps of dt; accumulate metrics from step n_transient on."""')
     src("n_lanes = X.shape[1]")
-    for j in range(tab.stages):
-        for l_, a in enumerate(tab.a[j]):
-            if a != 0:
-                src(f"a{j}{l_} = dt * F({frac(a)})")
-    for j, b in enumerate(tab.b):
-        if b != 0:
-            src(f"b{j} = dt * F({frac(b)})")
+    emit_coefficients(src, tab)
     src("dt64 = np.float64(dt)")
     src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
     src(f"A = np.empty({lay.n_acc_work * tile}, dtype=np.float64)")
@@ -210,8 +205,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
         for j in range(tab.stages):
             if j > 0:
                 for row in a.rows(part):
-                    terms = [f"a{j}{l_} * {row.slope(l_)}" for l_, c in enumerate(tab.a[j]) if c != 0]
-                    src(f"{row.stage(j)} = {row.y}" + "".join(f" + {t}" for t in terms))
+                    src(f"{row.stage(j)} = {row.y} + {weighted_sum(f'a{j}', tab.a[j], row.slope)}")
             if with_neurons and (coupled or j == 0):
                 currents(j)
             if with_neurons:
@@ -235,10 +229,10 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
 
     def combine(part: str) -> None:
         """y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once, so that
-        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage."""
+        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage; slopes of equal
+        weight are added before their one multiplication (``weighted_sum``)."""
         for row in a.rows(part):
-            terms = [f"b{j} * {row.slope(j)}" for j, b in enumerate(tab.b) if b != 0]
-            src(f"{row.new} = {row.y} + ({' + '.join(terms)})")
+            src(f"{row.new} = {row.y} + ({weighted_sum('b', tab.b, row.slope)})")
 
     def voltages_before() -> None:
         """A strategy that combines in place keeps each neuron's voltage at t_n before combining."""
@@ -317,7 +311,8 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
 
     # --- 2. the event section: in every step, or (gate_events) only in a step in which a lane of the tile spiked
     if triggered:
-        with src.block("if n_up > 0:") if gate_events else nullcontext(), a.section():
+        with src.block("if n_up > 0:") if gate_events else nullcontext(), \
+                a.event_section() if gate_events else a.section():
             for sm, output, g in triggered:
                 with a.members(g, ring=True):
                     a.bind(g)
@@ -389,6 +384,38 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     inputs.update(coinc_window="coinc_window", sync_tol="sync_tol")
                     emit_updates(src, kept["pair_spike"], inputs, lambda what, g=g: a.acc(g, what))
     src.dedent()  # spike gate
+
+
+def emit_coefficients(src: Source, tab: Tableau) -> None:
+    """The tableau's coefficients times dt, one per distinct non-zero weight of a row (``weight_groups``):
+    a{j}{l} = dt a_jl, b{j} = dt b_j, named by the first index of their group."""
+    for j in range(tab.stages):
+        for l_, _ in weight_groups(tab.a[j]):
+            src(f"a{j}{l_} = dt * F({frac(tab.a[j][l_])})")
+    for j, _ in weight_groups(tab.b):
+        src(f"b{j} = dt * F({frac(tab.b[j])})")
+
+
+def weight_groups(weights: tuple[Fraction, ...]) -> list[tuple[int, list[int]]]:
+    """The non-zero weights of a tableau row grouped by value: (index of the first, indices of all), in the
+    order of first appearance. RK4's b = (1/6, 1/3, 1/3, 1/6) gives [(0, [0, 3]), (1, [1, 2])]."""
+    groups: dict[Fraction, tuple[int, list[int]]] = {}
+    for i, w in enumerate(weights):
+        if w != 0:
+            groups.setdefault(w, (i, []))[1].append(i)
+    return list(groups.values())
+
+
+def weighted_sum(coef: str, weights: tuple[Fraction, ...], slope: Callable[[int], str]) -> str:
+    """Expression of sum_i w_i k_i (the coefficient of weight i is named ``coef + str(i)`` and holds dt w_i)
+    with the slopes of equal weight added first, each weight multiplied once, zero weights skipped:
+    RK4's combination b0 (k0 + k3) + b1 (k1 + k2), four multiplications fewer per state row and step than
+    b0 k0 + b1 k1 + b2 k2 + b3 k3. Terms in the order of first appearance, sums in index order."""
+    terms = []
+    for first, members in weight_groups(weights):
+        ks = [slope(i) for i in members]
+        terms.append(f"{coef}{first} * {ks[0]}" if len(ks) == 1 else f"{coef}{first} * ({' + '.join(ks)})")
+    return " + ".join(terms)
 
 
 def kept_parts(keeps: tuple[str, ...]) -> dict[str, list[Part]]:

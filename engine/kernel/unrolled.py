@@ -122,11 +122,20 @@ class Unrolled(Addressing):
         if tail is not None and not fused:
             tail()
 
-    @contextmanager
     def spike_section(self):
         """The spike bookkeeping over blocks of SPIKE_BLOCK lanes, each block only when one of its lanes spiked
         (a count over the block, a branch uniform over its lanes): the cost of the bookkeeping grows with the
         block that holds a spike, not with the tile. The skipped lanes would each have added an exact 0."""
+        return self._spike_blocks()
+
+    def event_section(self):
+        """The gated event section over the same blocks as the spike bookkeeping: its synapses change nothing
+        in a lane without a spike (``emit.events_idle_without_spike``), so a block without one is skipped."""
+        return self._spike_blocks()
+
+    @contextmanager
+    def _spike_blocks(self):
+        """Blocks of SPIKE_BLOCK lanes, the body run over the lanes of a block in which a neuron spiked."""
         src = self.src
         self._bound = set()
         with src.block(f"for b in range(U(0), U(TILE), U({SPIKE_BLOCK})):"):
