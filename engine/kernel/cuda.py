@@ -39,6 +39,8 @@ class Cuda(Unrolled):
     per-step values of the neurons (``v_before<k>``, ``v_after<k>``, ``spiked<k>``) and the accumulators
     (``acc<row>``) locals too."""
 
+    late_in_events = False  # the lateness in the ODE section, as before the event section learnt it
+
     def __init__(self, src, lay, tile):
         super().__init__(src, lay, tile)
         self.fuses_tail = False

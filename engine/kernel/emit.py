@@ -36,7 +36,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from contextlib import nullcontext
-from fractions import Fraction
 
 from ..integrators import INTEGRATORS, Tableau
 from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
@@ -205,7 +204,9 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
         for j in range(tab.stages):
             if j > 0:
                 for row in a.rows(part):
-                    src(f"{row.stage(j)} = {row.y} + {weighted_sum(f'a{j}', tab.a[j], row.slope)}")
+                    weights = () if row.fixed else tab.a[j]  # a fixed row's stage values are y
+                    terms = [f"a{j}{l_} * {row.slope(l_)}" for l_, c in enumerate(weights) if c != 0]
+                    src(f"{row.stage(j)} = {row.y}" + "".join(f" + {t}" for t in terms))
             if with_neurons and (coupled or j == 0):
                 currents(j)
             if with_neurons:
@@ -229,10 +230,15 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
 
     def combine(part: str) -> None:
         """y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once, so that
-        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage; slopes of equal
-        weight are added before their one multiplication (``weighted_sum``)."""
+        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage; a fixed row
+        (slope 0) keeps y. Every slope enters a multiplication, never an addition: LLVM's contraction then
+        cannot fuse a model's last multiplication into the sum, which it could do where the slopes are
+        registers (unrolled) and not where they are loaded from the tile buffer (looped); the layouts stay
+        bit-identical. Adding the slopes of equal weight first (RK4's dt/6 ((k1 + k4) + 2 (k2 + k3))) would
+        save 2 multiplications per row and step but breaks that identity (measured: test_looped.py)."""
         for row in a.rows(part):
-            src(f"{row.new} = {row.y} + ({weighted_sum('b', tab.b, row.slope)})")
+            terms = [f"b{j} * {row.slope(j)}" for j, b in enumerate(tab.b) if b != 0]
+            src(f"{row.new} = {row.y}" + ("" if row.fixed else f" + ({' + '.join(terms)})"))
 
     def voltages_before() -> None:
         """A strategy that combines in place keeps each neuron's voltage at t_n before combining."""
@@ -245,7 +251,9 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     kept = kept_parts(key.keeps)
     triggered = [(sm, output, g) for sm, output, g in synapses if sm.spike_triggered]
     gate_events = bool(triggered) and events_idle_without_spike(lay)
-    late_needed = needs_lateness(lay)
+    # the lateness of each spike, where a synapse reads it: in the ODE section for every neuron, or in the
+    # event section (a.late_in_events) for the pre neurons of those synapses only, in a block with a spike
+    late_needed = needs_lateness(lay) and not a.late_in_events
     # the every-step metrics join the ODE lane loop where the strategy fuses them, unless an event can still
     # move a voltage after the ODE section (a post jump)
     fused = a.fuses_tail and not any(sm.post_jump is not None for sm, _, _ in triggered)
@@ -324,6 +332,12 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                         src(f"ev = F(1.0) if {call(sm.trigger, names)} else F(0.0)")
                     else:
                         src(f"ev = {a.buf(g, 'pre_spiked')}")
+                        if sm.after_step is not None and a.late_in_events:  # 1 + lateness, as the spike row's
+                            pre_model, pg = a.pre_neuron(g)
+                            a.bind(pg)
+                            thr = a.param(pg, pre_model.spike_threshold) if pre_model.spike_threshold else None
+                            late = spike_lateness(a.buf(g, "pre_v_before"), a.buf(g, "pre_v_after"), thr)
+                            src(f"ev = (F(1.0) + {late}) if ev > F(0.0) else F(0.0)")
                     a.delay(g, params["delay"])
                     src("spike = ev > F(0.0)")
                     if sm.after_step is not None:
@@ -387,35 +401,14 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
 
 
 def emit_coefficients(src: Source, tab: Tableau) -> None:
-    """The tableau's coefficients times dt, one per distinct non-zero weight of a row (``weight_groups``):
-    a{j}{l} = dt a_jl, b{j} = dt b_j, named by the first index of their group."""
+    """The tableau's non-zero coefficients times dt: a{j}{l} = dt a_jl, b{j} = dt b_j."""
     for j in range(tab.stages):
-        for l_, _ in weight_groups(tab.a[j]):
-            src(f"a{j}{l_} = dt * F({frac(tab.a[j][l_])})")
-    for j, _ in weight_groups(tab.b):
-        src(f"b{j} = dt * F({frac(tab.b[j])})")
-
-
-def weight_groups(weights: tuple[Fraction, ...]) -> list[tuple[int, list[int]]]:
-    """The non-zero weights of a tableau row grouped by value: (index of the first, indices of all), in the
-    order of first appearance. RK4's b = (1/6, 1/3, 1/3, 1/6) gives [(0, [0, 3]), (1, [1, 2])]."""
-    groups: dict[Fraction, tuple[int, list[int]]] = {}
-    for i, w in enumerate(weights):
-        if w != 0:
-            groups.setdefault(w, (i, []))[1].append(i)
-    return list(groups.values())
-
-
-def weighted_sum(coef: str, weights: tuple[Fraction, ...], slope: Callable[[int], str]) -> str:
-    """Expression of sum_i w_i k_i (the coefficient of weight i is named ``coef + str(i)`` and holds dt w_i)
-    with the slopes of equal weight added first, each weight multiplied once, zero weights skipped:
-    RK4's combination b0 (k0 + k3) + b1 (k1 + k2), four multiplications fewer per state row and step than
-    b0 k0 + b1 k1 + b2 k2 + b3 k3. Terms in the order of first appearance, sums in index order."""
-    terms = []
-    for first, members in weight_groups(weights):
-        ks = [slope(i) for i in members]
-        terms.append(f"{coef}{first} * {ks[0]}" if len(ks) == 1 else f"{coef}{first} * ({' + '.join(ks)})")
-    return " + ".join(terms)
+        for l_, a in enumerate(tab.a[j]):
+            if a != 0:
+                src(f"a{j}{l_} = dt * F({frac(a)})")
+    for j, b in enumerate(tab.b):
+        if b != 0:
+            src(f"b{j} = dt * F({frac(b)})")
 
 
 def kept_parts(keeps: tuple[str, ...]) -> dict[str, list[Part]]:

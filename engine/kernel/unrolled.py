@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .addressing import Addressing, Row
+from .source import zero_slopes
 
 SPIKE_BLOCK = 16  # lanes per block of the spike bookkeeping (a multiple of every SIMD width, divides TILE)
 
@@ -29,9 +30,10 @@ class Unit:
 
 class Unrolled(Addressing):
     """fuses_tail in float64 only: the metrics are float64, and float64 work in a float32 lane loop would
-    halve its SIMD width."""
+    halve its SIMD width. late_in_events: the lateness division runs in the (gated) event loop."""
 
     in_place = False
+    late_in_events = True
 
     def __init__(self, src, lay, tile):
         super().__init__(src, lay, tile)
@@ -160,9 +162,11 @@ class Unrolled(Addressing):
         groups += [g for _, _, g in self.synapse_groups()] if part != "neurons" else []
         for g in groups:
             u = self._unit(g)
+            model = self.lay.neurons[g.index] if g.kind == "neuron" else self.lay.synapse_models[g.index]
+            fixed = zero_slopes(model.derivatives, model.state_names) if model.derivatives else frozenset()
             for v in self._states(g):
                 yield Row(f"y{u}_{v}", lambda j, u=u, v=v: f"z{j}_{u}_{v}", lambda j, u=u, v=v: f"k{j}_{u}_{v}",
-                          f"n{u}_{v}")
+                          f"n{u}_{v}", v in fixed)
 
     def bind(self, g):
         if g.kind != "pair" and g not in self._bound:
@@ -209,6 +213,10 @@ class Unrolled(Addressing):
         b = self._ends(g)[1]
         post = self.lay.neurons[b]
         return None if post.refractory is None else (post, Unit("neuron", b))
+
+    def pre_neuron(self, g):
+        a = self._ends(g)[0]
+        return self.lay.neurons[a], Unit("neuron", a)
 
     def post_voltage(self, g):
         b = self._ends(g)[1]
