@@ -186,8 +186,13 @@ class Addressing:
         raise NotImplementedError
 
     # --- the metrics sections
-    def out_of_bounds(self) -> str:
-        """An expression true when some neuron's voltage is beyond ``v_bound`` or NaN."""
+    def out_of_bounds(self, cast: bool = True) -> str:
+        """An expression true when some neuron's voltage is beyond ``v_bound`` or NaN (the voltages as float64,
+        or in the working precision when not ``cast``)."""
+        raise NotImplementedError
+
+    def partial(self, row: int) -> str:
+        """Row ``row`` of the float32 block sums (``emit.partial_rows``), for lane i (fusing strategies only)."""
         raise NotImplementedError
 
     def count_spikes(self, condition: str | None) -> None:

@@ -120,6 +120,10 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src("dt64 = np.float64(dt)")
     src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
     src(f"A = np.empty({lay.n_acc_work * tile}, dtype=np.float64)")
+    partials = partial_rows(addr)
+    if partials:  # float32: the every-step sums of a block of steps (see partial_rows); row 0 the divergence
+        src(f"Q = np.zeros({len(partials) * tile}, dtype=F)")
+        src(f"Q[:{tile}] = F(-1.0)")
     addr.allocations()
     src("for t0 in range(0, n_lanes, TILE):")
     src.indent()
@@ -143,6 +147,9 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src("counting = s >= n_transient")
     src("s64 = np.float64(s)")
     src("t_end = F(s + 1) * dt")
+    if partials:
+        src("wf = F(w)")
+        src(f"kk = F(s % {PARTIAL_BLOCK})  # the step within its block")
 
     emit_step(addr, tab)
     if lay.kuramoto and "kuramoto" in key.keeps:
@@ -256,7 +263,8 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     late_needed = needs_lateness(lay) and not a.late_in_events
     # the every-step metrics join the ODE lane loop where the strategy fuses them, unless an event can still
     # move a voltage after the ODE section (a post jump)
-    fused = a.fuses_tail and not any(sm.post_jump is not None for sm, _, _ in triggered)
+    fused = fuses_every_step(a)
+    partials = partial_rows(a)  # float32: the every-step sums in float32 per block of steps, then float64
 
     def every_step() -> None:
         """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
@@ -274,7 +282,47 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                               "sa": a.pair_shift(g, 0), "sb": a.pair_shift(g, 1)}
                     emit_updates(src, kept["sample"], inputs, lambda what, g=g: a.acc(g, what))
 
+    def every_step_partial() -> None:
+        """float32: divergence (the first step of the block with |V| beyond the bound) and the pairs' sums over
+        this block of steps, in the working precision, in rows of Q (``partial_rows``); flushed into the
+        float64 accumulators at the block's end (``flush``)."""
+        beyond = a.out_of_bounds(cast=False)
+        with a.lanes():
+            pd = a.partial(partials[(-1, "diverged")])
+            src(f"pd = {pd}")
+            src(f"bad = F({beyond}) * F(pd < F(0.0))")
+            src(f"{pd} = pd + bad * (kk - pd)")
+        if key.pairs and kept["sample"]:
+            for g in a.pair_groups():
+                with a.members(g):
+                    inputs = {"w": "wf", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
+                              "sa": f"F({a.pair_shift(g, 0)})", "sb": f"F({a.pair_shift(g, 1)})"}
+                    emit_updates(src, kept["sample"], inputs,
+                                 lambda what, g=g: a.partial(partials[(g.index, what)]))
+
+    def flush() -> None:
+        """At the end of a block of PARTIAL_BLOCK steps (aligned to the step index) and at the last step: each
+        partial sum added to its float64 accumulator and reset, the divergence step set if still unset."""
+        with src.block(f"if (s + 1) % {PARTIAL_BLOCK} == 0 or s == n_steps - 1:"):
+            src(f"blk = np.float64(s - s % {PARTIAL_BLOCK})")
+            with a.section():
+                d, pd = a.acc_row(lay.diverged_row), a.partial(partials[(-1, "diverged")])
+                src(f"pd = np.float64({pd})")
+                src(f"{d} = {d} if ({d} >= 0.0) | (pd < 0.0) else blk + pd")
+                src(f"{pd} = F(-1.0)")
+                pairs = a.pair_groups()
+                for (q, what), row in partials.items():
+                    if q >= 0:
+                        acc, p = a.acc(pairs[q], what), a.partial(row)
+                        src(f"{acc} = {acc} + np.float64({p})")
+                        src(f"{p} = F(0.0)")
+
+    counted = fused and not partials  # the tile's spike count taken in the fused lane loop
+
     def tail() -> None:
+        if partials:
+            every_step_partial()
+            return
         every_step()
         if kept["spike"] or gate_events:
             a.count_spikes(None)
@@ -314,7 +362,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     a.set_new(g, model.state_names, call(model.after_step, names))
                 # the spike row: 0 for none, else 1 + its lateness (1 when no synapse reads the lateness)
                 src(f"{a.buf(g, 'spiked')} = {'(F(1.0) + late)' if late_needed else 'F(1.0)'} if spiked else F(0.0)")
-    if gate_events and not fused:
+    if gate_events and not counted:
         a.count_spikes(None)
 
     # --- 2. the event section: in every step, or (gate_events) only in a step in which a lane of the tile spiked
@@ -361,9 +409,11 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     if not fused:
         with a.section():
             every_step()
+    if partials:
+        flush()
     if not kept["spike"]:
         return
-    if not fused and not gate_events:
+    if not counted and not gate_events:
         a.count_spikes("counting")
 
     # spikes: only in a step (of the analysed window) in which a lane of the tile spiked; time by linear
@@ -398,6 +448,34 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     inputs.update(coinc_window="coinc_window", sync_tol="sync_tol")
                     emit_updates(src, kept["pair_spike"], inputs, lambda what, g=g: a.acc(g, what))
     src.dedent()  # spike gate
+
+
+PARTIAL_BLOCK = 64  # steps per block of the float32 every-step sums (exact step indices in float32 within it)
+
+
+def fuses_every_step(a: Addressing) -> bool:
+    """Whether the every-step metrics join the ODE lane loop: where the strategy fuses them, unless an event
+    can still move a voltage after the ODE section (a post jump)."""
+    return a.fuses_tail and not any(sm.post_jump is not None for sm in a.lay.synapse_models if sm.spike_triggered)
+
+
+def partial_rows(a: Addressing) -> dict[tuple[int, str], int]:
+    """float32 kernels whose every-step metrics are fused into the ODE lane loop keep them in the working
+    precision for a block of PARTIAL_BLOCK steps, in rows of a buffer Q: (-1, 'diverged') the first step of
+    the block with a voltage beyond the bound (-1: none), (pair, accumulator) the block's part of each kept
+    'sample' sum (their updates add a term to each accumulator). A float64 term in the float32 loop would
+    halve its SIMD width; a block's float32 sum (<= 64 terms) adds a relative rounding of ~64 x 6e-8 to
+    that block's part, and the float64 totals do the rest. Empty in float64 and where nothing is fused."""
+    lay = a.lay
+    if lay.key.precision != "float32" or not fuses_every_step(a):
+        return {}
+    rows: dict[tuple[int, str], int] = {(-1, "diverged"): 0}
+    if lay.key.pairs:
+        for q in range(len(lay.key.pairs)):
+            for part in kept_parts(lay.key.keeps)["sample"]:
+                for x in part.accumulators:
+                    rows[(q, x)] = len(rows)
+    return rows
 
 
 def emit_coefficients(src: Source, tab: Tableau) -> None:

@@ -29,8 +29,9 @@ class Unit:
 
 
 class Unrolled(Addressing):
-    """fuses_tail in float64 only: the metrics are float64, and float64 work in a float32 lane loop would
-    halve its SIMD width. late_in_events: the lateness division runs in the (gated) event loop."""
+    """fuses_tail: the every-step metrics in the ODE lane loop (float64: the float64 accumulators; float32: in
+    float32 per block of steps, ``emit.partial_rows``). late_in_events: the lateness division runs in the
+    (gated) event loop."""
 
     in_place = False
     late_in_events = True
@@ -39,7 +40,7 @@ class Unrolled(Addressing):
         super().__init__(src, lay, tile)
         self.n = len(lay.neurons)
         self._bound: set[Unit] = set()
-        self.fuses_tail = lay.key.precision == "float64"
+        self.fuses_tail = True
         self._in_tail = False
 
     # --- helpers
@@ -248,9 +249,10 @@ class Unrolled(Addressing):
             self.src(f"ev = W[i + U({base * self.tile}) + U(((s - steps) & {ring - 1}) * TILE)]")
 
     # --- metrics
-    def out_of_bounds(self):
+    def out_of_bounds(self, cast=True):
         for k, model in enumerate(self.lay.neurons):
-            self.src(f"v{k} = np.float64({self.stored(Unit('neuron', k), model.voltage)})")
+            v = self.stored(Unit("neuron", k), model.voltage)
+            self.src(f"v{k} = np.float64({v})" if cast else f"v{k} = {v}")
         return "not (" + " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(self.n)) + ")"
 
     def _flags(self) -> str:
@@ -293,6 +295,9 @@ class Unrolled(Addressing):
     def acc(self, g, what):
         row = self.lay.neuron_acc(g.index, what) if g.kind == "neuron" else self.lay.pair_acc(g.index, what)
         return self.acc_row(row)
+
+    def partial(self, row):
+        return f"Q[i + U({row * self.tile})]"
 
     def acc_row(self, row):
         return f"A[i + U({row * self.tile})]"
