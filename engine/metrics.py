@@ -75,7 +75,9 @@ class Part:
         'spike'       per neuron, in a step in which a lane of the tile spiked; inputs ``up`` (1.0 when the
                       neuron spiked in this step, else 0.0) and ``tc`` (the spike's time, ms, interpolated)
         'sample'      per pair, every step; inputs ``w`` (1.0 in the window), ``va``, ``vb`` (the voltages,
-                      float64) and ``sa``, ``sb`` (minus the models' resting voltages, against cancellation)
+                      float64) and ``sa``, ``sb`` (minus the models' resting voltages, against cancellation);
+                      its update must add a term to each accumulator: float32 kernels run it in float32 on
+                      block sums that are then added to the accumulators (``kernel.emit.partial_rows``)
         'pair_spike'  per pair, in a step with a spike; inputs ``<x>_a``, ``<x>_b`` for x in ``SPIKE_SCRATCH``
                       of the pair's two neurons (before their own 'spike' updates), ``coinc_window``, ``sync_tol``
         'circuit'     every ``kur_every`` steps (circuits of >= ``KURAMOTO_MIN_NEURONS`` neurons): ``term``

@@ -43,12 +43,14 @@ Group = Any  # a strategy's own handle of a neuron, synapse or pair group
 @dataclass(frozen=True)
 class Row:
     """Names of one state row (or of the generic row ``r`` of a row loop): y at the step's start, its stage
-    values, its slopes and its value after the step."""
+    values, its slopes and its value after the step. fixed: the row's slope is identically 0
+    (``source.zero_slopes``), so its stage values and its new value are y."""
 
     y: str
     stage: Callable[[int], str]
     slope: Callable[[int], str]
     new: str
+    fixed: bool = False
 
 
 class Addressing:
@@ -58,10 +60,13 @@ class Addressing:
     saved before combining, not read afterwards).
     fuses_tail: whether ``ode_section(tail)`` writes the tail inside the ODE section's one lane loop (so the
     every-step metrics read the new state while it is in registers); False: the tail follows the section.
+    late_in_events: whether the event section computes the lateness of a pre neuron's spike (``pre_neuron``)
+    from the voltages kept in the tile buffer; False: the ODE section computes it for every neuron.
     """
 
     in_place = False
     fuses_tail = False
+    late_in_events = False
 
     def __init__(self, src: Source, lay: KernelLayout, tile: int):
         self.src, self.lay, self.tile = src, lay, tile
@@ -95,6 +100,11 @@ class Addressing:
 
     def spike_section(self) -> AbstractContextManager[None]:
         """The loops of the spike bookkeeping (inside the spike gate); by default ``section()``."""
+        return self.section()
+
+    def event_section(self) -> AbstractContextManager[None]:
+        """The loops of a gated event section (inside ``if n_up > 0:``, every spike-triggered synapse idle
+        without a spike); by default ``section()``."""
         return self.section()
 
     def ode_section(self, tail: Callable[[], None] | None = None) -> AbstractContextManager[None]:
@@ -155,6 +165,10 @@ class Addressing:
     def post_voltage(self, g: Group) -> str:
         raise NotImplementedError
 
+    def pre_neuron(self, g: Group) -> tuple[Any, Group]:
+        """(model, group) of synapse g's pre neuron (needed where ``late_in_events``)."""
+        raise NotImplementedError
+
     def buf(self, g: Group, what: str) -> str:
         raise NotImplementedError
 
@@ -172,8 +186,13 @@ class Addressing:
         raise NotImplementedError
 
     # --- the metrics sections
-    def out_of_bounds(self) -> str:
-        """An expression true when some neuron's voltage is beyond ``v_bound`` or NaN."""
+    def out_of_bounds(self, cast: bool = True) -> str:
+        """An expression true when some neuron's voltage is beyond ``v_bound`` or NaN (the voltages as float64,
+        or in the working precision when not ``cast``)."""
+        raise NotImplementedError
+
+    def partial(self, row: int) -> str:
+        """Row ``row`` of the float32 block sums (``emit.partial_rows``), for lane i (fusing strategies only)."""
         raise NotImplementedError
 
     def count_spikes(self, condition: str | None) -> None:

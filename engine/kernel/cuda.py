@@ -25,9 +25,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from ..phase import sincos2pi
-from .emit import emit_header, emit_kuramoto_sample, emit_step, metric_functions, tableau_of
+from .emit import emit_coefficients, emit_header, emit_kuramoto_sample, emit_step, metric_functions, tableau_of
 from .layout import PRECISIONS, KernelKey, KernelLayout
-from .source import Source, copy_functions, frac, model_functions
+from .source import Source, copy_functions, model_functions
 from .unrolled import Unit, Unrolled
 
 DEVICE_DECORATOR = "@cuda.jit(device=True, **INLINE)"
@@ -38,6 +38,8 @@ class Cuda(Unrolled):
     stage) with no lane loop, the state kept in the ``y`` locals from one step to the next, the parameters, the
     per-step values of the neurons (``v_before<k>``, ``v_after<k>``, ``spiked<k>``) and the accumulators
     (``acc<row>``) locals too."""
+
+    late_in_events = False  # the lateness in the ODE section, as before the event section learnt it
 
     def __init__(self, src, lay, tile):
         super().__init__(src, lay, tile)
@@ -182,13 +184,7 @@ def generate_cuda(key: KernelKey, engine_hash: str) -> str:
         src("lane = cuda.grid(1)")
         with src.block("if lane >= X.shape[1]:"):
             src("return")
-        for j in range(tab.stages):
-            for l_, c in enumerate(tab.a[j]):
-                if c != 0:
-                    src(f"a{j}{l_} = dt * F({frac(c)})")
-        for j, c in enumerate(tab.b):
-            if c != 0:
-                src(f"b{j} = dt * F({frac(c)})")
+        emit_coefficients(src, tab)
         src("dt64 = np.float64(dt)")
         for r, (unit, var) in enumerate(lay.state_rows):
             src(f"y{unit}_{var} = X[{r}, lane]")

@@ -116,16 +116,14 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src.indent()
     src('"""Advance every lane of X by n_steps steps of dt; accumulate metrics from step n_transient on."""')
     src("n_lanes = X.shape[1]")
-    for j in range(tab.stages):
-        for l_, a in enumerate(tab.a[j]):
-            if a != 0:
-                src(f"a{j}{l_} = dt * F({frac(a)})")
-    for j, b in enumerate(tab.b):
-        if b != 0:
-            src(f"b{j} = dt * F({frac(b)})")
+    emit_coefficients(src, tab)
     src("dt64 = np.float64(dt)")
     src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
     src(f"A = np.empty({lay.n_acc_work * tile}, dtype=np.float64)")
+    partials = partial_rows(addr)
+    if partials:  # float32: the every-step sums of a block of steps (see partial_rows); row 0 the divergence
+        src(f"Q = np.zeros({len(partials) * tile}, dtype=F)")
+        src(f"Q[:{tile}] = F(-1.0)")
     addr.allocations()
     src("for t0 in range(0, n_lanes, TILE):")
     src.indent()
@@ -149,6 +147,9 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src("counting = s >= n_transient")
     src("s64 = np.float64(s)")
     src("t_end = F(s + 1) * dt")
+    if partials:
+        src("wf = F(w)")
+        src(f"kk = F(s % {PARTIAL_BLOCK})  # the step within its block")
 
     emit_step(addr, tab)
     if lay.kuramoto and "kuramoto" in key.keeps:
@@ -210,7 +211,8 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
         for j in range(tab.stages):
             if j > 0:
                 for row in a.rows(part):
-                    terms = [f"a{j}{l_} * {row.slope(l_)}" for l_, c in enumerate(tab.a[j]) if c != 0]
+                    weights = () if row.fixed else tab.a[j]  # a fixed row's stage values are y
+                    terms = [f"a{j}{l_} * {row.slope(l_)}" for l_, c in enumerate(weights) if c != 0]
                     src(f"{row.stage(j)} = {row.y}" + "".join(f" + {t}" for t in terms))
             if with_neurons and (coupled or j == 0):
                 currents(j)
@@ -235,10 +237,15 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
 
     def combine(part: str) -> None:
         """y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once, so that
-        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage."""
+        y (|v| ~ 65 mV) is rounded to the working precision once per step, not once per stage; a fixed row
+        (slope 0) keeps y. Every slope enters a multiplication, never an addition: LLVM's contraction then
+        cannot fuse a model's last multiplication into the sum, which it could do where the slopes are
+        registers (unrolled) and not where they are loaded from the tile buffer (looped); the layouts stay
+        bit-identical. Adding the slopes of equal weight first (RK4's dt/6 ((k1 + k4) + 2 (k2 + k3))) would
+        save 2 multiplications per row and step but breaks that identity (measured: test_looped.py)."""
         for row in a.rows(part):
             terms = [f"b{j} * {row.slope(j)}" for j, b in enumerate(tab.b) if b != 0]
-            src(f"{row.new} = {row.y} + ({' + '.join(terms)})")
+            src(f"{row.new} = {row.y}" + ("" if row.fixed else f" + ({' + '.join(terms)})"))
 
     def voltages_before() -> None:
         """A strategy that combines in place keeps each neuron's voltage at t_n before combining."""
@@ -251,10 +258,13 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     kept = kept_parts(key.keeps)
     triggered = [(sm, output, g) for sm, output, g in synapses if sm.spike_triggered]
     gate_events = bool(triggered) and events_idle_without_spike(lay)
-    late_needed = needs_lateness(lay)
+    # the lateness of each spike, where a synapse reads it: in the ODE section for every neuron, or in the
+    # event section (a.late_in_events) for the pre neurons of those synapses only, in a block with a spike
+    late_needed = needs_lateness(lay) and not a.late_in_events
     # the every-step metrics join the ODE lane loop where the strategy fuses them, unless an event can still
     # move a voltage after the ODE section (a post jump)
-    fused = a.fuses_tail and not any(sm.post_jump is not None for sm, _, _ in triggered)
+    fused = fuses_every_step(a)
+    partials = partial_rows(a)  # float32: the every-step sums in float32 per block of steps, then float64
 
     def every_step() -> None:
         """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
@@ -272,7 +282,47 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                               "sa": a.pair_shift(g, 0), "sb": a.pair_shift(g, 1)}
                     emit_updates(src, kept["sample"], inputs, lambda what, g=g: a.acc(g, what))
 
+    def every_step_partial() -> None:
+        """float32: divergence (the first step of the block with |V| beyond the bound) and the pairs' sums over
+        this block of steps, in the working precision, in rows of Q (``partial_rows``); flushed into the
+        float64 accumulators at the block's end (``flush``)."""
+        beyond = a.out_of_bounds(cast=False)
+        with a.lanes():
+            pd = a.partial(partials[(-1, "diverged")])
+            src(f"pd = {pd}")
+            src(f"bad = F({beyond}) * F(pd < F(0.0))")
+            src(f"{pd} = pd + bad * (kk - pd)")
+        if key.pairs and kept["sample"]:
+            for g in a.pair_groups():
+                with a.members(g):
+                    inputs = {"w": "wf", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
+                              "sa": f"F({a.pair_shift(g, 0)})", "sb": f"F({a.pair_shift(g, 1)})"}
+                    emit_updates(src, kept["sample"], inputs,
+                                 lambda what, g=g: a.partial(partials[(g.index, what)]))
+
+    def flush() -> None:
+        """At the end of a block of PARTIAL_BLOCK steps (aligned to the step index) and at the last step: each
+        partial sum added to its float64 accumulator and reset, the divergence step set if still unset."""
+        with src.block(f"if (s + 1) % {PARTIAL_BLOCK} == 0 or s == n_steps - 1:"):
+            src(f"blk = np.float64(s - s % {PARTIAL_BLOCK})")
+            with a.section():
+                d, pd = a.acc_row(lay.diverged_row), a.partial(partials[(-1, "diverged")])
+                src(f"pd = np.float64({pd})")
+                src(f"{d} = {d} if ({d} >= 0.0) | (pd < 0.0) else blk + pd")
+                src(f"{pd} = F(-1.0)")
+                pairs = a.pair_groups()
+                for (q, what), row in partials.items():
+                    if q >= 0:
+                        acc, p = a.acc(pairs[q], what), a.partial(row)
+                        src(f"{acc} = {acc} + np.float64({p})")
+                        src(f"{p} = F(0.0)")
+
+    counted = fused and not partials  # the tile's spike count taken in the fused lane loop
+
     def tail() -> None:
+        if partials:
+            every_step_partial()
+            return
         every_step()
         if kept["spike"] or gate_events:
             a.count_spikes(None)
@@ -312,12 +362,13 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     a.set_new(g, model.state_names, call(model.after_step, names))
                 # the spike row: 0 for none, else 1 + its lateness (1 when no synapse reads the lateness)
                 src(f"{a.buf(g, 'spiked')} = {'(F(1.0) + late)' if late_needed else 'F(1.0)'} if spiked else F(0.0)")
-    if gate_events and not fused:
+    if gate_events and not counted:
         a.count_spikes(None)
 
     # --- 2. the event section: in every step, or (gate_events) only in a step in which a lane of the tile spiked
     if triggered:
-        with src.block("if n_up > 0:") if gate_events else nullcontext(), a.section():
+        with src.block("if n_up > 0:") if gate_events else nullcontext(), \
+                a.event_section() if gate_events else a.section():
             for sm, output, g in triggered:
                 with a.members(g, ring=True):
                     a.bind(g)
@@ -329,6 +380,12 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                         src(f"ev = F(1.0) if {call(sm.trigger, names)} else F(0.0)")
                     else:
                         src(f"ev = {a.buf(g, 'pre_spiked')}")
+                        if sm.after_step is not None and a.late_in_events:  # 1 + lateness, as the spike row's
+                            pre_model, pg = a.pre_neuron(g)
+                            a.bind(pg)
+                            thr = a.param(pg, pre_model.spike_threshold) if pre_model.spike_threshold else None
+                            late = spike_lateness(a.buf(g, "pre_v_before"), a.buf(g, "pre_v_after"), thr)
+                            src(f"ev = (F(1.0) + {late}) if ev > F(0.0) else F(0.0)")
                     a.delay(g, params["delay"])
                     src("spike = ev > F(0.0)")
                     if sm.after_step is not None:
@@ -352,9 +409,11 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     if not fused:
         with a.section():
             every_step()
+    if partials:
+        flush()
     if not kept["spike"]:
         return
-    if not fused and not gate_events:
+    if not counted and not gate_events:
         a.count_spikes("counting")
 
     # spikes: only in a step (of the analysed window) in which a lane of the tile spiked; time by linear
@@ -389,6 +448,45 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     inputs.update(coinc_window="coinc_window", sync_tol="sync_tol")
                     emit_updates(src, kept["pair_spike"], inputs, lambda what, g=g: a.acc(g, what))
     src.dedent()  # spike gate
+
+
+PARTIAL_BLOCK = 64  # steps per block of the float32 every-step sums (exact step indices in float32 within it)
+
+
+def fuses_every_step(a: Addressing) -> bool:
+    """Whether the every-step metrics join the ODE lane loop: where the strategy fuses them, unless an event
+    can still move a voltage after the ODE section (a post jump)."""
+    return a.fuses_tail and not any(sm.post_jump is not None for sm in a.lay.synapse_models if sm.spike_triggered)
+
+
+def partial_rows(a: Addressing) -> dict[tuple[int, str], int]:
+    """float32 kernels whose every-step metrics are fused into the ODE lane loop keep them in the working
+    precision for a block of PARTIAL_BLOCK steps, in rows of a buffer Q: (-1, 'diverged') the first step of
+    the block with a voltage beyond the bound (-1: none), (pair, accumulator) the block's part of each kept
+    'sample' sum (their updates add a term to each accumulator). A float64 term in the float32 loop would
+    halve its SIMD width; a block's float32 sum (<= 64 terms) adds a relative rounding of ~64 x 6e-8 to
+    that block's part, and the float64 totals do the rest. Empty in float64 and where nothing is fused."""
+    lay = a.lay
+    if lay.key.precision != "float32" or not fuses_every_step(a):
+        return {}
+    rows: dict[tuple[int, str], int] = {(-1, "diverged"): 0}
+    if lay.key.pairs:
+        for q in range(len(lay.key.pairs)):
+            for part in kept_parts(lay.key.keeps)["sample"]:
+                for x in part.accumulators:
+                    rows[(q, x)] = len(rows)
+    return rows
+
+
+def emit_coefficients(src: Source, tab: Tableau) -> None:
+    """The tableau's non-zero coefficients times dt: a{j}{l} = dt a_jl, b{j} = dt b_j."""
+    for j in range(tab.stages):
+        for l_, a in enumerate(tab.a[j]):
+            if a != 0:
+                src(f"a{j}{l_} = dt * F({frac(a)})")
+    for j, b in enumerate(tab.b):
+        if b != 0:
+            src(f"b{j} = dt * F({frac(b)})")
 
 
 def kept_parts(keeps: tuple[str, ...]) -> dict[str, list[Part]]:

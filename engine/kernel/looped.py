@@ -428,7 +428,7 @@ class Looped(Addressing):
             src("ev = W[i + U((ring + ((s - steps) & mask)) * TILE)]")
 
     # --- metrics
-    def out_of_bounds(self):
+    def out_of_bounds(self, cast=True):  # the voltages are read as float64 either way (nothing fused)
         src, lay = self.src, self.lay
         ok = f"W[i + U({lay.scratch * self.tile})]"
         with self.lanes():

@@ -153,3 +153,20 @@ def pool_constants(text: str) -> str:
 def frac(x: Fraction) -> str:
     """A tableau coefficient as a float literal."""
     return repr(float(x))
+
+
+def zero_slopes(derivatives: Callable, names: tuple[str, ...]) -> frozenset[str]:
+    """The state variables (``names``, in the order ``derivatives`` returns their slopes) whose slope is the
+    literal 0 in every ``return`` of ``derivatives``: states that only a model's ``after_step`` changes (a
+    refractory counter). Their stage values and their value after the ODE step are y itself (y + a 0 = y
+    exactly), so the kernel copies y instead of integrating them."""
+    returns = [node.value for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(derivatives))))
+               if isinstance(node, ast.Return)]
+    zero: set[str] | None = None
+    for value in returns:
+        elts = value.elts if isinstance(value, ast.Tuple) else [value]
+        here = {n for n, e in zip(names, elts, strict=False)
+                if isinstance(e, ast.Constant) and isinstance(e.value, int | float) and e.value == 0}
+        zero = here if zero is None else zero & here
+    return frozenset(zero or ())
+

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .addressing import Addressing, Row
+from .source import zero_slopes
 
 SPIKE_BLOCK = 16  # lanes per block of the spike bookkeeping (a multiple of every SIMD width, divides TILE)
 
@@ -28,16 +29,18 @@ class Unit:
 
 
 class Unrolled(Addressing):
-    """fuses_tail in float64 only: the metrics are float64, and float64 work in a float32 lane loop would
-    halve its SIMD width."""
+    """fuses_tail: the every-step metrics in the ODE lane loop (float64: the float64 accumulators; float32: in
+    float32 per block of steps, ``emit.partial_rows``). late_in_events: the lateness division runs in the
+    (gated) event loop."""
 
     in_place = False
+    late_in_events = True
 
     def __init__(self, src, lay, tile):
         super().__init__(src, lay, tile)
         self.n = len(lay.neurons)
         self._bound: set[Unit] = set()
-        self.fuses_tail = lay.key.precision == "float64"
+        self.fuses_tail = True
         self._in_tail = False
 
     # --- helpers
@@ -122,11 +125,20 @@ class Unrolled(Addressing):
         if tail is not None and not fused:
             tail()
 
-    @contextmanager
     def spike_section(self):
         """The spike bookkeeping over blocks of SPIKE_BLOCK lanes, each block only when one of its lanes spiked
         (a count over the block, a branch uniform over its lanes): the cost of the bookkeeping grows with the
         block that holds a spike, not with the tile. The skipped lanes would each have added an exact 0."""
+        return self._spike_blocks()
+
+    def event_section(self):
+        """The gated event section over the same blocks as the spike bookkeeping: its synapses change nothing
+        in a lane without a spike (``emit.events_idle_without_spike``), so a block without one is skipped."""
+        return self._spike_blocks()
+
+    @contextmanager
+    def _spike_blocks(self):
+        """Blocks of SPIKE_BLOCK lanes, the body run over the lanes of a block in which a neuron spiked."""
         src = self.src
         self._bound = set()
         with src.block(f"for b in range(U(0), U(TILE), U({SPIKE_BLOCK})):"):
@@ -151,9 +163,11 @@ class Unrolled(Addressing):
         groups += [g for _, _, g in self.synapse_groups()] if part != "neurons" else []
         for g in groups:
             u = self._unit(g)
+            model = self.lay.neurons[g.index] if g.kind == "neuron" else self.lay.synapse_models[g.index]
+            fixed = zero_slopes(model.derivatives, model.state_names) if model.derivatives else frozenset()
             for v in self._states(g):
                 yield Row(f"y{u}_{v}", lambda j, u=u, v=v: f"z{j}_{u}_{v}", lambda j, u=u, v=v: f"k{j}_{u}_{v}",
-                          f"n{u}_{v}")
+                          f"n{u}_{v}", v in fixed)
 
     def bind(self, g):
         if g.kind != "pair" and g not in self._bound:
@@ -201,6 +215,10 @@ class Unrolled(Addressing):
         post = self.lay.neurons[b]
         return None if post.refractory is None else (post, Unit("neuron", b))
 
+    def pre_neuron(self, g):
+        a = self._ends(g)[0]
+        return self.lay.neurons[a], Unit("neuron", a)
+
     def post_voltage(self, g):
         b = self._ends(g)[1]
         return self.stored(Unit("neuron", b), self.lay.neurons[b].voltage)
@@ -231,9 +249,10 @@ class Unrolled(Addressing):
             self.src(f"ev = W[i + U({base * self.tile}) + U(((s - steps) & {ring - 1}) * TILE)]")
 
     # --- metrics
-    def out_of_bounds(self):
+    def out_of_bounds(self, cast=True):
         for k, model in enumerate(self.lay.neurons):
-            self.src(f"v{k} = np.float64({self.stored(Unit('neuron', k), model.voltage)})")
+            v = self.stored(Unit("neuron", k), model.voltage)
+            self.src(f"v{k} = np.float64({v})" if cast else f"v{k} = {v}")
         return "not (" + " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(self.n)) + ")"
 
     def _flags(self) -> str:
@@ -276,6 +295,9 @@ class Unrolled(Addressing):
     def acc(self, g, what):
         row = self.lay.neuron_acc(g.index, what) if g.kind == "neuron" else self.lay.pair_acc(g.index, what)
         return self.acc_row(row)
+
+    def partial(self, row):
+        return f"Q[i + U({row * self.tile})]"
 
     def acc_row(self, row):
         return f"A[i + U({row * self.tile})]"

@@ -13,8 +13,9 @@ from .base import NeuronModel, Param, StateVar
 
 
 def derivatives(x, y, z, i_in, a, b, c, d, e, mu, S, xr, vh):
-    dx = y + b * x * x - a * x * x * x - z + e + i_in
-    dy = c - d * x * x - y
+    x2 = x * x  # x^2, shared by both equations; b x^2 - a x^3 = x^2 (b - a x)
+    dx = y + x2 * (b - a * x) - z + e + i_in
+    dy = c - d * x2 - y
     dz = mu * (-vh * z + S * (x - xr))
     return dx, dy, dz
 
