@@ -157,7 +157,8 @@ def test_mixed_models_scale_each_current_by_its_neurons_conductance_factor(monke
 @pytest.mark.slow
 def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_path(change, monkeypatch):
     """One synapse missing, or one of another value: no group; the looped step stays bit-identical to the
-    unrolled one (6 HR neurons). A swept conductance: test_a_swept_conductance_with_the_groups_value..."""
+    unrolled one (6 HR neurons; the Kuramoto order parameter to 1 ulp, as in test_looped). A swept conductance:
+    test_a_swept_conductance_with_the_groups_value..."""
     sim = Simulation(dt=0.02, duration=60.0)
     if change == "missing":
         circuit = all_to_all(6, "hr", params={"g1": 0.05, "g2": 0.02}, inputs=3.0, drop=(1, 4))
@@ -175,7 +176,10 @@ def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_
     assert groups_of(circuit, sim, values) == []
     looped = simulate(circuit, sim, values, record=["x"])
     for name, arr in unrolled.metrics.items():
-        np.testing.assert_array_equal(looped.metrics[name], arr, err_msg=name)
+        if name == "kuramoto":  # the same phases; the layouts' sample code may round in the last bit (test_looped)
+            np.testing.assert_allclose(looped.metrics[name], arr, rtol=4e-16, atol=0, err_msg=name)
+        else:
+            np.testing.assert_array_equal(looped.metrics[name], arr, err_msg=name)
     for trace, arr in unrolled.traces.items():
         np.testing.assert_array_equal(looped.traces[trace], arr, err_msg=str(trace))
     assert np.all(unrolled.metrics["spike_count"] > 0)
