@@ -33,6 +33,7 @@ def _doc(device: str, chunk_points: int) -> dict:
 
 
 @pytest.mark.filterwarnings("ignore:Port .* is already in use")
+@pytest.mark.slow
 def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch, capsys):
     from distributed import Client, LocalCluster
 

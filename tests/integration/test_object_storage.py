@@ -191,6 +191,7 @@ def test_concurrent_writers_of_one_shard_lose_nothing_on_object_storage(s3):
     assert lost_rows(store, writers, rounds) == []
 
 
+@pytest.mark.slow
 def test_a_dead_runs_lease_blocks_until_it_expires_then_one_successor_takes_it(s3):
     url = f"{s3}/lease.zarr"
     code = ("import os, sys; from synsweep.sweeps.lock import acquire; acquire(sys.argv[1]); "

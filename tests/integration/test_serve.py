@@ -144,6 +144,7 @@ def test_page_and_local_plotly(client) -> None:
     assert "plotly_click" in client.get("/static/app.js").text
 
 
+@pytest.mark.slow
 def test_replay_traces_synapses_and_check(client, root: Path) -> None:
     r = client.get("/api/replay", params={"store": CHEM, "point": "g_syn:1,I_ext:2"})
     assert r.status_code == 200, r.text

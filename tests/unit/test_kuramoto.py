@@ -133,6 +133,7 @@ HH3 = Circuit(neurons=tuple(Neuron(x, "hh") for x in ("n1", "n2", "n3")),
               inputs={"n1": 0.15, "n2": 0.15, "n3": 0.15})
 
 
+@pytest.mark.slow
 def test_identical_hh_neurons_in_identical_states_give_one():
     """Coupled, identical and started alike, the three neurons stay identical: R = 1 to rounding."""
     g = np.array([0.0, 0.01, 0.05])
@@ -142,6 +143,7 @@ def test_identical_hh_neurons_in_identical_states_give_one():
     np.testing.assert_allclose(m["kuramoto"], 1.0, atol=1e-12, rtol=0)
 
 
+@pytest.mark.slow
 def test_uncoupled_hh_neurons_in_different_states_are_not_in_phase():
     """Uncoupled (g = 0) and started in different states, the same neurons fire at the same rate but keep
     their phase offsets (first spikes at about 25, 20 and 21 ms, period about 11 ms): R is clearly below 1."""
