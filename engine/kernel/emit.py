@@ -39,7 +39,7 @@ from contextlib import nullcontext
 
 from ..integrators import INTEGRATORS, Tableau
 from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
-from .addressing import Addressing
+from .addressing import Addressing, Group
 from .layout import PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 from .looped import Looped
 from .source import FASTMATH, Source, call, copy_functions, frac, model_functions, pool_constants
@@ -266,6 +266,17 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     fused = fuses_every_step(a)
     partials = partial_rows(a)  # float32: the every-step sums in float32 per block of steps, then float64
 
+    def pair_samples(w: str, shift: Callable[[str], str], target: Callable[[Group, str], str]) -> None:
+        """Each pair's 'sample' parts (``metrics.PARTS``) of this step, weighted by ``w``, with the pair's voltage
+        shifts written by ``shift``, into ``target(group, accumulator)``: the float64 accumulators or float32's
+        block sums."""
+        if key.pairs and kept["sample"]:
+            for g in a.pair_groups():
+                with a.members(g):
+                    inputs = {"w": w, "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
+                              "sa": shift(a.pair_shift(g, 0)), "sb": shift(a.pair_shift(g, 1))}
+                    emit_updates(src, kept["sample"], inputs, lambda what, g=g: target(g, what))
+
     def every_step() -> None:
         """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
         # divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is arithmetic
@@ -275,12 +286,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
             d = a.acc_row(lay.diverged_row)
             src(f"bad = np.float64({beyond}) * np.float64({d} < 0.0)")
             src(f"{d} += bad * (s64 - {d})")
-        if key.pairs and kept["sample"]:
-            for g in a.pair_groups():
-                with a.members(g):
-                    inputs = {"w": "w", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
-                              "sa": a.pair_shift(g, 0), "sb": a.pair_shift(g, 1)}
-                    emit_updates(src, kept["sample"], inputs, lambda what, g=g: a.acc(g, what))
+        pair_samples("w", str, a.acc)
 
     def every_step_partial() -> None:
         """float32: divergence (the first step of the block with |V| beyond the bound) and the pairs' sums over
@@ -292,13 +298,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
             src(f"pd = {pd}")
             src(f"bad = F({beyond}) * F(pd < F(0.0))")
             src(f"{pd} = pd + bad * (kk - pd)")
-        if key.pairs and kept["sample"]:
-            for g in a.pair_groups():
-                with a.members(g):
-                    inputs = {"w": "wf", "va": a.pair_voltage(g, 0), "vb": a.pair_voltage(g, 1),
-                              "sa": f"F({a.pair_shift(g, 0)})", "sb": f"F({a.pair_shift(g, 1)})"}
-                    emit_updates(src, kept["sample"], inputs,
-                                 lambda what, g=g: a.partial(partials[(g.index, what)]))
+        pair_samples("wf", lambda shift: f"F({shift})", lambda g, what: a.partial(partials[(g.index, what)]))
 
     def flush() -> None:
         """At the end of a block of PARTIAL_BLOCK steps (aligned to the step index) and at the last step: each
