@@ -197,7 +197,8 @@ class Addressing:
 
     def count_spikes(self, condition: str | None) -> None:
         """Set ``n_up`` to the number of spikes in the tile this step (0 unless ``condition`` holds, when one
-        is given). Inside a fused tail: add this lane's spikes to ``n_up`` (set to 0 before the lane loop)."""
+        is given). Inside a fused tail: OR whether this lane spiked into ``n_up`` (False before the lane loop);
+        ``n_up > 0`` holds either way exactly when a lane of the tile spiked."""
         raise NotImplementedError
 
     def spike_local(self, g: Group, what: str) -> str:

@@ -121,9 +121,8 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src(f"W = np.zeros({lay.n_work * tile}, dtype=F)")
     src(f"A = np.empty({lay.n_acc_work * tile}, dtype=np.float64)")
     partials = partial_rows(addr)
-    if partials:  # float32: the every-step sums of a block of steps (see partial_rows); row 0 the divergence
+    if partials:  # float32: the pairs' every-step sums of a block of steps (see partial_rows)
         src(f"Q = np.zeros({len(partials) * tile}, dtype=F)")
-        src(f"Q[:{tile}] = F(-1.0)")
     addr.allocations()
     src("for t0 in range(0, n_lanes, TILE):")
     src.indent()
@@ -149,7 +148,6 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src("t_end = F(s + 1) * dt")
     if partials:
         src("wf = F(w)")
-        src(f"kk = F(s % {PARTIAL_BLOCK})  # the step within its block")
 
     emit_step(addr, tab)
     if lay.kuramoto and "kuramoto" in key.keeps:
@@ -277,57 +275,50 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                               "sa": shift(a.pair_shift(g, 0)), "sb": shift(a.pair_shift(g, 1))}
                     emit_updates(src, kept["sample"], inputs, lambda what, g=g: target(g, what))
 
-    def every_step() -> None:
-        """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
-        # divergence: |V| beyond the bound, or NaN (the comparison is False for NaN). Bookkeeping is arithmetic
-        # on 0/1 masks, not branches: conditional stores keep LLVM from running the vector body.
-        beyond = a.out_of_bounds()
+    def divergence(cast: bool = True) -> None:
+        """The first step with a voltage beyond the bound (|V| > bound, or NaN: the comparison is False for NaN)
+        into the diverged row. Bookkeeping is arithmetic on 0/1 masks, not branches: conditional stores keep
+        LLVM from running the vector body."""
+        beyond = a.out_of_bounds(cast)
         with a.lanes():
             d = a.acc_row(lay.diverged_row)
             src(f"bad = np.float64({beyond}) * np.float64({d} < 0.0)")
             src(f"{d} += bad * (s64 - {d})")
-        pair_samples("w", str, a.acc)
 
-    def every_step_partial() -> None:
-        """float32: divergence (the first step of the block with |V| beyond the bound) and the pairs' sums over
-        this block of steps, in the working precision, in rows of Q (``partial_rows``); flushed into the
-        float64 accumulators at the block's end (``flush``)."""
-        beyond = a.out_of_bounds(cast=False)
-        with a.lanes():
-            pd = a.partial(partials[(-1, "diverged")])
-            src(f"pd = {pd}")
-            src(f"bad = F({beyond}) * F(pd < F(0.0))")
-            src(f"{pd} = pd + bad * (kk - pd)")
-        pair_samples("wf", lambda shift: f"F({shift})", lambda g, what: a.partial(partials[(g.index, what)]))
+    def every_step() -> None:
+        """Divergence and the pairs' running sums (float64; only the parts, ``metrics.PARTS``, key.keeps asks for)."""
+        divergence()
+        pair_samples("w", str, a.acc)
 
     def flush() -> None:
         """At the end of a block of PARTIAL_BLOCK steps (aligned to the step index) and at the last step: each
-        partial sum added to its float64 accumulator and reset, the divergence step set if still unset."""
-        with src.block(f"if (s + 1) % {PARTIAL_BLOCK} == 0 or s == n_steps - 1:"):
-            src(f"blk = np.float64(s - s % {PARTIAL_BLOCK})")
-            with a.section():
-                d, pd = a.acc_row(lay.diverged_row), a.partial(partials[(-1, "diverged")])
-                src(f"pd = np.float64({pd})")
-                src(f"{d} = {d} if ({d} >= 0.0) | (pd < 0.0) else blk + pd")
-                src(f"{pd} = F(-1.0)")
-                pairs = a.pair_groups()
-                for (q, what), row in partials.items():
-                    if q >= 0:
-                        acc, p = a.acc(pairs[q], what), a.partial(row)
-                        src(f"{acc} = {acc} + np.float64({p})")
-                        src(f"{p} = F(0.0)")
+        float32 block sum added to its float64 accumulator and reset."""
+        with src.block(f"if (s + 1) % {PARTIAL_BLOCK} == 0 or s == n_steps - 1:"), a.section():
+            pairs = a.pair_groups()
+            for (q, what), row in partials.items():
+                acc, p = a.acc(pairs[q], what), a.partial(row)
+                src(f"{acc} = {acc} + np.float64({p})")
+                src(f"{p} = F(0.0)")
 
-    counted = fused and not partials  # the tile's spike count taken in the fused lane loop
+    counted = fused  # whether a tile's lane spiked, taken in the fused lane loop
 
     def tail() -> None:
+        """The every-step metrics fused into the ODE lane loop: whether a lane's voltage is beyond the bound
+        (``n_bad``, an OR over the lanes: a boolean reduction keeps the loop at its full SIMD width in float32,
+        where an int64 count would halve it; the diverged row is updated after the loop, only in a step in
+        which it holds, by ``divergence``: the same comparison, so the same step), the pairs' sums (float64
+        accumulators, or float32 block sums) and whether a lane spiked (``n_up``)."""
+        src(f"n_bad = n_bad | ({a.out_of_bounds(cast=False)})")
         if partials:
-            every_step_partial()
-            return
-        every_step()
-        if kept["spike"] or gate_events:
+            pair_samples("wf", lambda shift: f"F({shift})", lambda g, what: a.partial(partials[(g.index, what)]))
+        elif key.precision == "float64":
+            pair_samples("w", str, a.acc)
+        if counted and (kept["spike"] or gate_events):
             a.count_spikes(None)
 
     # --- 1. the ODE section
+    if fused:
+        src("n_bad = False")
     with a.ode_section(tail if fused else None):
         if coupled:  # one ODE system: every current at every stage from that stage's state
             stages("all", True, True)
@@ -362,6 +353,9 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                     a.set_new(g, model.state_names, call(model.after_step, names))
                 # the spike row: 0 for none, else 1 + its lateness (1 when no synapse reads the lateness)
                 src(f"{a.buf(g, 'spiked')} = {'(F(1.0) + late)' if late_needed else 'F(1.0)'} if spiked else F(0.0)")
+    if fused:  # the diverged row, only in a step in which a lane's voltage left the bound
+        with src.block("if n_bad:"), a.section():
+            divergence()
     if gate_events and not counted:
         a.count_spikes(None)
 
@@ -460,21 +454,20 @@ def fuses_every_step(a: Addressing) -> bool:
 
 
 def partial_rows(a: Addressing) -> dict[tuple[int, str], int]:
-    """float32 kernels whose every-step metrics are fused into the ODE lane loop keep them in the working
-    precision for a block of PARTIAL_BLOCK steps, in rows of a buffer Q: (-1, 'diverged') the first step of
-    the block with a voltage beyond the bound (-1: none), (pair, accumulator) the block's part of each kept
-    'sample' sum (their updates add a term to each accumulator). A float64 term in the float32 loop would
-    halve its SIMD width; a block's float32 sum (<= 64 terms) adds a relative rounding of ~64 x 6e-8 to
-    that block's part, and the float64 totals do the rest. Empty in float64 and where nothing is fused."""
+    """float32 kernels whose every-step metrics are fused into the ODE lane loop keep the pairs' sums in the
+    working precision for a block of PARTIAL_BLOCK steps, in rows of a buffer Q: (pair, accumulator) the
+    block's part of each kept 'sample' sum (their updates add a term to each accumulator). A float64 term in
+    the float32 loop would halve its SIMD width; a block's float32 sum (<= 64 terms) adds a relative rounding
+    of ~64 x 6e-8 to that block's part, and the float64 totals do the rest. Empty in float64, where nothing is
+    fused and where no pair sum is kept."""
     lay = a.lay
     if lay.key.precision != "float32" or not fuses_every_step(a):
         return {}
-    rows: dict[tuple[int, str], int] = {(-1, "diverged"): 0}
-    if lay.key.pairs:
-        for q in range(len(lay.key.pairs)):
-            for part in kept_parts(lay.key.keeps)["sample"]:
-                for x in part.accumulators:
-                    rows[(q, x)] = len(rows)
+    rows: dict[tuple[int, str], int] = {}
+    for q in range(len(lay.key.pairs)):
+        for part in kept_parts(lay.key.keeps)["sample"]:
+            for x in part.accumulators:
+                rows[(q, x)] = len(rows)
     return rows
 
 

@@ -101,7 +101,7 @@ class Unrolled(Addressing):
         self._bound = set()
         fused = tail is not None and self.fuses_tail
         if fused:
-            src("n_up = np.int64(0)")
+            src("n_up = False")
         with src.block("for i in range(U(TILE)):"):
             units = [g for _, g in self.neuron_groups()] + [g for _, _, g in self.synapse_groups()]
             for g in units:
@@ -255,17 +255,21 @@ class Unrolled(Addressing):
             self.src(f"v{k} = np.float64({v})" if cast else f"v{k} = {v}")
         return "not (" + " & ".join(f"(abs(v{k}) <= v_bound)" for k in range(self.n)) + ")"
 
-    def _flags(self) -> str:
-        """The number of this lane's neurons that spiked in this step."""
+    def _spike_flags(self) -> list[str]:
+        """Per neuron: whether it spiked in this step (lane i, its spike row in the tile buffer)."""
         first = self.lay.neuron_row(0, "spiked")
         step = self.lay.neuron_row(1, "spiked") - first if self.n > 1 else 0
-        return " + ".join(f"np.int64(W[i + U({(first + step * k) * self.tile})] > F(0.0))" for k in range(self.n))
+        return [f"W[i + U({(first + step * k) * self.tile})] > F(0.0)" for k in range(self.n)]
+
+    def _flags(self) -> str:
+        """The number of this lane's neurons that spiked in this step."""
+        return " + ".join(f"np.int64({f})" for f in self._spike_flags())
 
     def count_spikes(self, condition):
         src = self.src
         flags = self._flags()
-        if self._in_tail:
-            src(f"n_up += {flags}")
+        if self._in_tail:  # an OR over the lanes (full SIMD width in float32, unlike an int64 sum)
+            src("n_up = n_up | " + " | ".join(f"({f})" for f in self._spike_flags()))
             return
         src("n_up = np.int64(0)")
         if condition:
