@@ -450,13 +450,15 @@ def _failure_message(report: RunReport, points: Callable[[int | str], str]) -> s
 
 
 def _starts_early(spec: SweepSpec, client: Client | None, scheduler: str | None,
-                  on_start: Callable[[RunStart], None] | None) -> bool:
+                  on_start: Callable[[RunStart], None] | None, only_chunks: Collection[int | str] | None) -> bool:
     """Whether ``execute`` starts the run's local cluster before it writes a new store's template, so that the
     workers start (1 to 3 s: processes, imports) while the driver writes it (0.5 to 1 s). Only for a local
-    cluster, and only when ``on_start`` (the CLI's start line) will not time the kernel in the driver: with no
-    ``on_start``, or with a speed recorded by an earlier run of the kernel here (``recorded_speed``); a first
-    run's measurement, and its compilation of the kernel, keep the cores to themselves."""
-    return client is None and scheduler is None and (on_start is None or recorded_speed(spec) is not None)
+    cluster, only when the run may compute something (not ``only_chunks=()``: a template alone), and only when
+    ``on_start`` (the CLI's start line) will not time the kernel in the driver: with no ``on_start``, or with a
+    speed recorded by an earlier run of the kernel here (``recorded_speed``); a first run's measurement, and its
+    compilation of the kernel, keep the cores to themselves."""
+    return (client is None and scheduler is None and (only_chunks is None or len(only_chunks) > 0)
+            and (on_start is None or recorded_speed(spec) is not None))
 
 
 def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
@@ -504,7 +506,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
             early.append(c)
             yield
 
-    before = start_cluster if _starts_early(spec, client, scheduler, on_start) else None
+    before = start_cluster if _starts_early(spec, client, scheduler, on_start, only_chunks) else None
     with claim_store(spec, out, resume=resume, overwrite=overwrite, extend=source, claimed=claimed,
                      before_template=before) as plan:
         report = RunReport(str(out), spec.spec_hash, plan.n_chunks)

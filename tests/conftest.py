@@ -47,14 +47,22 @@ def _group_in_node_id(item: pytest.Item, group: str) -> None:
     item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
-# --- kernel compile log: SYNSWEEP_KERNEL_LOG=FILE appends, per test, the kernels it asked for and those it added
-# to the kernel cache (new generated modules, written by this process or by workers/CLI processes it started).
-# Run from an empty SYNSWEEP_CACHE_DIR to count compiles; see the README, "Test tiers".
+# --- kernel compile log: SYNSWEEP_KERNEL_LOG=FILE appends, per test, its wall and CPU seconds, the kernels it asked
+# for and those it added to the kernel cache (new generated modules, written by this process or by workers/CLI
+# processes it started). Run from an empty SYNSWEEP_CACHE_DIR to count compiles; see the README, "Test tiers".
 _KERNEL_LOG = os.environ.get("SYNSWEEP_KERNEL_LOG")
 
 if _KERNEL_LOG:
     import json
     import time
+
+    def _cpu_seconds() -> float:
+        """CPU time of this process and of its ended, waited-for children (CLI runs and their workers; a module
+        fixture's cluster counts where it ends)."""
+        import resource
+
+        return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                      resource.getrusage(resource.RUSAGE_CHILDREN)))
 
     def _cached_modules() -> set[str]:
         directory = Path(os.environ["SYNSWEEP_CACHE_DIR"]) / "kernels"
@@ -74,12 +82,13 @@ if _KERNEL_LOG:
             return real_get(key)
 
         kernels.get_kernel = simulate.get_kernel = logging_get
-        before, start = _cached_modules(), time.perf_counter()
+        before, start, cpu = _cached_modules(), time.perf_counter(), _cpu_seconds()
         try:
             yield
         finally:
             kernels.get_kernel = simulate.get_kernel = real_get
             record = {"test": item.nodeid, "seconds": round(time.perf_counter() - start, 2),
+                      "cpu_s": round(_cpu_seconds() - cpu, 2),
                       "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
                       "asked": sorted(set(asked)), "added": sorted(_cached_modules() - before)}
             with open(_KERNEL_LOG, "a") as log:

@@ -10,6 +10,7 @@ Loops (context managers; the statements written inside them see lane ``i``):
     members(g)     statements about group g (looped: the member loop and the lane loop)
     lanes()        statements about no group (looped: a lane loop; unrolled: none, inside a section)
     rows(part)     one statement per state row of ``part`` ('all', 'neurons', 'synapses'), ``Row`` names
+    stage_loop(s)  a run-time loop over the s stages (looped: its index name; unrolled: None, stages written out)
 Values of group g for lane i:
     state(g, v, j)  state variable v at stage j (j = 0: at the start of the step)
     new(g, v)       v after the step's combination (and reset); stored(g, v): v in the tile buffer
@@ -123,6 +124,12 @@ class Addressing:
 
     def rows(self, part: str) -> Iterator[Row]:
         raise NotImplementedError
+
+    def stage_loop(self, stages: int) -> AbstractContextManager[str] | None:
+        """A loop over the tableau's stages that yields the name of its index, inside which the stage-dependent
+        values (``state``, ``voltage``, ``set_slopes`` at stage j = that name) are addressed at run time; None
+        (the default): the emitter writes each stage out."""
+        return None
 
     def bind(self, g: Group) -> None:
         """Make the parameters of g readable by ``param`` in the current lane loop."""

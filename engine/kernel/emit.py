@@ -182,7 +182,7 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     coupled = key.scheme == "coupled"
     neurons, synapses = a.neuron_groups(), a.synapse_groups()
 
-    def currents(j: int) -> None:
+    def currents(j: int | str) -> None:
         """Every neuron's input current: its external current plus its synapses' outputs, from the state of
         stage j ('coupled') or from the synapses' new states and the voltages at t_n ('split')."""
         seen = j if coupled else 0
@@ -203,35 +203,56 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                 a.add_current(g, "pre", "ipre")
                 a.add_current(g, "post", "ipost")
 
-    def stages(part: str, with_neurons: bool, with_synapses: bool) -> None:
-        """The tableau's stages over the state rows of ``part``; stage j's state is y + sum_l a_jl k_l (a_jl
-        holds dt)."""
-        for j in range(tab.stages):
-            if j > 0:
-                for row in a.rows(part):
-                    weights = () if row.fixed else tab.a[j]  # a fixed row's stage values are y
-                    terms = [f"a{j}{l_} * {row.slope(l_)}" for l_, c in enumerate(weights) if c != 0]
-                    src(f"{row.stage(j)} = {row.y}" + "".join(f" + {t}" for t in terms))
-            if with_neurons and (coupled or j == 0):
+    def stage_state(part: str, j: int) -> None:
+        """Stage j's state (j >= 1): y + sum_l a_jl k_l (a_jl holds dt)."""
+        for row in a.rows(part):
+            weights = () if row.fixed else tab.a[j]  # a fixed row's stage values are y
+            terms = [f"a{j}{l_} * {row.slope(l_)}" for l_, c in enumerate(weights) if c != 0]
+            src(f"{row.stage(j)} = {row.y}" + "".join(f" + {t}" for t in terms))
+
+    def stage_slopes(j: int | str, with_neurons: bool, with_synapses: bool) -> None:
+        """The slopes k_j of the neurons' and (or) the synapses' states at stage j: an index, or the name of
+        the strategy's stage loop variable (``Addressing.stage_loop``)."""
+        if with_neurons:
+            if coupled or j == 0:
                 currents(j)
-            if with_neurons:
-                for model, g in neurons:
-                    with a.members(g):
-                        expr = call(model.derivatives, {
-                            **{v: a.state(g, v, j) for v in model.state_names}, "i_in": a.input(g),
-                            **{p: a.param(g, p) for p in model.param_names}})
-                        a.set_slopes(g, j, model.state_names, expr)
-            if with_synapses:
-                held = j if coupled else 0  # the voltages the synapses see in this stage
-                for sm, output, g in synapses:
-                    if sm.derivatives is None:
-                        continue
-                    with a.members(g):
-                        expr = call(sm.derivatives, {
-                            **{v: a.state(g, v, j) for v in sm.state_names},
-                            **{p: a.param(g, p) for p in sm.param_names(output)},
-                            "v_pre": a.voltage(g, "pre", held), "v_post": a.voltage(g, "post", held)})
-                        a.set_slopes(g, j, sm.state_names, expr)
+            elif isinstance(j, str):  # split: the currents once, at the loop's first stage
+                with src.block(f"if {j} == 0:"):
+                    currents(0)
+            for model, g in neurons:
+                with a.members(g):
+                    expr = call(model.derivatives, {
+                        **{v: a.state(g, v, j) for v in model.state_names}, "i_in": a.input(g),
+                        **{p: a.param(g, p) for p in model.param_names}})
+                    a.set_slopes(g, j, model.state_names, expr)
+        if with_synapses:
+            held = j if coupled else 0  # the voltages the synapses see in this stage
+            for sm, output, g in synapses:
+                if sm.derivatives is None:
+                    continue
+                with a.members(g):
+                    expr = call(sm.derivatives, {
+                        **{v: a.state(g, v, j) for v in sm.state_names},
+                        **{p: a.param(g, p) for p in sm.param_names(output)},
+                        "v_pre": a.voltage(g, "pre", held), "v_post": a.voltage(g, "post", held)})
+                    a.set_slopes(g, j, sm.state_names, expr)
+
+    def stages(part: str, with_neurons: bool, with_synapses: bool) -> None:
+        """The tableau's stages over the state rows of ``part``: written once per stage, or once inside the
+        strategy's loop over the stages (``Addressing.stage_loop``: the models' calls written once, with each
+        stage's state combination selected by the loop index)."""
+        loop = a.stage_loop(tab.stages)
+        if loop is None:
+            for j in range(tab.stages):
+                if j > 0:
+                    stage_state(part, j)
+                stage_slopes(j, with_neurons, with_synapses)
+            return
+        with loop as j:
+            for l_ in range(1, tab.stages):
+                with src.block(f"{'if' if l_ == 1 else 'elif'} {j} == {l_}:"):
+                    stage_state(part, l_)
+            stage_slopes(j, with_neurons, with_synapses)
 
     def combine(part: str) -> None:
         """y_{n+1} = y_n + (dt sum_j b_j k_j): the increments are summed first and added to y once, so that

@@ -7,8 +7,11 @@ same step (``emit``) is written as loops: for each group of neurons (or synapses
 the group's members, and inside it the vector loop over the tile's lanes calling the model's functions once.
 The members' rows of the tile buffer W come from constant index tables (one row of a table per member).
 
-Per stage j of the tableau, with every state of the stage (Z = Y + dt sum_l a_jl K_l) kept in W:
-    1. Z rows of every state variable (stage 0 reads Y directly)
+One run-time loop over the stages j of the tableau (``for stage in range(s)``: each model's call is written
+once, not once per stage, which keeps the compile time of a large circuit's kernel down), with every state of
+the stage (Z = Y + dt sum_l a_jl K_l) kept in W:
+    1. Z rows of every state variable (stage 0 reads Y directly; the combination of stage j is the branch
+       ``stage == j``)
     2. input currents I of every neuron: its external current plus its synapses' output currents
        (every stage for scheme 'coupled', stage 0 only for 'split')
     3. K_j of every synapse state and every neuron state, group by group
@@ -37,6 +40,7 @@ per-synapse evaluation up to rounding (the order of the additions differs), not 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -71,9 +75,11 @@ class _Table:
         self.rows = rows
         self.uniform = uniform
 
-    def scalar_loads(self) -> list[str]:
-        """Statements (inside the member loop) loading the uniform parameters of member e."""
-        return [f"c_{c} = C[{self.name}[e, {self.columns.index(c)}]]" for c in self.columns if c in self.uniform]
+    def scalar_loads(self, body: str) -> list[str]:
+        """Statements (inside the member loop) loading the uniform parameters of member e that ``body`` (the
+        loop's code) reads: every unused load would still cost numba its typing and lowering."""
+        return [f"c_{c} = C[{self.name}[e, {self.columns.index(c)}]]" for c in self.columns
+                if c in self.uniform and re.search(rf"\bc_{c}\b", body)]
 
     def param(self, column: str) -> str:
         """The value of parameter ``column`` for lane i of member e."""
@@ -262,8 +268,15 @@ class Looped(Addressing):
         self.src("for i in range(U(TILE)):")
         self.src.indent()
 
-    def _stage_base(self, j: int) -> str:
+    def _stage_base(self, j: int | str) -> str:
+        """First W row of the state at stage j: y's rows at stage 0, Z's after (``zb`` in the stage loop)."""
+        if isinstance(j, str):
+            return "zb"
         return "0" if j == 0 else str(self.lay.z_base)
+
+    def _slope_base(self, j: int | str) -> str:
+        """First W row of the slopes k_j (``kb`` in the stage loop)."""
+        return "kb" if isinstance(j, str) else str(self.lay.k_base + j * self.lay.n_state)
 
     # --- module level and per tile
     def tables(self) -> list[str]:
@@ -294,6 +307,20 @@ class Looped(Addressing):
     def section(self):
         yield
 
+    def stage_loop(self, stages):
+        """``for stage in range(stages)``, each model's call written once inside it (not once per stage:
+        a looped kernel's compile time grows with the code's length): ``zb`` the first row of the stage's
+        state (y at stage 0, Z after), ``kb`` of its slopes. Euler (one stage) has no loop."""
+        return self._stage_loop(stages) if stages > 1 else None
+
+    @contextmanager
+    def _stage_loop(self, stages: int) -> Iterator[str]:
+        lay, src = self.lay, self.src
+        with src.block(f"for stage in range({stages}):"):
+            src(f"zb = 0 if stage == 0 else {lay.z_base}")
+            src(f"kb = {lay.k_base} + stage * {lay.n_state}")
+            yield "stage"
+
     @contextmanager
     def ode_section(self, tail=None):
         yield
@@ -308,8 +335,7 @@ class Looped(Addressing):
             return
         src(f"for e in range({len(table.rows)}):")
         src.indent()
-        for line in table.scalar_loads():
-            src(line)
+        start, depth = len(src.lines), src.depth
         if factors:
             src(f"f_pre = F({table.name}_FACTORS[e, 0])")
             src(f"f_post = F({table.name}_FACTORS[e, 1])")
@@ -325,6 +351,8 @@ class Looped(Addressing):
         yield
         src.dedent()
         src.dedent()
+        loads = table.scalar_loads("\n".join(src.lines[start:]))
+        src.lines[start:start] = ["    " * depth + line for line in loads]
 
     def _pair_loop(self) -> Iterator[None]:
         """The loop over the pairs (PAIRS table), each pair's rows as offsets, then the lane loop."""
@@ -409,7 +437,7 @@ class Looped(Addressing):
 
     def set_slopes(self, g, j, names, expr):
         self.src(", ".join(f"k_{v}" for v in names) + f" = {expr}")
-        base = f"{self.lay.k_base + j * self.lay.n_state}"
+        base = self._slope_base(j)
         for v in names:
             self.src(f"{self._at(g.table.offset(f'{g.x}{v}', base))} = k_{v}")
 

@@ -111,6 +111,7 @@ def ignores_sigint(pid: int) -> bool:
     return bool(mask & (1 << (signal.SIGINT - 1)))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the driver's SigIgn from /proc")
 def test_ctrl_c_while_the_workers_start_stops_the_run(tmp_path: Path) -> None:
     import psutil

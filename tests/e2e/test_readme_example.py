@@ -38,6 +38,7 @@ def run(folder: Path, code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "example.py"], cwd=folder, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_as_a_script(folder: Path) -> None:
     proc = run(folder, example())
     assert proc.returncode == 0, proc.stderr

@@ -51,6 +51,7 @@ def test_state_hand_over_is_exact(client, tmp_path):
         np.testing.assert_array_equal(up[:, 0, :, 0], down[:, -1, :, 0])
 
 
+@pytest.mark.slow
 def test_hh_hysteresis(client, tmp_path):
     """Going up, repetitive firing starts at the first current above the Hopf point; going down it stops at
     the first current below the saddle-node of limit cycles; in between both states coexist."""

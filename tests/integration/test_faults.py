@@ -349,6 +349,7 @@ def test_failing_chunk_is_reported_with_its_points_then_a_resume_completes_it(fa
 
 
 # -- two runs on one store ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_second_run_on_a_store_being_written_is_refused(faults, reference, tmp_path):
     out, gate = tmp_path / "shared.zarr", tmp_path / "gate"
     spec_file = write_spec(tmp_path / "spec.yaml", DOC)
@@ -380,6 +381,7 @@ def test_a_second_run_on_a_store_being_written_is_refused(faults, reference, tmp
 
 
 # -- extending a sweep ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_extend_adds_axis_values_and_computes_only_the_new_points(faults, reference, tmp_path):
     g = [0.0, 0.002, 0.004, 0.008, 0.012]  # one value between the old ones, one after them
     doc = make_doc(sweep=[{**DOC["sweep"][0], "values": g}, DOC["sweep"][1]])

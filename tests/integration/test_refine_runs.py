@@ -72,6 +72,7 @@ def test_refinement_locates_the_onset_with_a_fraction_of_the_points(reference):
         assert switch.size >= 1 and all(idx[k + 1] - idx[k] == 1 for k in switch)
 
 
+@pytest.mark.slow
 def test_same_points_and_values_whatever_the_chunking_and_workers(reference, tmp_path):
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as one:
         execute(load_spec(refined_doc(7)), tmp_path / "b.zarr", client=one, progress=False)

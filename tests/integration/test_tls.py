@@ -158,6 +158,7 @@ def test_sweep_through_a_tls_scheduler_equals_the_local_run(tls_cluster, spec_pa
     assert (open_result(out).status == 1).all()
 
 
+@pytest.mark.slow
 def test_dask_config_file_gives_the_same_security(tls_cluster, spec_path, local_auto_tls, tmp_path):
     """--security FILE: dask's own config layout, paths relative to the file."""
     address, pki = tls_cluster

@@ -52,6 +52,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_coupling_scan_correlation_rises_with_g_and_the_onset_is_marked(client, tmp_path):
     """Seed 000: for positive coupling the pair's correlation rises with g and |V1 - V2| falls; the onset table
     holds, per drive, the smallest g from which r stays >= the threshold; a redraw with another threshold
@@ -134,6 +135,7 @@ def test_chain_activity_travels_from_the_driven_neuron_and_the_pairs_synchronise
     assert_figures(run, "chain")
 
 
+@pytest.mark.slow
 def test_fi_curve_isi_rate_matches_the_analytic_curve_better_than_the_count_in_short_runs(client, tmp_path):
     """Seed 002 part 2: the rate by mean ISI follows the closed form even in 100 ms; the rate by spike count
     is off by up to one spike per run, and gets better in the longer run. Each point starts from its own
