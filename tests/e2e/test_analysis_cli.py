@@ -174,6 +174,7 @@ def test_replay_equals_the_store_bit_for_bit(store: Path, point: dict[str, float
         assert float(t.I_ext) == point["I_ext"]
 
 
+@pytest.mark.slow
 def test_replay_detects_a_tampered_value(store: Path, point: dict[str, float], tmp_path: Path) -> None:
     copy = tmp_path / "tampered.zarr"
     shutil.copytree(store, copy)

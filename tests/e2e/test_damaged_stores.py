@@ -100,6 +100,7 @@ def test_damaged_metadata_is_named_by_every_command(case: str, good: tuple[Path,
     assert tree(damaged) == before  # nothing written into the damaged store
 
 
+@pytest.mark.slow
 def test_truncated_chunk_is_detected_never_read_as_values_and_resume_recomputes_it(
         good: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec, store = good

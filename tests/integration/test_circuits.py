@@ -47,6 +47,7 @@ def test_seed_chain_of_three_gives_rates_and_synchrony_of_all_pairs(client, tmp_
     assert np.all(ds.status.values == 1)
 
 
+@pytest.mark.slow
 def test_hindmarsh_rose_pair_locks_with_electrical_coupling(client, tmp_path):
     """Two HR bursters from different states: uncoupled they stay apart; strongly coupled (g = 1) the
     diffusive coupling drives x1 - x2 to 0, so mean |x1 - x2| falls by orders of magnitude and r -> 1."""

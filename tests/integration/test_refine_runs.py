@@ -60,6 +60,7 @@ def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_refinement_locates_the_onset_with_a_fraction_of_the_points(reference):
     ds = open_result(reference)
     computed = ds.status.values != 0

@@ -231,6 +231,7 @@ def test_resume_computes_only_missing_chunks(client, reference, tmp_path):
     assert nothing.computed == [] and len(nothing.skipped) == CHUNKS_OF_7
 
 
+@pytest.mark.slow
 def test_failed_chunk_then_resume_recomputes_it(client, reference, tmp_path, monkeypatch):
     out = tmp_path / "fail.zarr"
     spec = make_spec(7)

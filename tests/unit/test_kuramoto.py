@@ -45,6 +45,7 @@ def test_splay_state_gives_zero():
     assert m["kuramoto"][0] == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_two_anti_phase_clusters_give_zero():
     m = kuramoto([[10.0, 10.0, 20.0, 20.0]], 20.0)
     assert m["kuramoto"][0] == pytest.approx(0.0, abs=1e-12)
