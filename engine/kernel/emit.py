@@ -330,9 +330,9 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
         which it holds, by ``divergence``: the same comparison, so the same step), the pairs' sums (float64
         accumulators, or float32 block sums) and whether a lane spiked (``n_up``)."""
         src(f"n_bad = n_bad | ({a.out_of_bounds(cast=False)})")
-        if partials:
+        if partials:  # float32 with pair sums kept (else pair_samples writes nothing there either)
             pair_samples("wf", lambda shift: f"F({shift})", lambda g, what: a.partial(partials[(g.index, what)]))
-        elif key.precision == "float64":
+        else:
             pair_samples("w", str, a.acc)
         if counted and (kept["spike"] or gate_events):
             a.count_spikes(None)
