@@ -127,6 +127,7 @@ def test_run_refuses_an_existing_store_and_leaves_it_intact(small_run) -> None:
     assert tree_digest(out) == before
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_store_computes_nothing(small_run) -> None:
     out, _, run = small_run
     assert run.returncode == 0, run.stderr

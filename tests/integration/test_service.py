@@ -83,6 +83,7 @@ def test_chunk_size_does_not_change_results(client, reference, tmp_path):
     assert ds.attrs["spec_hash"] == reference.attrs["spec_hash"]  # chunk_points is not part of the hash
 
 
+@pytest.mark.slow
 def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     from synsweep.sweeps import cost
 

@@ -59,6 +59,7 @@ def test_two_in_phase_and_one_in_anti_phase_give_one_third(precision):
     assert m["kuramoto"][0] == pytest.approx(1.0 / 3.0, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_too_few_spikes_give_nan():
     """Undefined until every neuron has two spikes: a neuron with a single spike (period 0), a neuron
     whose second spike is after the end, and a silent circuit give no samples."""
