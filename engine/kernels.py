@@ -5,6 +5,9 @@ source (which embeds the hash of the engine's own source), and compiled by numba
 so the compiled code lands beside it in ``__pycache__``. Every worker process on the machine that asks
 for the same key imports the same file and loads the cached code (~0.2 s) instead of compiling.
 A file lock serialises the first compile, so two workers starting cold pay for one compile, not two.
+The model functions a kernel calls live in modules of their own, one per model and precision
+(``synsweep.engine.kernel.model_modules``), cached the same way: a new kernel of known models compiles
+only its own code (an HH pair's model functions are about 10% of its compile).
 
 Cache directory: ``$SYNSWEEP_CACHE_DIR`` if set, else ``~/.cache/synsweep``; it must be writable.
 Point it at a shared filesystem to share compiled kernels between the nodes of a cluster.
@@ -27,7 +30,7 @@ from types import ModuleType
 
 import llvmlite.binding as llvm
 
-from .kernel import KernelKey, generate
+from .kernel import KernelKey, generate, model_modules
 
 _LLVM_OPTIONS = (
     # inline the model functions and exp into the lane loop (numba's default threshold leaves them calls)
@@ -106,10 +109,29 @@ def get_kernel(key: KernelKey) -> ModuleType:
 def _load(key: KernelKey) -> None:
     """Generate, compile or load the kernel for ``key`` into ``_loaded``; called under ``_GENERATING``."""
     _set_llvm_options()
+    start = time.perf_counter()
+    _import_model_modules(key)
     name, source = kernel_source(key)
+    module = _import_generated(name, source)
+    COMPILE_SECONDS[key] = time.perf_counter() - start
+    _loaded[key] = module
+
+
+def _import_model_modules(key: KernelKey) -> None:
+    """Make the modules of model functions that the kernel for ``key`` imports importable by their names."""
+    for name, source, _ in model_modules(key, engine_source_hash()):
+        _import_generated(name, source)
+
+
+def _import_generated(name: str, source: str) -> ModuleType:
+    """The generated module ``name`` with ``source``: written to the cache directory if it is not there yet,
+    imported once per process (compiling it, or loading its compiled code), one process of the machine at a
+    time (a file lock)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
     directory = cache_dir()
     path = directory / f"{name}.py"
-    start = time.perf_counter()
     with open(directory / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -117,17 +139,18 @@ def _load(key: KernelKey) -> None:
                 tmp = directory / f".{name}.{os.getpid()}.tmp"
                 tmp.write_text(source)
                 os.replace(tmp, path)
-            module = sys.modules.get(name)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(name, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
                 with _interleave(source):
                     spec.loader.exec_module(module)  # compiles (eager signature) or loads the cached code
+            except BaseException:
+                del sys.modules[name]
+                raise
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    COMPILE_SECONDS[key] = time.perf_counter() - start
-    _loaded[key] = module
+    return module
 
 
 def kernel_assembly(key: KernelKey) -> str:
@@ -138,6 +161,7 @@ def kernel_assembly(key: KernelKey) -> str:
     import tempfile
 
     _set_llvm_options()
+    _import_model_modules(key)
     name, source = kernel_source(key)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}_inspect.py"

@@ -1,6 +1,7 @@
 """Test-wide settings: one kernel cache for the whole run (and for the worker processes it starts)."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 # and in the worker processes it starts. numba-cuda reads the variable once, when numba.cuda is first imported, and
 # cannot switch after that; tests/integration/test_cuda_gpu.py runs on a real GPU in a subprocess with it at 0.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# The suite starts some 60 Python processes that import synsweep (CLI runs, dask workers, helper scripts). Where the
+# environment sets PYTHONDONTWRITEBYTECODE, each of them would compile synsweep's and the test modules' source
+# again (0.2 s of CPU per process); here the first one writes the bytecode and the others read it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture(scope="session")

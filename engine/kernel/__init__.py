@@ -14,8 +14,8 @@ a table of them), for the names of its values (``state(g, v, j)``, ``param(g, p)
 point per GPU thread with the state in registers) is one more subclass of ``Addressing``.
 """
 
-from .emit import generate
+from .emit import generate, model_modules
 from .layout import MAX_UNROLLED_NEURONS, MAX_UNROLLED_SYNAPSES, PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 
-__all__ = ["generate", "KernelKey", "KernelLayout", "TILE", "PRECISIONS", "SCHEMES", "MAX_UNROLLED_NEURONS",
-           "MAX_UNROLLED_SYNAPSES"]
+__all__ = ["generate", "model_modules", "KernelKey", "KernelLayout", "TILE", "PRECISIONS", "SCHEMES",
+           "MAX_UNROLLED_NEURONS", "MAX_UNROLLED_SYNAPSES"]

@@ -42,7 +42,7 @@ from ..metrics import CIRCUIT_ACC, PART, PARTS, SPIKE_SCRATCH, Part
 from .addressing import Addressing, Group
 from .layout import PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 from .looped import Looped
-from .source import FASTMATH, Source, call, copy_functions, frac, model_functions, pool_constants
+from .source import FASTMATH, Source, call, copy_functions, frac, model_module, pool_constants
 from .unrolled import Unrolled
 
 
@@ -68,9 +68,21 @@ def emit_header(src: Source, title: str, key: KernelKey, tab: Tableau, engine_ha
     src('"""')
 
 
+def model_modules(key: KernelKey, engine_hash: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The modules of model functions the kernel for ``key`` imports (``source.model_module``): one per neuron
+    and synapse model of its circuit, in the working precision; (name, source, function names) each."""
+    lay = KernelLayout(key)
+    owners: list = []
+    for model in [*lay.neurons, *lay.synapse_models]:
+        if not any(model is o for o in owners):
+            owners.append(model)
+    return [model_module(m, PRECISIONS[key.precision], engine_hash) for m in owners]
+
+
 def generate(key: KernelKey, engine_hash: str) -> str:
     """The complete source of the kernel module for ``key`` (the sections of a step: module docstring); the
-    addressing strategy is the looped one for a circuit too large to unroll (``KernelLayout.looped``)."""
+    addressing strategy is the looped one for a circuit too large to unroll (``KernelLayout.looped``). The
+    model functions are imported from their modules (``model_modules``), which must be importable first."""
     tab = tableau_of(key)
     lay = KernelLayout(key)
     tile = TILE[key.precision]
@@ -90,7 +102,12 @@ def generate(key: KernelKey, engine_hash: str) -> str:
     src("U = np.uint64")
     src()
     src()
-    src.lines += copy_functions(model_functions([*lay.neurons, *lay.synapse_models])).splitlines()
+    imported: set[str] = set()
+    for name, _, funcs in model_modules(key, engine_hash):
+        new = [f for f in funcs if f not in imported]
+        imported.update(new)
+        if new:
+            src(f"from {name} import {', '.join(new)}")
     src()
     src()
     src.lines += copy_functions(metric_functions(key.keeps), metrics=True).splitlines()

@@ -117,12 +117,18 @@ def test_reference_definition_by_hand():
     assert np.isnan(kuramoto_reference(trains, np.array([])))
 
 
+def test_only_circuits_of_three_or_more_neurons_hold_kuramoto_sums():
+    """A pair's kernel has no Kuramoto accumulators (it is unchanged: it has plv); three neurons have them."""
+    sim = Simulation(dt=DT, duration=100.0)
+    assert not KernelLayout(kernel_key(sources(2), sim)).kuramoto
+    assert KernelLayout(kernel_key(sources(3), sim)).kuramoto
+
+
+@pytest.mark.slow  # two kernels of their own; the key-level test above stays in the fast tier
 def test_not_asked_for_or_fewer_than_three_neurons():
-    """A pair has no Kuramoto accumulators (its kernel is unchanged: it has plv); the metric reads NaN."""
+    """A pair's Kuramoto metric reads NaN; three neurons without the metric asked for have no such result."""
     pair = sources(2)
     sim = Simulation(dt=DT, duration=100.0)
-    assert not KernelLayout(kernel_key(pair, sim)).kuramoto
-    assert KernelLayout(kernel_key(sources(3), sim)).kuramoto
     m = simulate(pair, sim, {"neurons.s0.params.period": 10.0, "neurons.s1.params.period": 10.0}).metrics
     assert np.isnan(m["kuramoto"]).all() and m["kuramoto"].shape == (1,)
     # three neurons, metric not asked for: no samples are taken (the kernel is passed kur_every = 0)

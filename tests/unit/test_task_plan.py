@@ -90,9 +90,17 @@ def test_tasks_load_exactly_the_kernels_validate_compiles(spec, tmp_path: Path, 
         for chunk_id, index in plan.blocks():
             runner.run_chunk(spec, tasks, str(out), chunk_id, index)
     assert len(loaded) == len(DELAYS) and set(loaded) == validated  # one kernel, the validated one
+    assert not np.array_equal(*open_result(out)["trace_v"].values[[0, -1], 1])  # the delay matters
 
-    # a ring longer than a point's delay needs changes nothing: each block's values equal the run of the
-    # point alone with its own (shorter, or no) ring, bit for bit
+
+@pytest.mark.slow  # two more kernels (a point's own ring): the rest of this module stays in the fast tier
+def test_a_ring_longer_than_a_points_delay_changes_none_of_its_results(spec, tmp_path: Path):
+    """Each block's values equal the run of the point alone with its own (shorter, or no) ring, bit for bit."""
+    tasks = task_plan(spec)
+    out = tmp_path / "delay.zarr"
+    with runner.claim_store(spec, out, resume=False, overwrite=False) as plan:
+        for chunk_id, index in plan.blocks():
+            runner.run_chunk(spec, tasks, str(out), chunk_id, index)
     ds = open_result(out).load()
     for k in (0, 3):  # delay 0 (no ring at all in its own kernel) and 2 ms (a ring of 32 slots)
         alone = simulate(spec.circuit, spec.simulation, spec.point_values((slice(k, k + 1),)),
@@ -103,7 +111,6 @@ def test_tasks_load_exactly_the_kernels_validate_compiles(spec, tmp_path: Path, 
         np.testing.assert_array_equal(ds["status"].values[k], alone.metrics["status"][0])
         np.testing.assert_array_equal(ds["trace_v"].values[k], np.stack([alone.traces[(n, "v")][0]
                                                                          for n in ("n1", "n2")]))
-    assert not np.array_equal(ds["trace_v"].values[0, 1], ds["trace_v"].values[-1, 1])  # the delay matters
 
 
 def test_a_key_that_does_not_fit_the_batch_is_refused(spec):
