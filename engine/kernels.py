@@ -161,7 +161,8 @@ def kernel_assembly(key: KernelKey) -> str:
     import tempfile
 
     _set_llvm_options()
-    _import_model_modules(key)
+    with _GENERATING:
+        _import_model_modules(key)
     name, source = kernel_source(key)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}_inspect.py"
