@@ -138,8 +138,8 @@ class Unrolled(Addressing):
 
     def spike_blocks(self):
         """The event section and the spike bookkeeping over the same blocks, in one pass (see Addressing); each
-        section keeps a lane loop of its own in a block (the events branch per lane, the bookkeeping is
-        arithmetic on 0/1 masks that LLVM vectorises)."""
+        section keeps a lane loop of its own in a block, which LLVM vectorises at its own width (the events in
+        the working precision, the bookkeeping in float64)."""
         return self._blocks()
 
     @contextmanager
