@@ -108,6 +108,13 @@ class Addressing:
         without a spike); by default ``section()``."""
         return self.section()
 
+    def spike_blocks(self) -> AbstractContextManager[Callable[[str | None], AbstractContextManager[None]]] | None:
+        """The gated event section and the spike bookkeeping in one pass over blocks of lanes (inside
+        ``if n_up > 0:``): a context manager around the blocks that yields ``lanes(condition)``, the lane loop
+        of one section within a block in which a lane spiked (under ``if condition:`` when given). None (the
+        default): the strategy runs the two sections apart (``event_section``, ``spike_section``)."""
+        return None
+
     def ode_section(self, tail: Callable[[], None] | None = None) -> AbstractContextManager[None]:
         """The ODE section's loops; ``tail()`` writes statements that follow the storing of the new state
         (inside the lane loop when ``fuses_tail``, else after the section)."""

@@ -397,62 +397,46 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
     if gate_events and not counted:
         a.count_spikes(None)
 
-    # --- 2. the event section: in every step, or (gate_events) only in a step in which a lane of the tile spiked
-    if triggered:
-        with src.block("if n_up > 0:") if gate_events else nullcontext(), \
-                a.event_section() if gate_events else a.section():
-            for sm, output, g in triggered:
-                with a.members(g, ring=True):
-                    a.bind(g)
-                    params = {p: a.param(g, p) for p in sm.param_names(output)}
-                    # the event: 0 for none, else 1 + the fraction of the step from the spike to the step's end
-                    if sm.trigger is not None:
-                        names = {"v_pre_before": a.buf(g, "pre_v_before"), "v_pre": a.buf(g, "pre_v_after"),
-                                 **params}
-                        src(f"ev = F(1.0) if {call(sm.trigger, names)} else F(0.0)")
-                    else:
-                        src(f"ev = {a.buf(g, 'pre_spiked')}")
-                        if sm.after_step is not None and a.late_in_events:  # 1 + lateness, as the spike row's
-                            pre_model, pg = a.pre_neuron(g)
-                            a.bind(pg)
-                            thr = a.param(pg, pre_model.spike_threshold) if pre_model.spike_threshold else None
-                            late = spike_lateness(a.buf(g, "pre_v_before"), a.buf(g, "pre_v_after"), thr)
-                            src(f"ev = (F(1.0) + {late}) if ev > F(0.0) else F(0.0)")
-                    a.delay(g, params["delay"])
-                    src("spike = ev > F(0.0)")
-                    if sm.after_step is not None:
-                        names = {"spike": "spike", **{v: a.stored(g, v) for v in sm.state_names}, **params,
-                                 "dt": "dt", "lag": "max(ev - F(1.0), F(0.0)) * dt"}
-                        a.set_stored(g, sm.state_names, call(sm.after_step, names))
-                    if sm.post_jump is not None:
-                        names = {"spike": "spike", **params, "post_refractory": "False"}
-                        post = a.post_refractory(g)
-                        if post is not None:
-                            post_model, pg = post
-                            pnames = {**{v: a.stored(pg, v) for v in post_model.state_names},
-                                      **{p: a.param(pg, p) for p in post_model.param_names}}
-                            a.bind(pg)
-                            names["post_refractory"] = call(post_model.refractory, pnames)
-                        vpost = a.post_voltage(g)
-                        src(f"{vpost} = {vpost} + {call(sm.post_jump, names)}")
+    def events() -> None:
+        """The spike-triggered synapses' updates of this step (inside the event section's lane loop)."""
+        for sm, output, g in triggered:
+            with a.members(g, ring=True):
+                a.bind(g)
+                params = {p: a.param(g, p) for p in sm.param_names(output)}
+                # the event: 0 for none, else 1 + the fraction of the step from the spike to the step's end
+                if sm.trigger is not None:
+                    names = {"v_pre_before": a.buf(g, "pre_v_before"), "v_pre": a.buf(g, "pre_v_after"),
+                             **params}
+                    src(f"ev = F(1.0) if {call(sm.trigger, names)} else F(0.0)")
+                else:
+                    src(f"ev = {a.buf(g, 'pre_spiked')}")
+                    if sm.after_step is not None and a.late_in_events:  # 1 + lateness, as the spike row's
+                        pre_model, pg = a.pre_neuron(g)
+                        a.bind(pg)
+                        thr = a.param(pg, pre_model.spike_threshold) if pre_model.spike_threshold else None
+                        late = spike_lateness(a.buf(g, "pre_v_before"), a.buf(g, "pre_v_after"), thr)
+                        src(f"ev = (F(1.0) + {late}) if ev > F(0.0) else F(0.0)")
+                a.delay(g, params["delay"])
+                src("spike = ev > F(0.0)")
+                if sm.after_step is not None:
+                    names = {"spike": "spike", **{v: a.stored(g, v) for v in sm.state_names}, **params,
+                             "dt": "dt", "lag": "max(ev - F(1.0), F(0.0)) * dt"}
+                    a.set_stored(g, sm.state_names, call(sm.after_step, names))
+                if sm.post_jump is not None:
+                    names = {"spike": "spike", **params, "post_refractory": "False"}
+                    post = a.post_refractory(g)
+                    if post is not None:
+                        post_model, pg = post
+                        pnames = {**{v: a.stored(pg, v) for v in post_model.state_names},
+                                  **{p: a.param(pg, p) for p in post_model.param_names}}
+                        a.bind(pg)
+                        names["post_refractory"] = call(post_model.refractory, pnames)
+                    vpost = a.post_voltage(g)
+                    src(f"{vpost} = {vpost} + {call(sm.post_jump, names)}")
 
-    # --- 3. the metrics sections: float64 bookkeeping; every step (fused into the ODE lane loop above where
-    # the strategy does that in float64), and the spike bookkeeping only in a step with a spike
-    if not fused:
-        with a.section():
-            every_step()
-    if partials:
-        flush()
-    if not kept["spike"]:
-        return
-    if not counted and not gate_events:
-        a.count_spikes("counting")
-
-    # spikes: only in a step (of the analysed window) in which a lane of the tile spiked; time by linear
-    # interpolation of the crossing of the threshold within the step
-    src("if counting and n_up > 0:")
-    src.indent()
-    with a.spike_section():
+    def spike_bookkeeping() -> None:
+        """Spike times (linear interpolation of the threshold crossing within the step), counts and the pairs'
+        synchrony of this step (inside the spike section's lanes)."""
         for model, g in neurons:
             with a.members(g, accumulators=True):
                 up, tc = a.spike_local(g, "up"), a.spike_local(g, "tc")
@@ -479,7 +463,39 @@ def emit_step(a: Addressing, tab: Tableau) -> None:
                               for w in SPIKE_SCRATCH}
                     inputs.update(coinc_window="coinc_window", sync_tol="sync_tol")
                     emit_updates(src, kept["pair_spike"], inputs, lambda what, g=g: a.acc(g, what))
-    src.dedent()  # spike gate
+
+    # --- 2. the event section: in every step, or (gate_events) only in a step in which a lane of the tile spiked;
+    # --- 3. the metrics sections: float64 bookkeeping; every step (fused into the ODE lane loop above where
+    # the strategy does that in float64), and the spike bookkeeping only in a step (of the analysed window) in
+    # which a lane of the tile spiked. Where both are gated and the every-step metrics are fused, the strategy
+    # may run them in one pass over its blocks of lanes (``Addressing.spike_blocks``): each block's events, then
+    # its bookkeeping. The bookkeeping reads only the neurons' rows and accumulators, which no event writes
+    # (no post jump where fused), so the order changes nothing; one scan of the spike rows per block, not two.
+    blocks = a.spike_blocks() if fused and gate_events and kept["spike"] else None
+    if blocks is not None:  # both in one pass over the strategy's blocks of lanes (nothing in between)
+        if partials:
+            flush()
+        with src.block("if n_up > 0:"), blocks as lanes:
+            with lanes(None):
+                events()
+            with lanes("counting"):
+                spike_bookkeeping()
+        return
+    if triggered:
+        with src.block("if n_up > 0:") if gate_events else nullcontext(), \
+                a.event_section() if gate_events else a.section():
+            events()
+    if not fused:
+        with a.section():
+            every_step()
+    if partials:
+        flush()
+    if not kept["spike"]:
+        return
+    if not counted and not gate_events:
+        a.count_spikes("counting")
+    with src.block("if counting and n_up > 0:"), a.spike_section():
+        spike_bookkeeping()
 
 
 PARTIAL_BLOCK = 64  # steps per block of the float32 every-step sums (exact step indices in float32 within it)

@@ -172,7 +172,7 @@ def pool_constants(text: str) -> str:
         return "F_" + literal.replace(".", "_").replace("-", "m").replace("+", "p")
 
     uints = sorted({int(n) for n in _UINT_LITERAL.findall(text)})
-    floats = sorted(set(_FLOAT_LITERAL.findall(text)), key=float)
+    floats = sorted(set(_FLOAT_LITERAL.findall(text)), key=lambda x: (float(x), x))  # ties ('1', '1.0') by text
     text = _UINT_LITERAL.sub(lambda m: f"U_{m.group(1)}", text)
     text = _FLOAT_LITERAL.sub(lambda m: float_name(m.group(1)), text)
     anchor = "U = np.uint64\n"

@@ -11,7 +11,7 @@ small circuits, but the code (and its compile time) grows with the circuit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from .addressing import Addressing, Row
@@ -136,19 +136,39 @@ class Unrolled(Addressing):
         in a lane without a spike (``emit.events_idle_without_spike``), so a block without one is skipped."""
         return self._spike_blocks()
 
+    def spike_blocks(self):
+        """The event section and the spike bookkeeping over the same blocks, in one pass (see Addressing); each
+        section keeps a lane loop of its own in a block, which LLVM vectorises at its own width (the events in
+        the working precision, the bookkeeping in float64)."""
+        return self._blocks()
+
     @contextmanager
     def _spike_blocks(self):
         """Blocks of SPIKE_BLOCK lanes, the body run over the lanes of a block in which a neuron spiked."""
+        with self._blocks() as lanes, lanes(None):
+            yield
+
+    @contextmanager
+    def _blocks(self):
+        """Blocks of SPIKE_BLOCK lanes, each only when one of its neurons spiked; yields ``lanes(condition)``,
+        a lane loop over the block (under ``if condition:`` when given)."""
         src = self.src
-        self._bound = set()
         with src.block(f"for b in range(U(0), U(TILE), U({SPIKE_BLOCK})):"):
             src("m = np.int64(0)")
             with src.block(f"for j in range(U({SPIKE_BLOCK})):"):
                 src("i = b + j")
                 src(f"m += {self._flags()}")
-            with src.block("if m > 0:"), src.block(f"for j in range(U({SPIKE_BLOCK})):"):
-                src("i = b + j")
-                yield
+            with src.block("if m > 0:"):
+                yield self._block_lanes
+
+    @contextmanager
+    def _block_lanes(self, condition: str | None):
+        src = self.src
+        self._bound = set()  # a lane loop of its own: its per-lane parameters loaded again
+        with src.block(f"if {condition}:") if condition else nullcontext(), \
+                src.block(f"for j in range(U({SPIKE_BLOCK})):"):
+            src("i = b + j")
+            yield
 
     @contextmanager
     def members(self, g, *, factors=False, ring=False, accumulators=False):

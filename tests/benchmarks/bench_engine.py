@@ -399,11 +399,12 @@ def interleaved(jobs: list[Callable[[], dict]], reps: int) -> list[dict]:
 
 def use_clock(rows: list[dict], clock: str) -> list[dict]:
     """With clock 'cpu', the rows' speeds and times from CPU time (engine: the thread's, C peer: its process's)
-    where measured: on a machine shared with other work, a process's CPU time counts only the time it ran."""
+    where measured: on a machine shared with other work, a process's CPU time counts only the time it ran. The
+    service's row keeps the wall clock (its cpu_s is the whole command's, driver and workers together)."""
     if clock == "wall":
         return rows
     return [r | {"neuron_steps_per_s": r["cpu_neuron_steps_per_s"], "time_s": r["cpu_s"]}
-            if "cpu_s" in r else r for r in rows]
+            if "cpu_neuron_steps_per_s" in r else r for r in rows]
 
 
 def report(rows: list[dict], workload: str) -> None:
