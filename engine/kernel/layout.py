@@ -20,6 +20,7 @@ from ..metrics import (
     KURAMOTO_MIN_NEURONS,
     NEURON_ACC,
     PAIR_ACC,
+    PART,
     SPIKE_SCRATCH,
     initial_value,
     keeps_for,
@@ -50,8 +51,10 @@ class KernelKey:
         same value; the looped layout sums an all-to-all group of diffusive synapses (gap junctions) whose
         conductances are tied in O(N) per stage instead of O(N^2) (``synsweep.engine.kernel.looped``). Only
         conductances of diffusive synapses are tied (``simulate.tied_rows``); () ties nothing.
-    keeps: what the metrics loop computes (``keeps_for`` the requested metrics, see ``METRIC_NEEDS``); the
-        divergence check always runs. Accumulators not kept stay at their initial values.
+    keeps: what the metrics loop computes (``keeps_for`` the requested metrics, see ``METRIC_NEEDS``), less the
+        parts the circuit has no place for (pair parts without pairs, the Kuramoto sums below
+        ``KURAMOTO_MIN_NEURONS`` neurons): one kernel for the metric sets that compute the same. The divergence
+        check always runs. Accumulators not kept stay at their initial values.
     """
 
     neuron_models: tuple[str, ...]
@@ -73,8 +76,11 @@ class KernelKey:
         models, synapses, pairs = circuit.structure()
         rings = rings or (1,) * len(synapses)
         synapses = tuple((*syn, ring) for syn, ring in zip(synapses, rings, strict=True))
+        scopes = {"spike"} | ({"sample", "pair_spike"} if pairs else set()) | \
+            ({"circuit"} if len(models) >= KURAMOTO_MIN_NEURONS else set())
+        keeps = tuple(part for part in keeps_for(metrics) if PART[part].scope in scopes)
         return cls(models, synapses, pairs, integrator, precision, scheme, tuple(record), varying, tuple(tied),
-                   keeps_for(metrics))
+                   keeps)
 
 
 class KernelLayout:

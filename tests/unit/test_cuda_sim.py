@@ -74,7 +74,8 @@ def test_hh_pair_float64():
     """Seed 000's pair, RK4 on the coupled system: 3 points over g and the drive, 300 steps, every metric."""
     sim = Simulation(dt=0.01, duration=3.0, transient=0.5)
     values = {"synapses.gap.params.g1": [0.0, 0.005, 0.01], "synapses.gap.params.g2": [0.0, 0.005, 0.01],
-              "inputs.n1": [0.1, 0.12, 0.15]}
+              "inputs.n1": [0.1, 0.12, 0.15], "inputs.n2": [0.08] * 3}  # n2's drive per point: the CPU kernel
+    # is then the one the service tests compile (the same four per-point paths and traces)
     cpu, _ = compare(HH_PAIR, sim, values, 1e-9)
     assert cpu.metrics["spike_count"].sum() > 0  # the comparison covers spikes
 

@@ -1,6 +1,8 @@
 """Only the requested metrics are computed in the kernel, and a metric's value does not depend on which others
 are asked for: each accumulator's arithmetic is the same whatever the kernel keeps (metrics.METRIC_NEEDS)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -23,10 +25,17 @@ SELECTIONS = [("spike_count",), ("pearson",), ("time_to_sync",), ("plv", "coinci
 
 
 def test_kernel_key_holds_what_the_metrics_need():
-    """Metric sets with the same needs share a kernel, others do not; the default keeps everything, no
-    metric at all keeps the evidence of the runaway status (spike counts and ISIs)."""
+    """Metric sets with the same needs share a kernel, others do not; the default keeps everything a pair has
+    a place for (no Kuramoto sums below three neurons: the default metrics and those without ``kuramoto`` are
+    one kernel), no metric at all keeps the evidence of the runaway status (spike counts and ISIs)."""
     key = kernel_key(IF_PAIR, SIM, VALUES)
-    assert key.keeps == metrics.EVERYTHING
+    assert key.keeps == tuple(p for p in metrics.EVERYTHING if p != "kuramoto")
+    assert key == kernel_key(IF_PAIR, SIM, VALUES, metrics=tuple(m for m in DEFAULT_METRICS if m != "kuramoto"))
+    three = dataclasses.replace(IF_PAIR, neurons=(*IF_PAIR.neurons, dataclasses.replace(IF_PAIR.neurons[0],
+                                                                                          name="n3")))
+    assert kernel_key(three, SIM, VALUES).keeps == metrics.EVERYTHING
+    lone = dataclasses.replace(IF_PAIR, neurons=IF_PAIR.neurons[:1], synapses=(), pairs=(), inputs={})
+    assert kernel_key(lone, SIM, metrics=("spike_count",)) == kernel_key(lone, SIM, metrics=("spike_count", "pearson"))
     assert kernel_key(IF_PAIR, SIM, VALUES, metrics=("spike_count",)) == \
         kernel_key(IF_PAIR, SIM, VALUES, metrics=("rate_count", "spike_count"))
     keys = {kernel_key(IF_PAIR, SIM, VALUES, metrics=m) for m in [*SELECTIONS, (), DEFAULT_METRICS]}

@@ -20,7 +20,9 @@ def test_online_metrics_equal_post_hoc_metrics():
     dt, duration, transient = 0.01, 120.0, 20.0
     sim = Simulation(dt=dt, duration=duration, transient=transient)
     currents = np.array([0.0, 0.06, 0.1, 0.15])
-    res = simulate(PAIR, sim, {"inputs.n1": currents, "inputs.n2": 0.8 * currents}, record=["v"])
+    g = np.full(currents.size, 0.003)  # the junction's value, per point: the kernel of the service tests
+    res = simulate(PAIR, sim, {"inputs.n1": currents, "inputs.n2": 0.8 * currents, "synapses.gap.params.g1": g,
+                               "synapses.gap.params.g2": g}, record=["v"])
     m = res.metrics
     n_tr = int(round(transient / dt))
     window = duration - transient
