@@ -33,8 +33,7 @@ def test_state_hand_over_is_exact(client, tmp_path):
             {"name": "g", "paths": ["synapses.gap.params.g1", "synapses.gap.params.g2"], "values": [0.0, 0.004]},
             {"name": "I_ext", "paths": {"inputs.n1": 1.0, "inputs.n2": 0.8},
              "linspace": {"start": 0.05, "stop": 0.15, "num": 4}, "continuation": "both"},
-        ],
-        "metrics": ["spike_count"],
+        ],  # the default metrics and these traces: the kernel of the analysis tests (tests/e2e/test_analysis_cli.py)
         "record": {"variables": ["v", "m", "h", "n"], "every": 5},
         "execution": {"chunk_points": 3},
     }

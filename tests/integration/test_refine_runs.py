@@ -27,7 +27,7 @@ def refined_doc(chunk_points: int) -> dict:
     doc["simulation"]["transient"] = 20.0
     doc["sweep"][0]["values"] = [float(v) for v in np.linspace(0.0, 0.01, 17)]
     doc["sweep"][1]["linspace"] = {"start": 0.0, "stop": 0.16, "num": 17}
-    doc["metrics"] = ["spike_count", "pearson"]
+    # the default metrics (spike_count and pearson among them): the kernel of the CLI and serve tests' pair
     doc["refine"] = {"levels": 3, "criteria": [{"metric": "spike_count", "neuron": "n1", "threshold": 1}]}
     return doc
 

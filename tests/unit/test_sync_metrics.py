@@ -102,7 +102,8 @@ def test_runaway_firing_is_flagged():
     assert res.metrics["plv"][2, 0] == pytest.approx(1.0, abs=1e-12)
     res = simulate(PAIR, Simulation(dt=0.1, duration=100.0, max_rate=3000.0),
                    {"neurons.a.params.t_first": 1.0, "neurons.a.params.period": periods,
-                    "neurons.b.params.t_first": 1.0, "neurons.b.params.period": 2.0}, metrics=("spike_count",))
+                    "neurons.b.params.t_first": 1.0, "neurons.b.params.period": 2.0},
+                   metrics=("spike_count", "coincidence", "plv", "time_to_sync"))
     assert res.metrics["status"].tolist() == [STATUS_RUNAWAY, STATUS_OK, STATUS_OK]
 
 
