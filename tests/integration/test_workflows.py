@@ -92,6 +92,7 @@ def test_sync_onset_is_where_the_correlation_stays_above_the_threshold():
     assert onset.values[0] == 3.0 and np.isnan(onset.values[1])
 
 
+@pytest.mark.slow  # a kernel of its own; its figure code runs in the fast tier (test_workflow_figures)
 def test_coupled_pair_traces_pull_together_and_the_junction_current_follows_them(client, tmp_path):
     """Seed 000: a gap junction synchronises the pair: V1 - V2 shrinks as g grows; the current through it is
     g (V_other - V), zero without coupling and opposite into the two neurons for g1 = g2."""
@@ -115,6 +116,7 @@ def test_coupled_pair_traces_pull_together_and_the_junction_current_follows_them
     assert_figures(run, "coupled_pair")
 
 
+@pytest.mark.slow  # a kernel of its own; its figure code runs in the fast tier (test_workflow_figures)
 def test_chain_activity_travels_from_the_driven_neuron_and_the_pairs_synchronise(client, tmp_path):
     """Seed 000: input to n1 only: without coupling n2 and n3 stay silent; coupled, all three fire, and the
     neighbouring pairs' correlation rises with g."""

@@ -77,17 +77,33 @@ def kernels_key(circuit, sim, values):
     return kernel_key(circuit, sim, values)
 
 
-def test_all_to_all_circuit_compiles_as_loops_and_stays_synchronous():
-    """Twelve identical HH neurons, all-to-all gap junctions, identical start (split scheme): the looped
-    layout is chosen, and the neurons stay exactly synchronous (each receives the same currents)."""
+def all_to_all() -> tuple[Circuit, Simulation, dict]:
+    """Twelve identical HH neurons, all-to-all gap junctions, identical start (split scheme), 8 drives."""
     names = [f"n{i}" for i in range(12)]
     circuit = Circuit(neurons=tuple(Neuron(x, "hh") for x in names),
                       synapses=tuple(Synapse(f"g{a}_{b}", "electrical", names[a], names[b])
                                      for a, b in combinations(range(12), 2)),
                       inputs={x: 0.1 for x in names}, pairs=(("n0", "n11"),))
     sim = Simulation(dt=0.02, duration=30.0, scheme="split")
-    values = {f"inputs.{x}": np.linspace(0.05, 0.2, 8) for x in names}
-    assert KernelLayout(kernels_key(circuit, sim, values)).looped
+    return circuit, sim, {f"inputs.{x}": np.linspace(0.05, 0.2, 8) for x in names}
+
+
+def test_all_to_all_circuit_is_written_as_loops():
+    """The looped layout is chosen; the model's call is written once, inside the run-time loop over the RK4
+    stages, and the 66 gap junctions (tied conductances) are one group, summed without a call per synapse."""
+    circuit, sim, values = all_to_all()
+    key = kernels_key(circuit, sim, values)
+    assert KernelLayout(key).looped
+    run = kernels.kernel_source(key)[1].split("def run(")[1]
+    assert run.count("hh__derivatives(") == 1 and "for stage in range(4):" in run
+    assert "electrical__currents(" not in run
+
+
+@pytest.mark.slow  # a kernel of its own (13 s); the structure above stays in the fast tier
+def test_all_to_all_circuit_compiles_as_loops_and_stays_synchronous():
+    """The neurons of ``all_to_all`` stay exactly synchronous (each receives the same currents)."""
+    circuit, sim, values = all_to_all()
+    names = [n.name for n in circuit.neurons]
     res = simulate(circuit, sim, values, record=["v"])
     for x in names[1:]:
         np.testing.assert_array_equal(res.traces[(x, "v")], res.traces[("n0", "v")])
