@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import dask.config
 
 from .dashboard import announce, dashboard_address
-from .interrupts import PRELOAD, spawn_workers, wait_for_workers
+from .interrupts import PRELOAD, interrupt_deferred, spawn_workers, wait_for_workers
 from .monitors import quiet_monitors
 from .security import dask_tls_configured, is_tls_address
 
@@ -96,15 +96,16 @@ def scheduler_client(scheduler: str, security: Security | None = None) -> Iterat
     from distributed import Client
 
     check_scheduler(scheduler, security)
-    try:
-        client = Client(scheduler, security=security, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise ClientError(
-            f"could not connect to the dask scheduler at {scheduler!r}: {exc}. Check that the scheduler is "
-            "running and reachable (e.g. tcp://host:8786), or leave out --scheduler to start a local cluster."
-            + (" With TLS, also check that the scheduler's certificate and yours are signed by the CA you gave."
-               if security is not None else "")) from None
-    with client:
+    with contextlib.ExitStack() as stack:
+        try:
+            with interrupt_deferred():  # a Ctrl-C while it connects: the client is closed, not left half-open
+                client = stack.enter_context(Client(scheduler, security=security, set_as_default=False))
+        except (OSError, TimeoutError) as exc:
+            raise ClientError(
+                f"could not connect to the dask scheduler at {scheduler!r}: {exc}. Check that the scheduler is "
+                "running and reachable (e.g. tcp://host:8786), or leave out --scheduler to start a local cluster."
+                + (" With TLS, also check that the scheduler's certificate and yours are signed by the CA you "
+                   "gave." if security is not None else "")) from None
         yield client
 
 
@@ -200,11 +201,13 @@ def local_client(workers: int | None = None, security: Security | None = None, g
                 except BaseException:
                     silence_shutdown()
                     raise
-                # Client(cluster) would wait for the workers to start (it awaits the cluster): by address, not
-                with Client(cluster if wait else cluster.scheduler_address, security=security,
-                            set_as_default=False) as c:
-                    announce(c)
+                with contextlib.ExitStack() as stack:
                     try:
+                        with interrupt_deferred():  # a Ctrl-C while it connects: closed, not left half-open
+                            # not waiting: by address (Client(cluster) awaits the cluster, its workers' start)
+                            c = stack.enter_context(Client(cluster if wait else cluster.scheduler_address,
+                                                           security=security, set_as_default=False))
+                        announce(c)
                         yield c
                     except BaseException:  # a run stopped under it (Ctrl-C, an error in the driver)
                         silence_shutdown()

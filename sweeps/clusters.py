@@ -38,6 +38,7 @@ import yaml
 from .compat import drop_job, submit_jobs_now
 from .dashboard import announce, dashboard_address
 from .errors import SpecError, format_bytes, listing, show, suggestion
+from .interrupts import interrupt_deferred
 from .monitors import quiet_monitors, worker_environment
 
 if TYPE_CHECKING:
@@ -489,7 +490,9 @@ def batch_client(config: JobConfig, security: Security | None = None,
             refused = True
             raise submission_error(config.kind, str(exc)) from None
         keeper.start()
-        with Client(cluster, set_as_default=False) as client:
+        with contextlib.ExitStack() as stack:
+            with interrupt_deferred():  # a Ctrl-C while it connects: the client is closed, not left half-open
+                client = stack.enter_context(Client(cluster, set_as_default=False))
             announce(client)
             yield client
     finally:

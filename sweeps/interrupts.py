@@ -159,6 +159,26 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """A Ctrl-C during the block takes effect when the block ends: KeyboardInterrupt is raised then. For a
+    step that must not be cut in half, such as connecting dask's Client: interrupted inside its constructor, a
+    client is left half-connected and out of reach, and at the interpreter's exit its ``__del__`` waits 60 s
+    on a closed event loop, then prints a traceback under the run's last line. Does nothing outside the main
+    thread or where SIGINT is ignored."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
 def restore_handler() -> None:
     """Make SIGINT raise KeyboardInterrupt again after code that may have replaced the handler (an import of
     dask-jobqueue): for inside ``interruptible``."""

@@ -67,3 +67,27 @@ def test_a_local_workers_process_ends_without_teardown_once_closed(tmp_path, clo
                           timeout=300)
     assert proc.returncode == 0
     assert marker.exists() is not closed
+
+
+def test_a_ctrl_c_while_the_client_connects_closes_it(monkeypatch) -> None:
+    """SIGINT arriving inside dask's Client constructor is held until the client exists, then raised: the
+    client is closed on the way out, never left half-connected (whose __del__ at exit would wait 60 s and
+    print a traceback under the run's last line)."""
+    import signal
+
+    from distributed import Client, LocalCluster
+
+    made = []
+    start = Client._start
+
+    async def interrupted_start(self, *args, **kwargs):  # on the client's event loop, mid-connect
+        made.append(self)
+        signal.raise_signal(signal.SIGINT)
+        return await start(self, *args, **kwargs)
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        monkeypatch.setattr(Client, "_start", interrupted_start)
+        with pytest.raises(KeyboardInterrupt), open_client(scheduler=cluster.scheduler_address):
+            pytest.fail("the block must not run: the Ctrl-C came first")
+    assert len(made) == 1 and made[0].status == "closed"
