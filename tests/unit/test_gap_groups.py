@@ -153,26 +153,39 @@ def test_mixed_models_scale_each_current_by_its_neurons_conductance_factor(monke
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("change", ["missing", "other_value"])
-@pytest.mark.slow
-def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_path(change, monkeypatch):
-    """One synapse missing, or one of another value: no group; the looped step stays bit-identical to the
-    unrolled one (6 HR neurons; the Kuramoto order parameter to 1 ulp, as in test_looped). A swept conductance:
-    test_a_swept_conductance_with_the_groups_value..."""
-    sim = Simulation(dt=0.02, duration=60.0)
-    if change == "missing":
-        circuit = all_to_all(6, "hr", params={"g1": 0.05, "g2": 0.02}, inputs=3.0, drop=(1, 4))
-    else:
-        circuit = all_to_all(6, "hr", params={"g1": 0.05, "g2": 0.02}, inputs=3.0)
-    values = drive(circuit, 8, 2.5, 3.5)
-    if change == "other_value":
+def almost_all_to_all(missing: bool, other_value: bool) -> Circuit:
+    """6 HR neurons, all-to-all but for one synapse left out (1-4) and/or one of another conductance (the fourth)."""
+    circuit = all_to_all(6, "hr", params={"g1": 0.05, "g2": 0.02}, inputs=3.0, drop=(1, 4) if missing else None)
+    if other_value:
         syns = list(circuit.synapses)
         syns[3] = Synapse(syns[3].name, "electrical", syns[3].pre, syns[3].post, params={"g1": 0.05, "g2": 0.021})
         circuit = Circuit(circuit.neurons, tuple(syns), circuit.inputs, circuit.pairs)
+    return circuit
+
+
+@pytest.mark.parametrize(("missing", "other_value"), [(True, False), (False, True), (True, True)])
+def test_a_missing_synapse_or_another_conductance_forms_no_group(missing, other_value, monkeypatch):
+    """Detection alone (no compile), in the looped layout: the other conductances are tied, yet no group forms.
+    A swept conductance: test_a_swept_conductance_with_the_groups_value..."""
+    circuit = almost_all_to_all(missing, other_value)
+    sim = Simulation(dt=0.02, duration=60.0)
+    values = drive(circuit, 8, 2.5, 3.5)
+    monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
+    assert kernel_key(circuit, sim, values).tied
+    assert groups_of(circuit, sim, values) == []
+
+
+@pytest.mark.slow
+def test_circuits_that_are_not_all_to_all_with_one_conductance_keep_the_general_path(monkeypatch):
+    """One synapse missing and one of another value (each alone forms no group: the test above): the looped
+    step stays bit-identical to the unrolled one (6 HR neurons; the Kuramoto order parameter to 1 ulp, as in
+    test_looped)."""
+    sim = Simulation(dt=0.02, duration=60.0)
+    circuit = almost_all_to_all(missing=True, other_value=True)
+    values = drive(circuit, 8, 2.5, 3.5)
     unrolled = simulate(circuit, sim, values, record=["x"])
     monkeypatch.setattr(layout, "MAX_UNROLLED_NEURONS", 0)
     monkeypatch.setattr(kernels, "_loaded", {})
-    assert kernel_key(circuit, sim, values).tied  # the other conductances are tied, yet no group forms
     assert groups_of(circuit, sim, values) == []
     looped = simulate(circuit, sim, values, record=["x"])
     for name, arr in unrolled.metrics.items():
