@@ -182,7 +182,11 @@ def local_client(workers: int | None = None, security: Security | None = None, g
     waits for them (``client.wait_for_workers(local_worker_count(workers, gpu))``) before it counts them."""
     from distributed import Client, LocalCluster
 
-    with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
+    from .forkserver import forked_workers, use_fork_server
+
+    forked = not gpu and use_fork_server()
+    with (warnings.catch_warnings(), dask.config.set(quiet_monitors()),
+          forked_workers() if forked else contextlib.nullcontext()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
@@ -194,7 +198,10 @@ def local_client(workers: int | None = None, security: Security | None = None, g
             with cluster:
                 n = local_worker_count(workers, gpu)
                 try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
-                    spawn_workers(cluster, n)
+                    if forked:  # forks of a server that ignores SIGINT (synsweep.sweeps.forkserver)
+                        cluster.scale(n)
+                    else:
+                        spawn_workers(cluster, n)
                     if wait:
                         wait_for_workers(cluster, n)
                 except BaseException:

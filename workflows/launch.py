@@ -27,6 +27,9 @@ from .describe import start_line, summary_line
 from .exits import PROG, Incomplete, Interrupted, fail, paragraph, user_errors
 from .options import StoreRules, quiet
 
+#: set by the ``synsweep`` script (``cli.console_main``): this process is the command's own, so a run's local
+#: cluster may start its workers' fork server before the store is checked (``start_local_workers_early``)
+OWN_PROCESS = False
 PACKAGED_SPECS = "specs"
 DEMO_SPEC = "coupling_scan.yaml"
 DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
@@ -42,6 +45,18 @@ class Placement:
     workers: int | None = None
     cluster: Any = None
     security: Any = None
+
+
+def start_local_workers_early(spec: Any, where: Placement) -> None:
+    """In the command's own process (``OWN_PROCESS``), for a run on a local cluster: start its workers' fork
+    server (``synsweep.sweeps.forkserver``) as soon as the spec is valid, so that the server imports the task code
+    and loads the kernels while this process checks the store, starts the scheduler and writes the template. A
+    command that stops before its run (a store that exists) kills it as it exits."""
+    if OWN_PROCESS and where.scheduler is None and where.cluster is None and spec.device == "cpu":
+        from synsweep.sweeps.forkserver import start_fork_server
+        from synsweep.sweeps.plan import task_plan
+
+        start_fork_server(task_plan(spec).kernels)
 
 
 def packaged_spec(name: str) -> Path:
@@ -204,6 +219,7 @@ def execute(spec: Any, out: Path, where: Placement, rules: StoreRules, *, progre
     rules.check()
     check_out_path(out)
     check_resources(spec, out)
+    start_local_workers_early(spec, where)
     from synsweep.sweeps.dashboard import LOGGER as DASHBOARD
     from synsweep.sweeps.interrupts import interruptible
 

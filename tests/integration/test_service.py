@@ -107,24 +107,31 @@ def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     assert all(r["kernel_seconds"] > 0 for r in runs)
 
 
-def test_new_stores_workers_spawn_before_its_template_and_stop_when_it_fails(tmp_path, monkeypatch):
-    """A fresh run on an embedded cluster spawns its workers, then writes the template (they start meanwhile);
-    a failure there (here a Ctrl-C) closes the cluster and leaves no store behind."""
-    from synsweep.sweeps import runner
-    from synsweep.sweeps.interrupts import _child_processes
+def test_new_stores_workers_start_before_its_template_and_stop_when_it_fails(tmp_path, monkeypatch):
+    """A fresh run on an embedded cluster starts its workers' fork server (importing the task code, loading the
+    kernel) and asks for its workers, then writes the template; a failure there (here a Ctrl-C) closes the
+    cluster, leaves no worker process and no store behind."""
+    import psutil
 
-    before = set(_child_processes())  # the module's own cluster, if any
-    seen: list[set[int]] = []
+    from synsweep.sweeps import runner
+    from synsweep.sweeps.compat import fork_server_pid
+
+    def forked() -> set[int]:  # the worker processes forked from this process's fork server
+        pid = fork_server_pid()
+        return {c.pid for c in psutil.Process(pid).children()} if pid is not None else set()
+
+    before = forked()  # an earlier run's, if any (closed by now)
+    seen: list[tuple[int | None, bool]] = []
 
     def interrupted(*args, **kwargs):
-        seen.append(set(_child_processes()) - before)
+        seen.append((fork_server_pid(), psutil.pid_exists(fork_server_pid() or 0)))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "create_store", interrupted)
     with pytest.raises(KeyboardInterrupt):
         execute(make_spec(7), tmp_path / "x.zarr", workers=1, progress=False)
-    assert len(seen) == 1 and len(seen[0]) == 1, seen  # the worker process existed when the template was due
-    assert not set(_child_processes()) - before  # and is gone with the run
+    assert len(seen) == 1 and seen[0][0] is not None and seen[0][1], seen  # the server ran when the template was due
+    assert not forked() - before  # no worker process outlives the run
     assert not (tmp_path / "x.zarr").exists()
 
 
