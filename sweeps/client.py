@@ -12,9 +12,11 @@ something listens there (one TCP connection of at most ``PROBE_SECONDS``; dask's
 
 The local cluster: one single-threaded worker process per core (or ``workers``), on 127.0.0.1, dask's
 dashboard only with bokeh installed (``synsweep.sweeps.dashboard``, its link logged at start), dask's monitors
-turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes ignore SIGINT
-(``synsweep.sweeps.interrupts.spawn_workers``: Ctrl-C is the driver's, also while they start), import the task
-code as they start and end without the interpreter's teardown once closed (``synsweep.sweeps.worker_process``),
+turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes are forks of the run's
+fork server when one was started (``synsweep.sweeps.forkserver``: the task code and the kernels loaded once),
+else spawned (GPU workers); either way they ignore SIGINT (Ctrl-C is the driver's, also while they start:
+the fork server's, or ``synsweep.sweeps.interrupts.spawn_workers``), have the task code imported as they start,
+a spawned one ending without the interpreter's teardown once closed (``synsweep.sweeps.worker_process``),
 and get the environment of ``local_worker_environment``
 (``LocalCluster(env=...)``, kept across a nanny's restarts).
 """

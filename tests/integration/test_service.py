@@ -320,3 +320,29 @@ def test_embedded_cluster_runs_with_quiet_monitors():
     assert got == {k: QUIET[k] for k in WORKER_KEYS}
     assert tick == QUIET["distributed.admin.tick.interval"]
     assert dask.config.get("distributed.admin.tick.interval") != QUIET["distributed.admin.tick.interval"]
+
+
+def test_forked_workers_have_one_numba_thread_the_run_environment_and_ignore_sigint():
+    """The local cluster's workers, forks of the fork server (synsweep.sweeps.forkserver), start with what a
+    spawned worker gets: one numba thread (read when numba is imported, in the server), the run's kernel cache,
+    dask's pre-spawn environment, and SIGINT ignored (Ctrl-C is the driver's)."""
+    from synsweep.engine.kernels import cache_dir
+    from synsweep.sweeps.client import local_client
+    from synsweep.sweeps.compat import fork_server_pid
+    from synsweep.sweeps.forkserver import start_fork_server
+
+    def state() -> dict:  # in the worker
+        import os
+        import signal
+
+        import numba
+
+        return {"parent": os.getppid(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
+                "cache": os.environ.get("SYNSWEEP_CACHE_DIR"), "omp": os.environ.get("OMP_NUM_THREADS"),
+                "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN}
+
+    assert start_fork_server(())  # or the one an earlier run of this process started
+    with local_client(1) as c:
+        (got,) = c.run(state).values()
+    assert got == {"parent": fork_server_pid(), "numba_threads": 1, "cache": str(cache_dir().parent), "omp": "1",
+                   "sigint_ignored": True}
