@@ -77,19 +77,25 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def console_main() -> None:
     """The ``synsweep`` script: ``main`` in a process of its own, which may do what an in-process caller of
-    ``main`` must not get: start a run's local workers before the spec is read (``launch.OWN_PROCESS``), and,
-    once the exit handlers ran and the output is flushed, end without the interpreter's teardown of numba's,
-    LLVM's and dask's objects (0.2 to 0.4 s of a command that is done)."""
+    ``main`` must not get: start a run's local workers before the store is checked (``launch.OWN_PROCESS``),
+    and, after a run (``launch.RAN``: its files are closed), run the exit handlers, flush the output and end
+    without the interpreter's teardown of numba's, LLVM's and dask's objects (0.2 to 0.4 s of a command that
+    is done). Other commands end as usual (a file an analysis command left to the interpreter to close, a
+    netCDF export's, must still be flushed)."""
     launch.OWN_PROCESS = True
     try:
         main()
         code = 0
     except SystemExit as exc:
+        if not launch.RAN:
+            raise
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0
         else:  # sys.exit("message"), as the interpreter would print it
             print(exc.code, file=sys.stderr)
             code = 1
+    if not launch.RAN:
+        return
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
