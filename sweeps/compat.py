@@ -12,6 +12,8 @@ versions they were checked against (pyproject.toml bounds these packages from ab
                                           one (CPython 3.11 to 3.13)
     skip_dask_forkserver_preload()        distributed.utils: dask's nannies leave the fork server's preload
                                           list alone (distributed >= 2024.8; synsweep starts the server itself)
+    run_exit_handlers()                   atexit._run_exitfuncs: the exit handlers now, before os._exit
+                                          (CPython 3.11 to 3.13)
 
 The integration test of a real single-node SLURM (tests/integration/test_slurm.py) exercises the two
 dask-jobqueue adapters; every run exercises ``zarr_sync``.
@@ -78,3 +80,10 @@ def skip_dask_forkserver_preload() -> None:
     import distributed.utils
 
     distributed.utils._forkserver_preload_set = True
+
+
+def run_exit_handlers() -> None:
+    """Run (and clear) the interpreter's exit handlers now, as it would at exit."""
+    import atexit
+
+    atexit._run_exitfuncs()

@@ -41,7 +41,7 @@ from .interrupts import workers_ignore_sigint
 KERNELS_ENV = "SYNSWEEP_FORKSERVER_KERNELS"
 #: what the server imports before it forks anything: the spawning script (as a spawned child would), then the
 #: task code and the run's kernels
-PRELOAD = ["__main__", "synsweep.sweeps.forkserver_preload"]
+SERVER_PRELOAD = ["__main__", "synsweep.sweeps.forkserver_preload"]
 
 
 _started = False  # this process started synsweep's fork server
@@ -87,7 +87,7 @@ def start_fork_server(kernels: Iterable[Any]) -> bool:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        forkserver.set_forkserver_preload(PRELOAD)
+        forkserver.set_forkserver_preload(SERVER_PRELOAD)
         with workers_ignore_sigint():  # the server inherits it ignored; its forks restore that
             forkserver.ensure_running()
     finally:

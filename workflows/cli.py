@@ -22,7 +22,6 @@ which never import it; the options several commands share are defined once, in `
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 from collections.abc import Sequence
@@ -82,6 +81,8 @@ def console_main() -> None:
     without the interpreter's teardown of numba's, LLVM's and dask's objects (0.2 to 0.4 s of a command that
     is done). Other commands end as usual (a file an analysis command left to the interpreter to close, a
     netCDF export's, must still be flushed)."""
+    from synsweep.sweeps.compat import run_exit_handlers
+
     launch.OWN_PROCESS = True
     try:
         main()
@@ -96,7 +97,7 @@ def console_main() -> None:
             code = 1
     if not launch.RAN:
         return
-    atexit._run_exitfuncs()
+    run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
