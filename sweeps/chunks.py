@@ -22,10 +22,11 @@ from .model import SweepSpec
 
 DEFAULT_CHUNK_POINTS = 4096
 TASKS_PER_WORKER = 4  # the default chunk size gives every worker this many tasks (load balance)...
-# ...unless a task would then hold less work than this: a task costs 30 to 100 ms besides its kernel (its zarr
-# writes, its record, the scheduler), 3% of a task of this many neuron-steps on a cheap model's kernel
+# ...unless a task would then hold less work than this: a task costs 0.1 to 0.15 CPU-s besides its kernel (its
+# zarr shards read and written back, its record, the kernel call's set-up, the scheduler; W2 on 2 workers, 10
+# tasks against 4: 0.7 CPU-s more), about 5% of a task of this many neuron-steps on a cheap model's kernel
 # (Hindmarsh-Rose, integrate-and-fire: 1 to 2.6e8 neuron-steps/s per core; Hodgkin-Huxley takes 3 to 4x longer)
-MIN_TASK_NEURON_STEPS = 250_000_000
+MIN_TASK_NEURON_STEPS = 500_000_000
 # a GPU runs one point per thread and needs 10^5+ threads in flight to hide its memory latency; a chunk of
 # 2^18 lanes takes 10 to 30 MB of device memory for a small circuit (state, parameters, accumulators)
 GPU_CHUNK_POINTS = 1 << 18

@@ -12,9 +12,11 @@ something listens there (one TCP connection of at most ``PROBE_SECONDS``; dask's
 
 The local cluster: one single-threaded worker process per core (or ``workers``), on 127.0.0.1, dask's
 dashboard only with bokeh installed (``synsweep.sweeps.dashboard``, its link logged at start), dask's monitors
-turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes ignore SIGINT
-(``synsweep.sweeps.interrupts.spawn_workers``: Ctrl-C is the driver's, also while they start), import the task
-code as they start and end without the interpreter's teardown once closed (``synsweep.sweeps.worker_process``),
+turned down (``synsweep.sweeps.monitors``), TLS with ``security``; its worker processes are forks of the run's
+fork server when one was started (``synsweep.sweeps.forkserver``: the task code and the kernels loaded once),
+else spawned (GPU workers); either way they ignore SIGINT (Ctrl-C is the driver's, also while they start:
+the fork server's, or ``synsweep.sweeps.interrupts.spawn_workers``), have the task code imported as they start,
+a spawned one ending without the interpreter's teardown once closed (``synsweep.sweeps.worker_process``),
 and get the environment of ``local_worker_environment``
 (``LocalCluster(env=...)``, kept across a nanny's restarts).
 """
@@ -183,7 +185,11 @@ def local_client(workers: int | None = None, security: Security | None = None, g
     waits for them (``client.wait_for_workers(local_worker_count(workers, gpu))``) before it counts them."""
     from distributed import Client, LocalCluster
 
-    with warnings.catch_warnings(), dask.config.set(quiet_monitors()):
+    from .forkserver import forked_workers, use_fork_server
+
+    forked = not gpu and use_fork_server()
+    with (warnings.catch_warnings(), dask.config.set(quiet_monitors()),
+          forked_workers() if forked else contextlib.nullcontext()):
         # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         with _shutdown_logs():
@@ -195,7 +201,10 @@ def local_client(workers: int | None = None, security: Security | None = None, g
             with cluster:
                 n = local_worker_count(workers, gpu)
                 try:  # Ctrl-C is the driver's to handle, never a worker's, also while the workers start
-                    spawn_workers(cluster, n)
+                    if forked:  # forks of a server that ignores SIGINT (synsweep.sweeps.forkserver)
+                        cluster.scale(n)
+                    else:
+                        spawn_workers(cluster, n)
                     if wait:
                         wait_for_workers(cluster, n)
                 except BaseException:

@@ -8,6 +8,12 @@ versions they were checked against (pyproject.toml bounds these packages from ab
                                           instead of only logged (dask-jobqueue >= 0.9, < 0.10)
     drop_job(cluster, name)               the same internals: forget a job whose workers are gone, cancelling
                                           it if it is still queued or running
+    fork_server_pid()                     multiprocessing.forkserver's server process, if this process started
+                                          one (CPython 3.11 to 3.13)
+    skip_dask_forkserver_preload()        distributed.utils: dask's nannies leave the fork server's preload
+                                          list alone (distributed >= 2024.8; synsweep starts the server itself)
+    run_exit_handlers()                   atexit._run_exitfuncs: the exit handlers now, before os._exit
+                                          (CPython 3.11 to 3.13)
 
 The integration test of a real single-node SLURM (tests/integration/test_slurm.py) exercises the two
 dask-jobqueue adapters; every run exercises ``zarr_sync``.
@@ -59,3 +65,25 @@ def drop_job(cluster: Any, name: str) -> None:
 async def _quietly(awaitable: Any) -> None:
     with contextlib.suppress(Exception):
         await awaitable
+
+
+def fork_server_pid() -> int | None:
+    """The pid of this process's multiprocessing fork server, None if none was started."""
+    from multiprocessing import forkserver
+
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+def skip_dask_forkserver_preload() -> None:
+    """Stop dask's ``get_mp_context`` from importing its optional dependencies (pandas, lz4, ...) into this
+    process to set the fork server's preload list, which a running server ignores anyway."""
+    import distributed.utils
+
+    distributed.utils._forkserver_preload_set = True
+
+
+def run_exit_handlers() -> None:
+    """Run (and clear) the interpreter's exit handlers now, as it would at exit."""
+    import atexit
+
+    atexit._run_exitfuncs()

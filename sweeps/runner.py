@@ -46,6 +46,7 @@ from .cost import record_speed, recorded_speed
 from .damage import check_metadata
 from .errors import SpecError
 from .extend import ExtensionSource
+from .forkserver import start_fork_server
 from .interrupts import START_TIMEOUT_S
 from .location import Location, location
 from .lock import StoreLock, acquire, lease_seconds
@@ -498,6 +499,8 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     source = extension_source(spec, extend, out) if extend is not None else None
     claimed: list[StoreLock] = []
     tasks = task_plan(spec)  # once per run: every task gets this kernel key and trace layout
+    if client is None and scheduler is None and spec.device == "cpu" and (only_chunks is None or only_chunks):
+        start_fork_server(tasks.kernels)  # the local workers: forks of a server with the kernels loaded
     early: list[Client] = []  # the local cluster started before the template (_starts_early)
 
     @contextlib.contextmanager

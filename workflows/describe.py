@@ -23,7 +23,7 @@ from typing import Any
 
 from .exits import paragraph
 
-TASKS_PER_WORKER_TEXT = "4 tasks per worker (fewer for a short sweep: 2.5e8 neuron-steps or more each)"
+TASKS_PER_WORKER_TEXT = "4 tasks per worker (fewer for a short sweep: 5e8 neuron-steps or more each)"
 
 
 def _num(x: float) -> str:

@@ -27,6 +27,12 @@ from .describe import start_line, summary_line
 from .exits import PROG, Incomplete, Interrupted, fail, paragraph, user_errors
 from .options import StoreRules, quiet
 
+#: set by the ``synsweep`` script (``cli.console_main``): this process is the command's own, so a run's local
+#: cluster may start its workers' fork server before the store is checked (``start_local_workers_early``)
+OWN_PROCESS = False
+#: set once ``execute`` runs: every file the command writes is then closed when it returns (the store's writes,
+#: the figures), so its process may end without the interpreter's teardown (``cli.console_main``)
+RAN = False
 PACKAGED_SPECS = "specs"
 DEMO_SPEC = "coupling_scan.yaml"
 DEMO_SPEC_SMALL = "coupling_scan_small.yaml"
@@ -42,6 +48,22 @@ class Placement:
     workers: int | None = None
     cluster: Any = None
     security: Any = None
+
+
+def start_local_workers_early(spec: Any, where: Placement, out: Path, rules: StoreRules) -> None:
+    """In the command's own process (``OWN_PROCESS``), for a run on a local cluster: start its workers' fork
+    server (``synsweep.sweeps.forkserver``) as soon as the spec is valid, so that the server imports the task code
+    and loads the kernels while this process checks the store, starts the scheduler and writes the template. Not
+    for an output that exists without --resume or --overwrite (the run refuses it); a command that
+    stops before its run kills the server as it exits."""
+    if not (OWN_PROCESS and where.scheduler is None and where.cluster is None and spec.device == "cpu"):
+        return
+    if "://" not in str(out) and out.exists() and not (rules.resume or rules.overwrite):
+        return
+    from synsweep.sweeps.forkserver import start_fork_server
+    from synsweep.sweeps.plan import task_plan
+
+    start_fork_server(task_plan(spec).kernels)
 
 
 def packaged_spec(name: str) -> Path:
@@ -201,9 +223,12 @@ def execute(spec: Any, out: Path, where: Placement, rules: StoreRules, *, progre
     'heatmap' or 'lines'); every failure becomes a click exception.
 
     Prints to stderr what the run will do and its expected time before starting, and to stdout a summary."""
+    global RAN
+    RAN = True
     rules.check()
     check_out_path(out)
     check_resources(spec, out)
+    start_local_workers_early(spec, where, out, rules)
     from synsweep.sweeps.dashboard import LOGGER as DASHBOARD
     from synsweep.sweeps.interrupts import interruptible
 

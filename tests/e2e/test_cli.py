@@ -105,6 +105,18 @@ def test_run_writes_a_complete_store_and_a_png(small_run) -> None:
     assert (ds["spike_count"].values >= 0).all()
 
 
+def test_run_forks_its_workers_with_the_kernel_loaded(small_run) -> None:
+    """The command's local workers are forks of a server that loaded the kernel before forking them
+    (synsweep.sweeps.forkserver): no task of the run loads or compiles it."""
+    from synsweep.sweeps.store import done_info
+
+    out, _, proc = small_run
+    assert proc.returncode == 0, proc.stderr
+    tasks = list(done_info(out).values())
+    assert len(tasks) == 3 and len({t["pid"] for t in tasks}) <= 2
+    assert all(t["compile_seconds"] == 0.0 for t in tasks), tasks
+
+
 def test_inspect_prints_completion_and_provenance(small_run) -> None:
     out, _, run = small_run
     assert run.returncode == 0, run.stderr

@@ -107,24 +107,31 @@ def test_worker_count_does_not_change_results(reference, tmp_path, monkeypatch):
     assert all(r["kernel_seconds"] > 0 for r in runs)
 
 
-def test_new_stores_workers_spawn_before_its_template_and_stop_when_it_fails(tmp_path, monkeypatch):
-    """A fresh run on an embedded cluster spawns its workers, then writes the template (they start meanwhile);
-    a failure there (here a Ctrl-C) closes the cluster and leaves no store behind."""
-    from synsweep.sweeps import runner
-    from synsweep.sweeps.interrupts import _child_processes
+def test_new_stores_workers_start_before_its_template_and_stop_when_it_fails(tmp_path, monkeypatch):
+    """A fresh run on an embedded cluster starts its workers' fork server (importing the task code, loading the
+    kernel) and asks for its workers, then writes the template; a failure there (here a Ctrl-C) closes the
+    cluster, leaves no worker process and no store behind."""
+    import psutil
 
-    before = set(_child_processes())  # the module's own cluster, if any
-    seen: list[set[int]] = []
+    from synsweep.sweeps import runner
+    from synsweep.sweeps.compat import fork_server_pid
+
+    def forked() -> set[int]:  # the worker processes forked from this process's fork server
+        pid = fork_server_pid()
+        return {c.pid for c in psutil.Process(pid).children()} if pid is not None else set()
+
+    before = forked()  # an earlier run's, if any (closed by now)
+    seen: list[tuple[int | None, bool]] = []
 
     def interrupted(*args, **kwargs):
-        seen.append(set(_child_processes()) - before)
+        seen.append((fork_server_pid(), psutil.pid_exists(fork_server_pid() or 0)))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "create_store", interrupted)
     with pytest.raises(KeyboardInterrupt):
         execute(make_spec(7), tmp_path / "x.zarr", workers=1, progress=False)
-    assert len(seen) == 1 and len(seen[0]) == 1, seen  # the worker process existed when the template was due
-    assert not set(_child_processes()) - before  # and is gone with the run
+    assert len(seen) == 1 and seen[0][0] is not None and seen[0][1], seen  # the server ran when the template was due
+    assert not forked() - before  # no worker process outlives the run
     assert not (tmp_path / "x.zarr").exists()
 
 
@@ -313,3 +320,29 @@ def test_embedded_cluster_runs_with_quiet_monitors():
     assert got == {k: QUIET[k] for k in WORKER_KEYS}
     assert tick == QUIET["distributed.admin.tick.interval"]
     assert dask.config.get("distributed.admin.tick.interval") != QUIET["distributed.admin.tick.interval"]
+
+
+def test_forked_workers_have_one_numba_thread_the_run_environment_and_ignore_sigint():
+    """The local cluster's workers, forks of the fork server (synsweep.sweeps.forkserver), start with what a
+    spawned worker gets: one numba thread (read when numba is imported, in the server), the run's kernel cache,
+    dask's pre-spawn environment, and SIGINT ignored (Ctrl-C is the driver's)."""
+    from synsweep.engine.kernels import cache_dir
+    from synsweep.sweeps.client import local_client
+    from synsweep.sweeps.compat import fork_server_pid
+    from synsweep.sweeps.forkserver import start_fork_server
+
+    def state() -> dict:  # in the worker
+        import os
+        import signal
+
+        import numba
+
+        return {"parent": os.getppid(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
+                "cache": os.environ.get("SYNSWEEP_CACHE_DIR"), "omp": os.environ.get("OMP_NUM_THREADS"),
+                "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN}
+
+    assert start_fork_server(())  # or the one an earlier run of this process started
+    with local_client(1) as c:
+        (got,) = c.run(state).values()
+    assert got == {"parent": fork_server_pid(), "numba_threads": 1, "cache": str(cache_dir().parent), "omp": "1",
+                   "sigint_ignored": True}

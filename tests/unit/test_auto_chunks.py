@@ -24,8 +24,10 @@ def test_auto_chunk_points() -> None:
 
 
 def test_short_sweeps_get_fewer_larger_tasks() -> None:
-    # W2 at the size: 10,000 HR pairs x 100,000 steps, 2.5e8 neuron-steps per task in 8 tasks: unchanged
-    assert auto_chunk_points(10_000, 2, neuron_steps_per_point=2 * 100_000) == 1250
+    # W2 at the size: 10,000 HR pairs x 100,000 steps, 2e9 neuron-steps: 2 tasks per worker of 5e8 each
+    # (4 per worker would hold 2.5e8 each, a task's overhead weighing 10% of it)
+    assert auto_chunk_points(10_000, 2, neuron_steps_per_point=2 * 100_000) == 2500
+    assert auto_chunk_points(10_000, 2, neuron_steps_per_point=2 * 400_000) == 1250  # 8e9: 4 per worker
     # 20,000 steps: 4e8 neuron-steps in all, 2 tasks per worker (each task's overhead would otherwise weigh 10%;
     # one round would be tasks of 5000 points, over the default 4096)
     assert auto_chunk_points(10_000, 2, neuron_steps_per_point=2 * 20_000) == 2500
