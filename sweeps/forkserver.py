@@ -34,6 +34,7 @@ import pickle
 import signal
 from collections.abc import Iterable, Iterator
 from typing import Any
+from unittest import mock
 
 from .interrupts import workers_ignore_sigint
 
@@ -84,18 +85,10 @@ def start_fork_server(kernels: Iterable[Any]) -> bool:
     if fork_server_pid() is not None:  # another library's server
         return False
     env = fork_environment() | {KERNELS_ENV: base64.b64encode(pickle.dumps(tuple(kernels))).decode()}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        forkserver.set_forkserver_preload(SERVER_PRELOAD)
-        with workers_ignore_sigint():  # the server inherits it ignored; its forks restore that
-            forkserver.ensure_running()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    forkserver.set_forkserver_preload(SERVER_PRELOAD)
+    # the server starts with env (os.environ as it is then), this process's environment is restored after
+    with mock.patch.dict(os.environ, env), workers_ignore_sigint():  # the server inherits SIGINT ignored
+        forkserver.ensure_running()
     _started = True
     atexit.register(_end_server)
     return True

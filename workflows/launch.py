@@ -228,12 +228,12 @@ def execute(spec: Any, out: Path, where: Placement, rules: StoreRules, *, progre
     rules.check()
     check_out_path(out)
     check_resources(spec, out)
-    start_local_workers_early(spec, where, out, rules)
     from synsweep.sweeps.dashboard import LOGGER as DASHBOARD
     from synsweep.sweeps.interrupts import interruptible
 
     try:
         with interruptible(), _echoed(DASHBOARD):
+            start_local_workers_early(spec, where, out, rules)
             report = _run(spec, out, where, rules, progress)
     except KeyboardInterrupt:
         progress_made = _chunks_done(out)

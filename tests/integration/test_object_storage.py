@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import xarray as xr
@@ -65,22 +66,16 @@ def s3(tmp_path_factory):
                               stderr=subprocess.STDOUT)
     env = {"AWS_ACCESS_KEY_ID": "synsweep-test", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ALLOW_HTTP": "true", "SYNSWEEP_LEASE_SECONDS": "3"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        def up() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
+        with mock.patch.dict(os.environ, env):
+            def up() -> bool:
+                with socket.socket() as s:
+                    return s.connect_ex(("127.0.0.1", port)) == 0
 
-        wait_until(up, "the S3 server", timeout=60)
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield f"s3://{BUCKET}"
+            wait_until(up, "the S3 server", timeout=60)
+            boto3.client("s3").create_bucket(Bucket=BUCKET)
+            yield f"s3://{BUCKET}"
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         server.terminate()
         server.wait(timeout=30)
         log.close()
