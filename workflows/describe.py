@@ -76,6 +76,7 @@ def _describe_axis(axis: Any) -> str:
 def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_state: str | None = None) -> str:
     """What a run of ``spec`` would do: grid, chunks, work, output size, numerics, and the expected time
     when ``speed`` (``synsweep.sweeps.cost.KernelSpeed``, measured here) is given."""
+    from synsweep.engine.metrics import time_units
     from synsweep.sweeps.chunks import plan_chunks
     from synsweep.sweeps.errors import format_bytes
     from synsweep.sweeps.spec.sizing import estimate
@@ -120,8 +121,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("dims", "\n".join(dim_lines) or "none (a single point)"),
         ("points", f"{est['points']:,}  ({shape})"),
         ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  ({target})"),
-        ("simulation", f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
-                       f"transient {_num(sim.transient)} ms"),
+        ("simulation", _simulation_line(sim, time_units([n.definition for n in circuit.neurons]))),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
         ("device", "cuda: one point per GPU thread, on workers with the dask resource GPU" if spec.device == "cuda"
          else "cpu"),
@@ -154,6 +154,15 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     return _rows(rows)
 
 
+def _simulation_line(sim: Any, unit: str) -> str:
+    """Duration, step and transient in the circuit's time units (ms, or a dimensionless model's own)."""
+    if unit == "ms":
+        return (f"{_num(sim.duration)} ms at dt {_num(sim.dt)} ms = {sim.n_steps:,} steps, "
+                f"transient {_num(sim.transient)} ms")
+    return (f"{_num(sim.duration)} at dt {_num(sim.dt)} ({unit}) = {sim.n_steps:,} steps, "
+            f"transient {_num(sim.transient)}")
+
+
 def _expected_time(neuron_steps: int, n_chunks: int, speed: Any, workers: int | None = None) -> str:
     """The expected compute time from a kernel measurement here (see synsweep.sweeps.cost)."""
     if speed is None:
@@ -181,8 +190,8 @@ def kernel_status(spec: Any) -> str:
 
     if all(is_cached(key) for key in task_plan(spec).kernels):
         return f"compiled, in {cache_dir()} (a worker loads it in under a second)"
-    return ("not compiled on this machine yet: the first task compiles it once for all workers (about 3 s for "
-            "an HH pair; 'synsweep validate --compile' compiles it now and reports the time)")
+    return ("not compiled on this machine yet: the first task compiles it once for all workers (a few seconds "
+            "for a pair; 'synsweep validate --compile' compiles it now and reports the time)")
 
 
 def describe_result(ds: Any, path: Path) -> str:

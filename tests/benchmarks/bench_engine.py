@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_engine.py [--workload w1|w2|if] [--B 997 10007] [--reps 3]
         [--precisions float64 float32] [--metrics off peer default] [--steps S] [--service]
-        [--peers c numpy pyloop] [--brian2-venv VENV]
+        [--peers c c-same-rules numpy pyloop] [--brian2-venv VENV]
     python tests/benchmarks/bench_engine.py --device cuda --workload w1|w2 [--B 100000 1000000] [--reps 3]
 
 Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
@@ -21,6 +21,9 @@ Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
 repetition, "synsweep (baseline)": DIR holds its `synsweep` package (for example made from a commit with
 `git archive` and links synsweep/{engine,sweeps,workflows} to its folders), run in a subprocess with DIR
 first on PYTHONPATH; before and after measured in one interleaved run, as a busy machine needs.
+--peers c-same-rules (with c; W2 and IF) adds the C peer compiled a second time with the engine's floating-point
+rules (gcc flags SAME_RULES: what LLVM's nsz, arcp and contract allow, no reassociation, NaN kept) instead of
+-ffast-math: the like-for-like arithmetic, beside the documented build.
 --clock cpu times every implementation by its CPU time (the engine's thread around `simulate`, a C peer's
 process) instead of the wall clock: on a machine shared with other work, the time a process waited for a core
 does not count, so ratios within a run stay stable (wall-clock spreads of 2x shrink to a few percent); the
@@ -73,6 +76,11 @@ W1 = SHARED / "bench" / "w1"
 W2 = SHARED / "bench" / "w2"
 PEERS = Path(__file__).resolve().parent / "peers"
 FAST = ["-O3", "-march=native", "-ffast-math"]
+# The engine's floating-point rules in gcc's terms (docs/models.md, "fastmath policy"): LLVM's nsz, arcp and
+# contract, no errno, no traps; no reassociation, NaN and inf kept. `--peers c-same-rules` builds the W2 and IF
+# peers a second time with these flags, so that a table shows what the peer's -ffast-math buys it.
+SAME_RULES = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros",
+              "-freciprocal-math", "-ffp-contract=fast"]
 METRIC_SETS = ("off", "peer", "default")
 DEFAULT_B = [997, 10_007]
 
@@ -191,8 +199,9 @@ WORKLOADS = {
 
 
 # -- the peers ----------------------------------------------------------------------------------------------
-def build_c_peers(workload: str, build: Path) -> dict[str, Path]:
-    """Compile the workload's C peers with their documented flags into ``build`` (shared/ stays untouched)."""
+def build_c_peers(workload: str, build: Path, same_rules: bool = False) -> dict[str, Path]:
+    """Compile the workload's C peers with their documented flags into ``build`` (shared/ stays untouched);
+    with ``same_rules``, the W2 and IF peers also with the engine's floating-point rules (``SAME_RULES``)."""
     if workload == "w1":
         src = build / "c"
         shutil.copytree(W1 / "c", src, dirs_exist_ok=True)
@@ -202,9 +211,11 @@ def build_c_peers(workload: str, build: Path) -> dict[str, Path]:
         subprocess.run(["gcc", *FAST, "-fopenmp", "-DSHARED_EXP=1", "-o", str(out["c_vec_sharedexp"]), *hh], check=True)
         return out
     source, name = (W2 / "w2_hr.c", "c_hr_vec") if workload == "w2" else (PEERS / "if_pair.c", "c_if_vec")
-    binary = build / name
-    subprocess.run(["gcc", *FAST, "-o", str(binary), str(source), "-lm"], check=True)
-    return {name: binary}
+    out = {name: build / name} | ({f"{name}_same_rules": build / f"{name}_same_rules"} if same_rules else {})
+    for peer, binary in out.items():
+        flags = SAME_RULES if peer.endswith("_same_rules") else FAST
+        subprocess.run(["gcc", *flags, "-o", str(binary), str(source), "-lm"], check=True)
+    return out
 
 
 def children_cpu() -> float:
@@ -220,7 +231,7 @@ def run_c(binary: Path, workload: str, B: int, prec: str, steps: int) -> dict:
     cpu = children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     cpu = children_cpu() - cpu  # the whole process: its set-up too (small against the steps)
-    out = json.loads(proc.stdout) | {"impl": binary.name, "prec": prec}
+    out = json.loads(proc.stdout) | {"impl": binary.name.replace("_same_rules", " (engine's fp rules)"), "prec": prec}
     return out | {"cpu_s": cpu, "cpu_neuron_steps_per_s": 2.0 * B * steps / cpu}
 
 
@@ -249,6 +260,11 @@ def metric_names(circuit, which: str) -> tuple[str, ...]:
     return tuple(m for m in DEFAULT_METRICS if metric_applies(m, len(circuit.neurons), len(circuit.pair_list)))
 
 
+def engine_impl(metrics: str) -> str:
+    """The engine's name in the table with the metric set ``metrics``."""
+    return "synsweep" if metrics == "default" else f"synsweep metrics={metrics}"
+
+
 def run_engine_process(workload: str, B: int, prec: str, steps: int, metrics: str = "default",
                        baseline: Path | None = None) -> dict:
     """``run_engine`` in a process of its own (every repetition a fresh one, as for every peer: the speed of
@@ -274,7 +290,7 @@ def run_engine(workload: str, B: int, prec: str, steps: int, metrics: str = "def
     cpu = time.thread_time()
     res = simulate(circuit, sim, values, metrics=names)
     cpu = time.thread_time() - cpu  # the whole call: its set-up and finalisation too (small against the steps)
-    out = {"impl": "synsweep" if metrics == "default" else f"synsweep metrics={metrics}", "prec": prec, "B": B,
+    out = {"impl": engine_impl(metrics), "prec": prec, "B": B,
            "time_s": res.seconds, "neuron_steps_per_s": 2.0 * B * sim.n_steps / res.seconds,
            "cpu_s": cpu, "cpu_neuron_steps_per_s": 2.0 * B * sim.n_steps / cpu, "compile_s": res.compile_seconds}
     if "spike_count" in res.metrics:
@@ -428,6 +444,16 @@ def report(rows: list[dict], workload: str) -> None:
         r_sum = rs[0].get("r_sum")
         print(f"{impl:<42} {prec:<8} {B:>7} {med:10.3e} {min(speeds):10.3e} {max(speeds):10.3e} {ratio:>11}  "
               f"{spikes:<17} {'' if r_sum is None else f'{r_sum:.9f}'}")
+    sets = [m for m in METRIC_SETS if any(impl == engine_impl(m) for impl, _, _ in groups)]
+    if len(sets) > 1:
+        print(f"\nengine / peer with metrics {' · '.join(sets)} (medians):")
+        for (impl, prec, B), rs in groups.items():
+            if impl.startswith("synsweep"):
+                continue
+            med = statistics.median(x["neuron_steps_per_s"] for x in rs)
+            ratios = [statistics.median(x["neuron_steps_per_s"] for x in groups[(engine_impl(m), prec, B)]) / med
+                      if (engine_impl(m), prec, B) in groups else float("nan") for m in sets]
+            print(f"  {impl:<40} {prec:<8} B={B:<7} {' · '.join(f'{x:.2f}' for x in ratios)}")
     costs = []
     for (impl, prec, B), rs in groups.items():
         engine_name = impl.split(" metrics=")[0]
@@ -475,7 +501,8 @@ def main() -> None:
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as build:
-        c_bins = build_c_peers(a.workload, Path(build)) if "c" in a.peers else {}
+        c_bins = (build_c_peers(a.workload, Path(build), same_rules="c-same-rules" in a.peers)
+                  if "c" in a.peers else {})
         for B in a.B:
             for prec in a.precisions:
                 engines = [None, a.baseline] if a.baseline else [None]

@@ -1,0 +1,30 @@
+"""``synsweep validate``'s description of a spec (workflows/describe.py): times in the circuit's own units."""
+
+from __future__ import annotations
+
+import pytest
+
+from synsweep.sweeps.spec import load_spec
+from synsweep.workflows.describe import describe_spec
+
+
+def _pair(model: str, init: dict) -> dict:
+    return {"name": f"{model}-pair",
+            "circuit": {"neurons": {"n1": {"model": model, "init": init}, "n2": {"model": model}},
+                        "synapses": {"gap": {"model": "electrical", "pre": "n1", "post": "n2"}}},
+            "simulation": {"dt": 0.01, "duration": 20.0, "transient": 5.0},
+            "sweep": [{"name": "g", "paths": ["synapses.gap.params.g1"], "values": [0.0, 0.1]}]}
+
+
+def _line(text: str, field: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(field))
+
+
+@pytest.mark.parametrize(("model", "init", "expected"), [
+    ("hh", {"v": -70.0}, "20 ms at dt 0.01 ms = 2,000 steps, transient 5 ms"),
+    ("hr", {"x": -1.5}, "20 at dt 0.01 (model time units) = 2,000 steps, transient 5"),
+])
+def test_the_simulation_line_uses_the_circuits_time_units(model: str, init: dict, expected: str) -> None:
+    text = describe_spec(load_spec(_pair(model, init)))
+    assert _line(text, "simulation").endswith(expected), text
+    assert "HH pair" not in _line(text, "kernel")
