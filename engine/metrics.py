@@ -60,10 +60,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .phase import sincos2pi
-
 if TYPE_CHECKING:
     from .kernel import KernelLayout
+
+    # The parts' updates are copied into the kernels, which import the compiled ``sincos2pi`` themselves
+    # (``synsweep.engine.kernel.emit``); here it only names it, so that reading a spec never loads numba.
+    from .phase import sincos2pi
 
 
 # --- the kernel's bookkeeping: parts, their accumulators and their updates -----------------------------------

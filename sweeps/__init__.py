@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     "ChunkPlan": "chunks", "plan_chunks": "chunks", "SpecError": "errors", "Axis": "model", "Dim": "model",
     "RecordSpec": "model", "SweepSpec": "model", "RunReport": "runner", "SweepIncomplete": "runner",
-    "execute": "runner", "run_sweep": "runner", "load_spec": "spec", "StoreError": "store",
+    "execute": "runner", "run_sweep": "runner", "load_spec": "spec", "StoreError": "errors",
     "open_result": "result",
 }
 __all__ = list(_EXPORTS)

@@ -17,6 +17,11 @@ from collections.abc import Iterable
 from typing import Any
 
 
+class StoreError(Exception):
+    """The output store cannot be used as asked (exists, belongs to another spec, is not a store). Defined here,
+    not in ``synsweep.sweeps.store`` (which re-exports it), so that catching it does not import zarr."""
+
+
 class SpecError(ValueError):
     """An invalid sweep spec: ``field`` (where), ``problem`` (what, with the value) and ``fix`` (how).
 

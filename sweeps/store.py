@@ -85,6 +85,7 @@ from synsweep.engine.metrics import metric_applies, metric_units, time_units
 
 from .chunks import ChunkPlan
 from .compat import zarr_sync
+from .errors import StoreError
 from .location import Conflict, Location, location
 from .model import SweepSpec
 from .provenance import provenance_attrs
@@ -96,10 +97,6 @@ if TYPE_CHECKING:  # xarray, pandas and dask.array load in ~1 s: not in the work
 META_GROUP = ".synsweep"
 TRACES_ID = "traces"
 ZARR_FORMAT = 3
-
-
-class StoreError(Exception):
-    """The output store cannot be used as asked (exists, belongs to another spec, is not a store)."""
 
 
 def _compressors() -> list:

@@ -63,8 +63,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     TLS setting that cannot be used (SpecError and its kinds), a store that cannot be used (StoreError), a
     scheduler that cannot be reached (ClientError)."""
     from synsweep.sweeps.client import ClientError
-    from synsweep.sweeps.errors import SpecError
-    from synsweep.sweeps.store import StoreError
+    from synsweep.sweeps.errors import SpecError, StoreError
 
     return SpecError, StoreError, ClientError
 

@@ -89,11 +89,12 @@ def run(spec: Path, out: Path, scheduler: str | None, workers: int | None, rules
 @DEVICE
 def validate(spec: Path, out: Path | None, compile_kernel: bool, device: str | None) -> None:
     """Check SPEC.yaml and print what a run would do, without running it."""
+    sweep = load(spec, device=device)  # a user error ends here, before numba or zarr is imported
+
     from synsweep.engine.kernels import get_kernel, is_cached
     from synsweep.sweeps.cost import measure_kernel
     from synsweep.sweeps.plan import task_plan
 
-    sweep = load(spec, device=device)
     if out is not None:
         check_out_path(out)
         check_resources(sweep, out)

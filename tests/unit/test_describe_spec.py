@@ -28,3 +28,22 @@ def test_the_simulation_line_uses_the_circuits_time_units(model: str, init: dict
     text = describe_spec(load_spec(_pair(model, init)))
     assert _line(text, "simulation").endswith(expected), text
     assert "HH pair" not in _line(text, "kernel")
+
+
+def test_checking_a_spec_loads_neither_numba_nor_zarr(tmp_path) -> None:
+    """A user error ends the command before the compiler and the store's library are imported (~0.4 s less
+    per mistake, and the driver of a run whose kernel speed is recorded never imports numba)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    bad = _pair("hr", {"x": -1.5})
+    bad["simulation"]["dt"] = -0.01
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    probe = ("import sys\nfrom synsweep.workflows.cli import main\ntry:\n    main(['validate', sys.argv[1]])\n"
+             "except SystemExit as exc:\n    print(exc.code, sorted({'numba', 'zarr'} & set(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60)
+    assert "simulation.dt" in out.stderr, out.stderr
+    assert out.stdout.split() == ["2", "[]"], (out.stdout, out.stderr)
