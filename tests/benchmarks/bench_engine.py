@@ -16,7 +16,8 @@ Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
   units (100,000 steps); peer `w2_hr`, hand-written C.
 - if: B if-sync pairs (seed 002: two `cif` neurons joined both ways by `two_stage` conductance synapses),
   I_ext over [3, 4] nA, g_star over [15, 60] nS, tau_syn over [5, 20] ms, RK4, dt 0.01 ms, 100 ms; peer
-  tests/benchmarks/peers/if_pair.c, hand-written C with the engine's arithmetic.
+  tests/benchmarks/peers/if_pair.c, hand-written C with the engine's equations and RK4 step (without its
+  refractory counter, within-step spike timing and divergence check).
 --steps shortens (or lengthens) any workload. --baseline DIR adds another version of the engine to every
 repetition, "synsweep (baseline)": DIR holds its `synsweep` package (for example made from a commit with
 `git archive` and links synsweep/{engine,sweeps,workflows} to its folders), run in a subprocess with DIR

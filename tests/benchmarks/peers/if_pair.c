@@ -1,7 +1,10 @@
 /* IF peer in C: B independent pairs of integrate-and-fire neurons with conductance synapses (synsweep's
  * `cif` neurons joined both ways by `two_stage` synapses with the `coba` output: the if-sync pair of seed 002,
  * workflows/specs/if_sync.yaml), classic RK4 on the coupled 6-dimensional system, dt = 0.01 ms, one thread.
- * Same arithmetic as synsweep's kernel for this circuit (engine/models/cif.py, engine/synapses/abstract.py):
+ * The same equations and RK4 step as synsweep's kernel for this circuit (engine/models/cif.py,
+ * engine/synapses/abstract.py); the kernel also does what this peer leaves out (so spike totals differ by
+ * ~0.05%): the refractory counter (t_ref, 0 here), each jump of x propagated from the spike's time within the
+ * step to the step's end (an exponential per spike), and the divergence check of every point:
  *   tau_m dv/dt = -v + E_m - R_m i_bg + R_m i_in,  i_bg = 1e-3 (g_exc (v - E_exc) + g_inh (v - E_inh))
  *   i_in = I_ext - 1e-3 g (v - E_syn)   (nS mV -> nA)      tau_syn dx/dt = -x,  tau_syn dg/dt = x - g
  * after each step: v >= thr -> spike, v = v_reset; a spike of the presynaptic neuron adds g_star to x.
