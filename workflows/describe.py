@@ -97,6 +97,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     plan = plan_chunks(spec)
     sim = spec.simulation
     circuit = spec.circuit
+    unit = time_units([n.definition for n in circuit.neurons])
     neurons = ", ".join(f"{n.name} ({n.model})" for n in circuit.neurons)
     synapses = ", ".join(f"{s.name} ({s.model} {s.pre}->{s.post})" for s in circuit.synapses) or "none"
     dim_lines = []
@@ -121,7 +122,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("dims", "\n".join(dim_lines) or "none (a single point)"),
         ("points", f"{est['points']:,}  ({shape})"),
         ("chunks", f"{plan.n_chunks:,} of shape {chunk_shape}  ({target})"),
-        ("simulation", _simulation_line(sim, time_units([n.definition for n in circuit.neurons]))),
+        ("simulation", _simulation_line(sim, unit)),
         ("numerics", f"integrator {sim.integrator}, precision {sim.precision}, scheme {sim.scheme}"),
         ("device", "cuda: one point per GPU thread, on workers with the dask resource GPU" if spec.device == "cuda"
          else "cpu"),
@@ -145,8 +146,9 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     if spec.continuation is not None:
         c = spec.continuation
         ways = " and ".join("up" if d > 0 else "down" for d in c.directions)
+        settling = f"{_num(sim.transient)} {'ms' if unit == 'ms' else 'time units'}"
         rows.append(("continuation", f"along {c.dim} ({ways}): each point starts from the previous one's final "
-                                     f"state, after {_num(sim.transient)} ms of settling (the transient)"))
+                                     f"state, after {settling} of settling (the transient)"))
     rows.append(("kernel", kernel_state or kernel_status(spec)))
     if out is not None:
         state = "exists: a run needs --resume or --overwrite" if out.exists() else "new"

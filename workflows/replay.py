@@ -372,6 +372,7 @@ def trace_figure(replay: Replay, path: str | PathLike[str], dpi: int = 120) -> P
 
     spec, result = replay.spec, replay.result
     sim = spec.simulation
+    t_units = time_units([n.definition for n in spec.circuit.neurons])
     fig = new_figure((8.0, 4.5))
     ax = fig.add_subplot()
     units = ""
@@ -389,14 +390,14 @@ def trace_figure(replay: Replay, path: str | PathLike[str], dpi: int = 120) -> P
         ax.axvspan(0.0, sim.transient, color="#eeeeee", zorder=0, label="transient (not analysed)")
     if step >= 0:
         ax.axvline(step * sim.dt, color="#6e6e6e", linestyle="--",
-                   label=f"diverged at {step * sim.dt:.6g} ms (later values off the scale)")
+                   label=f"diverged at {step * sim.dt:.6g} {t_units} (later values off the scale)")
         shown = np.concatenate(before) if before else np.zeros(0)
         shown = shown[np.isfinite(shown)]
         if shown.size:
             lo, hi = float(shown.min()), float(shown.max())
             pad = 0.1 * (hi - lo) or 1.0
             ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("simulated time (ms)")
+    ax.set_xlabel(f"simulated time ({t_units})")
     ax.set_ylabel(f"membrane voltage ({units})" if units else "membrane voltage")
     ax.set_xlim(0.0, sim.duration)
     ax.grid(True, alpha=0.3)

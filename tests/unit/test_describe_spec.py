@@ -31,6 +31,13 @@ def test_the_simulation_line_uses_the_circuits_time_units(model: str, init: dict
     assert "HH pair" not in _line(text, "kernel")
 
 
+def test_a_continuation_settles_in_the_circuits_time_units() -> None:
+    doc = _pair("hr", {"x": -1.5})
+    doc["sweep"][0]["continuation"] = "up"
+    line = _line(describe_spec(load_spec(doc)), "continuation")
+    assert "after 5 time units of settling" in line and " ms" not in line, line
+
+
 def test_checking_a_spec_loads_neither_numba_nor_zarr(tmp_path) -> None:
     """A user error ends the command before the compiler and the store's library are imported (~0.4 s less
     per mistake, and the driver of a run whose kernel speed is recorded never imports numba)."""
