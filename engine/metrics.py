@@ -394,10 +394,20 @@ def time_units(neuron_models) -> str:
     return next((m.time_units for m in neuron_models if m.time_units != "ms"), "ms")
 
 
-def metric_units(name: str, time: str = "ms") -> str:
-    """Units of metric ``name`` when time is in ``time`` units: the listed units for ms; otherwise times in
-    ``time`` and rates (spikes per ms x 1000) per 1000 ``time``, never Hz."""
+def voltage_units(neuron_models) -> str:
+    """The units of the voltage-like variables (each model's ``voltage``) of a circuit of ``neuron_models``:
+    a dimensioned model's ("mV"), else "1" (a circuit of dimensionless models such as hr; a spike source's
+    placeholder voltage, "1", takes the units of the neurons beside it)."""
+    return next((u for m in neuron_models if (u := m.state_var(m.voltage).units) != "1"), "1")
+
+
+def metric_units(name: str, time: str = "ms", voltage: str = "mV") -> str:
+    """Units of metric ``name`` when time is in ``time`` units and voltages in ``voltage`` units: the listed
+    units for ms and mV; otherwise times in ``time``, rates (spikes per ms x 1000) per 1000 ``time``, never
+    Hz, and voltage differences in ``voltage``."""
     units = METRICS[name].units
+    if units == "mV":
+        return voltage
     if time == "ms":
         return units
     return {"Hz": f"1/(1000 {time})", "ms": time}.get(units, units)

@@ -81,7 +81,7 @@ from synsweep.engine import (
     STATUS_RUNAWAY,
     SimResult,
 )
-from synsweep.engine.metrics import metric_applies, metric_units, time_units
+from synsweep.engine.metrics import metric_applies, metric_units, time_units, voltage_units
 
 from .chunks import ChunkPlan
 from .compat import zarr_sync
@@ -194,11 +194,12 @@ def build_template(spec: SweepSpec, plan: ChunkPlan) -> tuple[xr.Dataset, dict[s
         encoding[name] = {"chunks": chunks, "fill_value": fill, "compressors": _compressors()}
 
     circuit_time = time_units([n.definition for n in circuit.neurons])
+    circuit_voltage = voltage_units([n.definition for n in circuit.neurons])
     for m in _metric_names(spec):
         info = METRICS[m]
         other = {"neuron": (len(names),), "pair": (len(pairs),)}.get(info.dim, ())
         fill = -1 if np.dtype(info.dtype).kind == "i" else np.nan
-        attrs = {"units": metric_units(m, circuit_time), "long_name": info.long_name}
+        attrs = {"units": metric_units(m, circuit_time, circuit_voltage), "long_name": info.long_name}
         if np.dtype(info.dtype).kind == "i":
             attrs["missing_value_note"] = "-1: not computed or diverged"
         add(m, (*sdims, *_metric_dims(m)), (*shape, *other), (*cshape, *other), info.dtype, fill, attrs)

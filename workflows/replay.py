@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from synsweep.engine import METRICS, SimResult, simulate
-from synsweep.engine.metrics import STATUS_MEANINGS, metric_applies, metric_units, time_units
+from synsweep.engine.metrics import STATUS_MEANINGS, metric_applies, metric_units, time_units, voltage_units
 from synsweep.sweeps.model import SweepSpec
 
 from .selection import AnalysisError, axis_names, point_label, select_indices, sweep_dims
@@ -341,7 +341,8 @@ def traces_dataset(replay: Replay, ds: xr.Dataset | None = None) -> xr.Dataset:
             continue
         value = result.metrics[m][0].astype(info.dtype)
         dims = () if info.dim == "circuit" else (info.dim,)
-        data[m] = xr.Variable(dims, value, {"units": metric_units(m, circuit_time), "long_name": info.long_name})
+        units = metric_units(m, circuit_time, voltage_units([n.definition for n in spec.circuit.neurons]))
+        data[m] = xr.Variable(dims, value, {"units": units, "long_name": info.long_name})
     out = xr.Dataset(data, coords=coords)
     out.attrs = {"title": f"replay of {spec.name} at {replay.label}", "spec_hash": spec.spec_hash,
                  "sample_every_steps": replay.every, "point": replay.label}

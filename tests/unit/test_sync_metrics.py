@@ -109,9 +109,10 @@ def test_runaway_firing_is_flagged():
 
 def test_hindmarsh_rose_rates_are_per_model_time_not_hz():
     """hr's time is in model units: its rates are per 1000 model time units and its times in model time units
-    in data and figures (attrs), never Hz or ms; a circuit of ms models keeps Hz and ms."""
+    in data and figures (attrs), never Hz or ms, and its voltage differences dimensionless, never mV; a
+    circuit of ms models keeps Hz, ms and mV."""
     from synsweep.engine import NEURON_MODELS
-    from synsweep.engine.metrics import metric_units, time_units
+    from synsweep.engine.metrics import metric_units, time_units, voltage_units
 
     hr_time = time_units([NEURON_MODELS["hr"], NEURON_MODELS["hr"]])
     assert hr_time == "model time units"
@@ -119,6 +120,10 @@ def test_hindmarsh_rose_rates_are_per_model_time_not_hz():
     assert metric_units("rate_isi", hr_time) == "1/(1000 model time units)"
     assert metric_units("time_to_sync", hr_time) == "model time units"
     assert metric_units("pearson", hr_time) == "1"
+    hr_voltage = voltage_units([NEURON_MODELS["hr"], NEURON_MODELS["hr"]])
+    assert (hr_voltage, metric_units("mean_abs_dv", hr_time, hr_voltage)) == ("1", "1")  # |x_a - x_b|, not mV
+    assert voltage_units([NEURON_MODELS["hh"], NEURON_MODELS["cif"]]) == "mV"
+    assert voltage_units([NEURON_MODELS["spike_source"], NEURON_MODELS["cif"]]) == "mV"
     hh_time = time_units([NEURON_MODELS["hh"], NEURON_MODELS["cif"]])
     assert (hh_time, metric_units("rate_count", hh_time), metric_units("first_spike_time", hh_time)) == \
         ("ms", "Hz", "ms")
