@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from .exits import ReplayMismatch, fail, reports_user_errors, user_errors
-from .options import FILE, RESULT_ARG, out_option
+from .options import FILE, RESULT_ARG, check_output, out_option
 
 REDUCE_CHOICES = ("mean", "max", "min", "median", "basin")  # synsweep.workflows.selection.REDUCTIONS
 FIGURE_SUFFIXES = (".png", ".pdf")
@@ -61,9 +61,11 @@ def _stem(result: Path) -> str:
     return result.name.removesuffix(".zarr") or "result"
 
 
-def _check_suffix(path: Path, option: str, allowed: tuple[str, ...]) -> None:
+def _check_output(path: Path, option: str, allowed: tuple[str, ...]) -> None:
+    """Refuse an output file of the wrong kind or that cannot be written, before the store is read."""
     if path.suffix.lower() not in allowed:
         fail(f"{option} {str(path)!r}: give a file name ending in {' or '.join(allowed)}.")
+    check_output(path, option)
 
 
 @click.command()
@@ -87,7 +89,7 @@ def plot(result: Path, var: str, x: str | None, y: str | None, sel: tuple[str, .
     from .selection import parse_assignments
 
     out = out or Path(f"{_stem(result)}_{var}.png")
-    _check_suffix(out, "--out", FIGURE_SUFFIXES)
+    _check_output(out, "--out", FIGURE_SUFFIXES)
     chosen = parse_assignments(sel, "--sel")
     ds = _open(result)
     click.echo(f"wrote {plot_variable(ds, var, out, x=x, y=y, sel=chosen, reduce=reduce, above=above)}")
@@ -111,9 +113,9 @@ def replay(result: Path, points: tuple[str, ...], fig: Path | None, traces: Path
     from .selection import parse_assignments
 
     fig = fig or Path(f"{_stem(result)}_replay.png")
-    _check_suffix(fig, "--fig", FIGURE_SUFFIXES)
+    _check_output(fig, "--fig", FIGURE_SUFFIXES)
     if traces is not None:
-        _check_suffix(traces, "--traces", (".nc", ".npz"))
+        _check_output(traces, "--traces", (".nc", ".npz"))
     point = parse_assignments(points, "--point")
     ds = _open(result)
     rep = replay_point(ds, point, every=every)
@@ -154,7 +156,7 @@ def report(result: Path, out: Path | None) -> None:
     from .report import write_report
 
     out = out or Path(f"{_stem(result)}_report.html")
-    _check_suffix(out, "--out", (".html", ".htm"))
+    _check_output(out, "--out", (".html", ".htm"))
     ds = _open(result)
     click.echo(f"wrote {write_report(ds, result, out)}")
 
@@ -174,6 +176,8 @@ def export(result: Path, fmt: str, out: Path | None) -> None:
     out = out or Path(f"{_stem(result)}{suffix}")
     if fmt == "netcdf" and str(out) == "-":
         fail("--out - (standard output) works for --format csv only; give a file name for netCDF.")
+    if str(out) != "-":
+        check_output(out, "--out")
     ds = _open(result)
     if fmt == "netcdf":
         click.echo(f"wrote {to_netcdf(ds, out)}")

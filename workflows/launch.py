@@ -25,7 +25,7 @@ import click
 
 from .describe import start_line, summary_line
 from .exits import PROG, Incomplete, Interrupted, fail, paragraph, user_errors
-from .options import StoreRules, quiet
+from .options import StoreRules, check_output, quiet
 
 #: set by the ``synsweep`` script (``cli.console_main``): this process is the command's own, so a run's local
 #: cluster may start its workers' fork server before the store is checked (``start_local_workers_early``)
@@ -115,24 +115,12 @@ def check_resources(spec: Any, out: Path) -> None:
 
 
 def check_out_path(out: Path) -> None:
-    """Refuse an --out that cannot be written, before anything is computed: a path below a regular file, or
-    on a read-only file system, or in a folder this user may not write to."""
-    if "://" in str(out):
+    """Refuse a store --out that cannot be written, before anything is computed (``options.unwritable``: a
+    path below a regular file, a read-only file system, a folder this user may not write to). An existing
+    store is left to the store rules (--resume, --overwrite); object storage is checked when it is opened."""
+    if "://" in str(out) or out.is_dir():
         return
-    parent = out.absolute()
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent == out.absolute() and out.exists():
-        return  # the store itself: the store rules (--resume, --overwrite) decide
-    if not parent.is_dir():
-        fail(f"--out {str(out)!r}: {parent} is a regular file, not a folder, so nothing can be created below "
-             "it; give an --out path in a folder (e.g. results/sweep.zarr).")
-    if os.statvfs(parent).f_flag & os.ST_RDONLY:
-        fail(f"--out {str(out)!r}: {parent} is on a read-only file system; give an --out path on a writable "
-             "disk (your home or scratch folder).")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        fail(f"--out {str(out)!r}: this user may not create files in {parent}; give an --out path in a "
-             "folder you can write to.")
+    check_output(out, "--out", folder=True)
 
 
 def _chunks_done(out: Path) -> tuple[int, int] | None:
@@ -183,6 +171,7 @@ def check_plottable(spec: Any, plot: Path) -> None:
         fail(f"--plot draws a heatmap over two sweep dims (or a line over one); the spec has "
              f"{len(spec.dims)} ({', '.join(d.name for d in spec.dims) or 'none'}); leave out --plot and "
              "use synsweep.workflows.plots with a selection instead.")
+    check_output(plot, "--plot")
 
 
 def write_plot(ds: Any, plot: Path) -> list[Path]:

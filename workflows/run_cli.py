@@ -43,6 +43,7 @@ from .options import (
     BatchJobOptions,
     StoreRules,
     TlsOptions,
+    check_output,
     out_option,
     overwrite_option,
     quiet,
@@ -156,6 +157,7 @@ def demo(out: Path, workers: int | None, small: bool, overwrite: bool, no_progre
     Running it again finishes an interrupted run and redraws the figures.
     """
     sweep = load(packaged_spec(DEMO_SPEC_SMALL if small else DEMO_SPEC))
+    check_output(out, "--out", folder=True)
     out.mkdir(parents=True, exist_ok=True)
     store = out / f"{sweep.name}.zarr"
     plots = [("heatmap", out / f"{sweep.name}.png"), ("lines", out / f"{sweep.name}_vs_g.png")]

@@ -23,6 +23,7 @@ from .options import (
     NO_PROGRESS,
     SCHEDULER,
     WORKERS,
+    check_output,
     out_option,
     overwrite_option,
     scheduler_or_workers,
@@ -69,6 +70,8 @@ def workflow(name: str, out: Path | None, scheduler: str | None, workers: int | 
     try:
         name = get_workflow(name).name
         out = out if out is not None else Path("out") / name
+        if not redraw:
+            check_output(out, "--out", folder=True)
         if redraw:
             clashing = [flag for flag, given in (("--small", small), ("--overwrite", overwrite),
                                                  ("--scheduler", scheduler), ("--workers", workers)) if given]
