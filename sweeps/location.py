@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import StoreError
+
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 CAS_LOCK = ".synsweep/cas.lock"
 _LOCK_SLOTS = 1 << 20  # bytes of the lock file used as record locks (a key's slot: crc32 of the key)
@@ -284,11 +286,21 @@ class ObjectLocation(Location):
         return zarr.storage.ObjectStore(self.store, read_only=read_only)
 
     def exists(self) -> bool:
+        """Whether anything is stored under the URL; a StoreError (a user error) when the object store cannot
+        be reached or refuses access, the first contact of every command with it."""
         import obstore
+        from obstore.exceptions import BaseError
 
-        for batch in obstore.list(self.store, chunk_size=1):
-            if batch:
-                return True
+        try:
+            for batch in obstore.list(self.store, chunk_size=1):
+                if batch:
+                    return True
+        except BaseError as exc:
+            reason = str(exc).split("Debug source")[0].strip().splitlines()[0]  # obstore appends a debug dump
+            raise StoreError(
+                f"{self.url}: the object store cannot be reached or refuses access ({reason}); check the bucket "
+                "name, the endpoint and the credentials in the environment (for S3: AWS_ACCESS_KEY_ID, "
+                "AWS_SECRET_ACCESS_KEY and, for an S3-compatible service, AWS_ENDPOINT_URL)") from None
         return False
 
     def read_versioned(self, key: str) -> tuple[bytes | None, Any]:

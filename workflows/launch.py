@@ -117,8 +117,15 @@ def check_resources(spec: Any, out: Path) -> None:
 def check_out_path(out: Path) -> None:
     """Refuse a store --out that cannot be written, before anything is computed (``options.unwritable``: a
     path below a regular file, a read-only file system, a folder this user may not write to). An existing
-    store is left to the store rules (--resume, --overwrite); object storage is checked when it is opened."""
-    if "://" in str(out) or out.is_dir():
+    store is left to the store rules (--resume, --overwrite); an object-storage URL is reached once
+    (credentials, endpoint and bucket)."""
+    if "://" in str(out):
+        try:
+            out.exists()  # reaches the object store: credentials, endpoint and bucket are checked now
+        except user_errors() as exc:
+            fail(exc)
+        return
+    if out.is_dir():
         return
     check_output(out, "--out", folder=True)
 

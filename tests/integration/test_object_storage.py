@@ -226,3 +226,15 @@ def test_a_lease_taken_over_is_reported_lost_to_its_holder(s3):
     wait_until(lease.lost.is_set, "the holder to notice at its next renewal", timeout=10)
     lease.release()  # not its lease any more: left alone
     assert holder(url)["host"] == "elsewhere"
+
+
+def test_an_object_store_that_refuses_access_is_a_user_error(s3, tmp_path):
+    """A bucket that does not exist: every command that names the store answers with one paragraph (exit 2)
+    before anything runs, no traceback."""
+    spec = write_spec(tmp_path / "spec.yaml", DOC)
+    missing = "s3://synsweep-no-such-bucket/r.zarr"
+    for args in (["run", spec, "--out", missing, "--no-progress"], ["inspect", missing]):
+        proc = synsweep(*args)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"synsweep: error: {missing}: the object store cannot be reached"), proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
