@@ -22,12 +22,27 @@ from .models import NEURON_MODELS, NeuronModel, Param
 from .synapses import SYNAPSE_MODELS, SynapseModel
 
 
+def _known(what: str, given: dict, names) -> None:
+    """Refuse keys of ``given`` that are not among ``names``."""
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise ValueError(f"{what}: unknown {', '.join(map(repr, unknown))}; valid names: "
+                         f"{', '.join(names) or 'none'}")
+
+
 @dataclass(frozen=True)
 class Neuron:
     name: str
     model: str
     params: dict[str, float] = field(default_factory=dict)
     init: dict[str, float | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model not in NEURON_MODELS:
+            raise ValueError(f"Neuron {self.name!r}: unknown model {self.model!r}; neuron models: "
+                             f"{', '.join(NEURON_MODELS)}")
+        _known(f"Neuron {self.name!r} params", self.params, [p.name for p in self.definition.params])
+        _known(f"Neuron {self.name!r} init", self.init, self.definition.state_names)
 
     @property
     def definition(self) -> NeuronModel:
@@ -45,6 +60,16 @@ class Synapse:
     params: dict[str, float] = field(default_factory=dict)
     output: str | None = None
     init: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model not in SYNAPSE_MODELS:
+            raise ValueError(f"Synapse {self.name!r}: unknown model {self.model!r}; synapse models: "
+                             f"{', '.join(SYNAPSE_MODELS)}")
+        if self.output is not None and self.output not in self.definition.outputs:
+            raise ValueError(f"Synapse {self.name!r}: model {self.model!r} has no output {self.output!r}; its "
+                             f"outputs: {', '.join(self.definition.outputs) or 'none'}")
+        _known(f"Synapse {self.name!r} params", self.params, [p.name for p in self.all_params])
+        _known(f"Synapse {self.name!r} init", self.init, self.definition.state_names)
 
     @property
     def definition(self) -> SynapseModel:
@@ -67,6 +92,24 @@ class Circuit:
     synapses: tuple[Synapse, ...] = ()
     inputs: dict[str, float] = field(default_factory=dict)
     pairs: tuple[tuple[str, str], ...] | None = None  # None: every pair (i < j) in neuron order
+
+    def __post_init__(self) -> None:
+        names = [n.name for n in self.neurons]
+        if not names:
+            raise ValueError("Circuit: no neurons; give at least one Neuron")
+        for what, given in (("neuron", names), ("synapse", [s.name for s in self.synapses])):
+            twice = sorted({x for x in given if given.count(x) > 1})
+            if twice:
+                raise ValueError(f"Circuit: {what} names used twice: {', '.join(twice)}; give each its own name")
+        for s in self.synapses:
+            for end in ("pre", "post"):
+                if getattr(s, end) not in names:
+                    raise ValueError(f"Synapse {s.name!r}: {end} {getattr(s, end)!r} is not a neuron of the "
+                                     f"circuit ({', '.join(names)})")
+        _known("Circuit inputs", self.inputs, names)
+        for pair in self.pairs or ():
+            if len(pair) != 2 or any(x not in names for x in pair):
+                raise ValueError(f"Circuit pairs: {pair!r} is not a pair of the circuit's neurons ({', '.join(names)})")
 
     @property
     def neuron_names(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ import numpy as np
 
 from .circuit import Circuit
 from .integrators import INTEGRATORS
-from .kernel import TILE, KernelKey, KernelLayout
+from .kernel import PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 from .kernel import layout as kernel_layout
 from .kernels import COMPILE_SECONDS, get_kernel
-from .metrics import DEFAULT_METRICS, Evidence, finalize
+from .metrics import DEFAULT_METRICS, METRICS, Evidence, finalize
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,31 @@ class Simulation:
     min_spikes: int = 10
     sync_spikes: int = 5
     max_rate: float = 1000.0
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot be simulated, naming the field (the spec layer, ``synsweep.sweeps.spec``,
+        checks the same ranges with its own messages before a sweep is planned)."""
+        for name in ("dt", "duration", "divergence_bound", "coincidence_window", "sync_tolerance",
+                     "kuramoto_interval", "max_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ValueError(f"Simulation.{name} must be a finite number > 0, got {value!r}")
+        if self.dt > self.duration:
+            raise ValueError(f"Simulation.dt {self.dt:g} is longer than the duration {self.duration:g}; give a "
+                             "step shorter than the duration")
+        if isinstance(self.transient, bool) or not isinstance(self.transient, numbers.Real) \
+                or not 0.0 <= self.transient < self.duration:
+            raise ValueError(f"Simulation.transient must be >= 0 and shorter than the duration "
+                             f"({self.duration:g}), got {self.transient!r}")
+        for name, valid in (("integrator", tuple(INTEGRATORS)), ("precision", tuple(PRECISIONS)),
+                            ("scheme", SCHEMES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"Simulation.{name} {getattr(self, name)!r} is not one of {', '.join(valid)}")
+        for name in ("min_spikes", "sync_spikes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"Simulation.{name} must be a whole number >= 1, got {value!r}")
 
     @property
     def n_steps(self) -> int:
@@ -190,6 +216,17 @@ def check_key(key: KernelKey, circuit: Circuit, simulation: Simulation, values: 
         raise ValueError(f"the kernel key given does not fit this batch: {'; '.join(problems)}")
 
 
+def _lane_values(path: str, given) -> np.ndarray:
+    """The values of ``path`` as a 1-D float64 array (a scalar: one value for every point)."""
+    try:
+        v = np.atleast_1d(np.asarray(given, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: values must be numbers, got {given!r}") from None
+    if v.ndim != 1:
+        raise ValueError(f"{path}: values must be one number per point (a 1-D array), got shape {v.shape}")
+    return v
+
+
 def simulate(
     circuit: Circuit,
     simulation: Simulation,
@@ -215,7 +252,10 @@ def simulate(
     out, the same results to the tolerance of docs/models.md; ``seconds`` then includes the copies to and
     from the GPU).
     """
-    values = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (values or {}).items()}
+    values = {k: _lane_values(k, v) for k, v in (values or {}).items()}
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {', '.join(map(repr, unknown))}; metrics: {', '.join(METRICS)}")
     n = n_points or max((v.size for v in values.values()), default=1)
     known = circuit.paths()
     for path, v in values.items():

@@ -44,6 +44,29 @@ CAS_LOCK = ".synsweep/cas.lock"
 _LOCK_SLOTS = 1 << 20  # bytes of the lock file used as record locks (a key's slot: crc32 of the key)
 
 
+def unwritable(path: Path, folder: bool = False) -> str | None:
+    """Why ``path`` (a file to write, or with ``folder`` a folder to fill) cannot be created, or None: checked
+    in the nearest folder that exists on the way to it (missing folders are created by the command), by
+    creating and removing a file there, so that a read-only or virtual file system (/proc) and missing
+    permissions are found before anything is computed."""
+    start = path.absolute() if folder else path.absolute().parent
+    parent = start
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a regular file, not a folder, so nothing can be created below it"
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        return f"{parent} is on a read-only file system"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"this user may not create files in {parent}"
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        return f"no file can be created in {parent} ({exc.strerror or exc})"
+    return None
+
+
 class Conflict(Exception):
     """A conditional write found the object changed (or created) since it was read: read again, retry."""
 

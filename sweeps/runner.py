@@ -48,7 +48,7 @@ from .errors import SpecError
 from .extend import ExtensionSource
 from .forkserver import start_fork_server
 from .interrupts import START_TIMEOUT_S
-from .location import Location, location
+from .location import LocalLocation, Location, location, unwritable
 from .lock import StoreLock, acquire, lease_seconds
 from .model import SweepSpec
 from .plan import TaskPlan, task_plan
@@ -462,6 +462,29 @@ def _starts_early(spec: SweepSpec, client: Client | None, scheduler: str | None,
             and (on_start is None or recorded_speed(spec) is not None))
 
 
+def _checked_arguments(spec: Any, out: Any, workers: Any) -> SweepSpec:
+    """The sweep of ``spec`` (a SweepSpec, or what ``load_spec`` reads: a path or a mapping), once ``out`` and
+    ``workers`` are known to be usable: a TypeError or ValueError naming the argument, a StoreError for a
+    local ``out`` where nothing can be created (``location.unwritable``), before anything starts."""
+    from .spec import load_spec
+
+    if not isinstance(spec, SweepSpec):
+        if not isinstance(spec, (str, os.PathLike, dict)):
+            raise TypeError(f"spec: a SweepSpec (load_spec(...)), a spec file's path or a spec mapping, got "
+                            f"{type(spec).__name__}")
+        spec = load_spec(spec)
+    if not isinstance(out, (str, os.PathLike, Location)):
+        raise TypeError(f"out: the store's path or URL (str or path), got {type(out).__name__}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers: the number of local worker processes, a whole number >= 1, got {workers!r}")
+    loc = location(out)
+    if isinstance(loc, LocalLocation) and not loc.path.is_dir():
+        problem = unwritable(loc.path, folder=True)
+        if problem:
+            raise StoreError(f"{loc}: {problem}; give a path in a folder you can write to")
+    return spec
+
+
 def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
             scheduler: str | None = None, workers: int | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool = True,
@@ -481,6 +504,7 @@ def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = 
     from .extend import extension_source
     from .mainguard import check_main_guard
 
+    spec = _checked_arguments(spec, out, workers)
     if client is None and scheduler is None:
         check_main_guard()  # before anything is written: spawned workers re-import an unguarded script
     if client is None and scheduler is None:

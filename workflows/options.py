@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,31 +52,11 @@ def quiet() -> bool:
     return ctx is not None and bool(ctx.find_root().params.get("quiet"))
 
 
-def unwritable(path: Path, folder: bool = False) -> str | None:
-    """Why ``path`` (a file to write, or with ``folder`` a folder to fill) cannot be created, or None: checked
-    in the nearest folder that exists on the way to it (missing folders are created by the command), by
-    creating and removing a file there, so that a read-only or virtual file system (/proc) and missing
-    permissions are found before anything is computed."""
-    start = path.absolute() if folder else path.absolute().parent
-    parent = start
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"{parent} is a regular file, not a folder, so nothing can be created below it"
-    if os.statvfs(parent).f_flag & os.ST_RDONLY:
-        return f"{parent} is on a read-only file system"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"this user may not create files in {parent}"
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        return f"no file can be created in {parent} ({exc.strerror or exc})"
-    return None
-
-
 def check_output(path: Path, option: str, folder: bool = False) -> None:
-    """Refuse an output that cannot be written (``unwritable``) as a user error naming ``option``."""
+    """Refuse an output that cannot be written (``synsweep.sweeps.location.unwritable``) as a user error
+    naming ``option``."""
+    from synsweep.sweeps.location import unwritable
+
     problem = unwritable(path, folder)
     if problem:
         fail(f"{option} {str(path)!r}: {problem}; give a path in a folder you can write to (your home or "

@@ -89,6 +89,8 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     problem found. Checks only the spec itself: call ``check_resources`` for disk space and memory.
     The mapping is not modified. ``load_spec(spec.document)`` gives a spec equal to ``spec``.
     """
+    if not isinstance(source, (str, os.PathLike, Mapping)):
+        raise TypeError(f"load_spec: a spec file's path or a spec mapping, got {type(source).__name__}")
     raw = source if isinstance(source, Mapping) else _read_yaml(source)
     if raw is None:
         fail("(top level)", "the spec is empty",

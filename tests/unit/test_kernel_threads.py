@@ -13,7 +13,7 @@ from synsweep.engine.metrics import DEFAULT_METRICS
 from synsweep.engine.simulate import kernel_key
 
 PAIR = Circuit(neurons=(Neuron("n1", "hh"), Neuron("n2", "hh")),
-               synapses=(Synapse("gap", "electrical", "n1", "n2", params={"g": 0.01}),),
+               synapses=(Synapse("gap", "electrical", "n1", "n2", params={"g1": 0.01, "g2": 0.01}),),
                inputs={"n1": 10.0, "n2": 10.0})
 SIM = Simulation(dt=0.01, duration=1.0)
 
