@@ -21,13 +21,14 @@ import contextlib
 import dataclasses
 import json
 import logging
+import numbers
 import os
 import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import prod
@@ -469,13 +470,13 @@ def _checked_arguments(spec: Any, out: Any, workers: Any) -> SweepSpec:
     from .spec import load_spec
 
     if not isinstance(spec, SweepSpec):
-        if not isinstance(spec, (str, os.PathLike, dict)):
+        if not isinstance(spec, (str, os.PathLike, Mapping)):
             raise TypeError(f"spec: a SweepSpec (load_spec(...)), a spec file's path or a spec mapping, got "
                             f"{type(spec).__name__}")
         spec = load_spec(spec)
     if not isinstance(out, (str, os.PathLike, Location)):
         raise TypeError(f"out: the store's path or URL (str or path), got {type(out).__name__}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1):
         raise ValueError(f"workers: the number of local worker processes, a whole number >= 1, got {workers!r}")
     loc = location(out)
     if isinstance(loc, LocalLocation) and not loc.path.is_dir():
@@ -485,9 +486,9 @@ def _checked_arguments(spec: Any, out: Any, workers: Any) -> SweepSpec:
     return spec
 
 
-def execute(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
-            scheduler: str | None = None, workers: int | None = None, resume: bool = False,
-            overwrite: bool = False, progress: bool = True,
+def execute(spec: SweepSpec | str | os.PathLike | Mapping, out: str | os.PathLike, *,
+            client: Client | None = None, scheduler: str | None = None, workers: int | None = None,
+            resume: bool = False, overwrite: bool = False, progress: bool = True,
             only_chunks: Collection[int | str] | None = None, extend: str | os.PathLike | None = None,
             on_start: Callable[[RunStart], None] | None = None, security: Security | None = None) -> RunReport:
     """Run the sweep into the store ``out`` and report what was done (``run_sweep`` without the dataset).
@@ -759,11 +760,14 @@ def _dispatch(spec: SweepSpec, tasks: TaskPlan, out: Location, jobs: list[tuple[
                 bar.close()
 
 
-def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, client: Client | None = None,
-              scheduler: str | None = None, workers: int | None = None, resume: bool = False,
-              overwrite: bool = False, progress: bool = True, extend: str | os.PathLike | None = None,
+def run_sweep(spec: SweepSpec | str | os.PathLike | Mapping, out: str | os.PathLike, *,
+              client: Client | None = None, scheduler: str | None = None, workers: int | None = None,
+              resume: bool = False, overwrite: bool = False, progress: bool = True,
+              extend: str | os.PathLike | None = None,
               on_start: Callable[[RunStart], None] | None = None, security: Security | None = None) -> xr.Dataset:
-    """Run the sweep ``spec`` into the zarr store ``out`` and return the result, opened lazily.
+    """Run the sweep ``spec`` (a SweepSpec, or a spec file's path or a spec mapping for ``load_spec``) into the
+    zarr store ``out`` and return the result, opened lazily. Bad arguments raise at once (``TypeError`` or
+    ``ValueError`` naming ``spec``, ``out`` or ``workers``; ``SpecError`` for a bad spec).
 
     Store rules: ``out`` must not exist unless ``resume`` (same spec_hash; only chunks without a
     completion marker are computed) or ``overwrite`` (deleted and recreated) is given; otherwise

@@ -115,7 +115,7 @@ def check_resources(spec: Any, out: Path) -> None:
 
 
 def check_out_path(out: Path) -> None:
-    """Refuse a store --out that cannot be written, before anything is computed (``options.unwritable``: a
+    """Refuse a store --out that cannot be written, before anything is computed (``location.unwritable``: a
     path below a regular file, a read-only file system, a folder this user may not write to). An existing
     store is left to the store rules (--resume, --overwrite); an object-storage URL is reached once
     (credentials, endpoint and bucket)."""
