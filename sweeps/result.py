@@ -40,7 +40,6 @@ def open_result(path: str | os.PathLike, chunks: dict[str, int] | None = None) -
     with warnings.catch_warnings():
         # xarray's own advice about future default changes is noise for a store written by us
         warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         ds = xr.open_zarr(loc.zarr_store(read_only=True), consolidated=consolidated, zarr_format=ZARR_FORMAT,
                           decode_timedelta=False, decode_times=False,
                           chunks=analysis_chunks(loc) if chunks is None else chunks)

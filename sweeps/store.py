@@ -49,8 +49,8 @@ after it is written, so a reader sees the store whole at any moment: finished bl
 
 Metadata is consolidated into the root ``zarr.json`` when the store is created (the template never changes),
 so a plain ``xr.open_zarr(path)`` opens it without a warning and, on object storage, with one read. zarr 3
-warns that consolidated metadata is not yet part of the zarr 3 specification; that warning is silenced where
-synsweep writes and reads it.
+warns that consolidated metadata is not yet part of the zarr 3 specification; that warning (its message
+only) is silenced for the whole process once this module is imported.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ import zarr
 import zarr.api.asynchronous
 import zarr.codecs
 import zarr.storage
+from zarr.errors import ZarrUserWarning
 
 from synsweep.engine import (
     METRICS,
@@ -93,6 +94,12 @@ from .traces import TraceLayout, trace_layout
 
 if TYPE_CHECKING:  # xarray, pandas and dask.array load in ~1 s: not in the workers, which never need them
     import xarray as xr
+
+# zarr 3 warns at each write and read of consolidated metadata that it is not yet part of the zarr 3 spec;
+# synsweep writes it on purpose (module docstring). One process-wide filter for that message only: a
+# ``warnings.catch_warnings`` block is not thread-safe, and a workflow creates its stores from several threads
+# at once (one block's exit restored the filters while another thread's write warned).
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=ZarrUserWarning)
 
 META_GROUP = ".synsweep"
 TRACES_ID = "traces"
@@ -325,9 +332,7 @@ def create_store(spec: SweepSpec, plan: ChunkPlan, path: str | os.PathLike | Loc
     for name, var in ds.data_vars.items():
         if var.dims[: len(sdims)] == sdims and sdims:
             encoding[name]["shards"] = (*shards, *var.shape[len(sdims):])
-    with warnings.catch_warnings():  # zarr: consolidated metadata is not (yet) in the zarr 3 spec
-        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-        ds.to_zarr(store, mode="w-", compute=False, encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT)
+    ds.to_zarr(store, mode="w-", compute=False, encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT)
     zarr.open_group(store, path=META_GROUP, mode="w", zarr_format=ZARR_FORMAT, attributes={
         "synsweep": f"bookkeeping: done/{RECORD_PREFIX}<n> lists the computed blocks of shard n",
         "spec_hash": spec.spec_hash,
