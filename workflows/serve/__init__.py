@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 from pathlib import Path
 
 LOOPBACK_NAMES = ("localhost",)
@@ -28,14 +29,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def listener(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (port 0: any free one), so that an address in use or not of this
+    machine is found before anything is announced; OSError otherwise."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(root: Path, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           announce=print) -> None:
     """Serve the stores under ``root`` until interrupted. A host other than loopback gets a token (``token``
-    or a random one), announced with the address to open."""
+    or a random one), announced with the address to open. Raises OSError when ``host``:``port`` cannot be
+    listened on (``listener``), before announcing anything."""
     import uvicorn
 
     from .app import create_app
 
+    sock = listener(host, port)
+    port = sock.getsockname()[1]
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(24)
     app = create_app(root, token=token)
@@ -45,4 +63,4 @@ def serve(root: Path, host: str = "127.0.0.1", port: int = 8765, token: str | No
     if token:
         announce(f"synsweep serve: every request needs the token {token} (open the address above)")
     announce("synsweep serve: read-only; Ctrl-C stops it")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

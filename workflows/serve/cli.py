@@ -3,6 +3,7 @@ this module never imports)."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import click
@@ -33,4 +34,13 @@ def serve(folder: Path, host: str, port: int, token: str | None) -> None:
         fail(message)
     from . import serve as run_server
 
-    run_server(folder, host=host, port=port, token=token, announce=click.echo)
+    try:
+        run_server(folder, host=host, port=port, token=token, announce=click.echo)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"--port {port}: the address {host}:{port} is already in use ({reason}), by another server or "
+                 f"an earlier 'synsweep serve'; give another --port (e.g. --port {port + 1 if port < 65535 else 8765}) "
+                 "or --port 0 for any free port")
+        fail(f"--host {host!r}: cannot listen there ({reason}); give an address of this machine, e.g. "
+             "--host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface)")
