@@ -84,6 +84,8 @@ def location(value: str | os.PathLike | Location) -> Location:
     ``file://`` URLs are local paths."""
     if isinstance(value, Location):
         return value
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"a store's path or URL (str or path) was expected, got {type(value).__name__}")
     if is_url(value):
         text = str(value).rstrip("/")
         if text.startswith("file://"):

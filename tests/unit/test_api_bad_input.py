@@ -84,3 +84,10 @@ def test_run_sweep_refuses_bad_arguments_before_anything_starts(tmp_path: Path) 
         with pytest.raises(StoreError, match="no file can be created in /proc"):
             run_sweep(spec, "/proc/synsweep-test/r.zarr", workers=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_open_result_names_what_it_needs() -> None:
+    from synsweep.sweeps import open_result
+
+    with pytest.raises(TypeError, match="a store's path or URL"):
+        open_result(123)
