@@ -22,6 +22,13 @@ from .models import NEURON_MODELS, NeuronModel, Param
 from .synapses import SYNAPSE_MODELS, SynapseModel
 
 
+def _in_domain(what: str, given: dict, params: tuple[Param, ...]) -> None:
+    """Refuse values of ``given`` outside their parameter's domain (``Param.domain``)."""
+    for p in params:
+        if p.name in given and p.refuses(given[p.name]):
+            raise ValueError(f"{what} {p.name} must be {p.domain} ({p.long_name}), got {given[p.name]!r}")
+
+
 def _known(what: str, given: dict, names) -> None:
     """Refuse keys of ``given`` that are not among ``names``."""
     unknown = [k for k in given if k not in names]
@@ -42,6 +49,7 @@ class Neuron:
             raise ValueError(f"Neuron {self.name!r}: unknown model {self.model!r}; neuron models: "
                              f"{', '.join(NEURON_MODELS)}")
         _known(f"Neuron {self.name!r} params", self.params, [p.name for p in self.definition.params])
+        _in_domain(f"Neuron {self.name!r}:", self.params, self.definition.params)
         _known(f"Neuron {self.name!r} init", self.init, self.definition.state_names)
 
     @property
@@ -69,6 +77,7 @@ class Synapse:
             raise ValueError(f"Synapse {self.name!r}: model {self.model!r} has no output {self.output!r}; its "
                              f"outputs: {', '.join(self.definition.outputs) or 'none'}")
         _known(f"Synapse {self.name!r} params", self.params, [p.name for p in self.all_params])
+        _in_domain(f"Synapse {self.name!r}:", self.params, self.all_params)
         _known(f"Synapse {self.name!r} init", self.init, self.definition.state_names)
 
     @property
@@ -155,6 +164,17 @@ class Circuit:
     def paths(self) -> dict[str, float | None]:
         """Every numeric value a sweep axis may address."""
         return {**self.param_paths(), **self.init_paths()}
+
+    def param_info(self, path: str) -> Param | None:
+        """The model parameter at ``path`` (``neurons.<n>.params.<p>`` or ``synapses.<s>.params.<p>``), None
+        for an input or an initial value."""
+        parts = path.split(".")
+        if len(parts) != 4 or parts[2] != "params":
+            return None
+        if parts[0] == "neurons":
+            return self._neuron(parts[1]).definition.param(parts[3])
+        syn = self.synapse(parts[1])
+        return syn.definition.param(parts[3], syn.output)
 
     def units(self, path: str) -> str:
         """The units of the value at ``path``."""

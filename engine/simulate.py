@@ -263,12 +263,12 @@ def simulate(
             raise KeyError(f"unknown path {path!r}; known paths: {', '.join(known)}")
         if v.size not in (1, n):
             raise ValueError(f"{path}: {v.size} values for {n} points")
-    if simulation.integrator not in INTEGRATORS:
-        raise ValueError(f"unknown integrator {simulation.integrator!r}")
 
     for path, v in values.items():
-        if path.endswith(".params.delay") and np.any(~(v >= 0.0)):
-            raise ValueError(f"{path}: a delay must be >= 0 ms")
+        info = circuit.param_info(path)
+        bad = [float(x) for x in np.unique(v) if info is not None and info.refuses(x)]
+        if bad:
+            raise ValueError(f"{path}: must be {info.domain} ({info.long_name}), got {bad[0]!r}")
     rec_rows = resolve_record(circuit, record)
     if key is None:
         key = kernel_key(circuit, simulation, values, record, metrics)

@@ -40,6 +40,8 @@ class Param:
 
     default_from: the name of another parameter of the same model whose value is the default of this one
     (cif: the reset potential defaults to the resting potential E_m, whatever E_m is in each point).
+    domain: "> 0" (a time constant or capacitance the equations divide by), ">= 0" (a duration) or "" (any
+    number); a value outside it is refused before anything is computed (``refuses``).
     """
 
     name: str
@@ -47,6 +49,11 @@ class Param:
     units: str
     long_name: str
     default_from: str | None = None
+    domain: str = ""
+
+    def refuses(self, value: float) -> bool:
+        """Whether ``value`` lies outside the parameter's ``domain`` (NaN lies outside every domain)."""
+        return (self.domain == "> 0" and not value > 0.0) or (self.domain == ">= 0" and not value >= 0.0)
 
 
 @dataclass(frozen=True)

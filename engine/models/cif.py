@@ -66,7 +66,7 @@ CIF = NeuronModel(
     source="seed 002; MODELS.md section 2",
     state=(StateVar("v", "mV", "membrane potential", None), StateVar("ref", "1", "refractory steps left", 0.0)),
     params=(
-        Param("tau_m", 10.0, "ms", "membrane time constant"),
+        Param("tau_m", 10.0, "ms", "membrane time constant", domain="> 0"),
         Param("R_m", 10.0, "MOhm", "membrane resistance"),
         Param("E_m", -80.0, "mV", "resting potential"),
         Param("v_reset", -80.0, "mV", "reset potential (default: E_m)", default_from="E_m"),
@@ -75,7 +75,7 @@ CIF = NeuronModel(
         Param("g_inh", 0.0, "nS", "constant inhibitory background conductance"),
         Param("E_exc", 0.0, "mV", "reversal potential of the excitatory background"),
         Param("E_inh", -100.0, "mV", "reversal potential of the inhibitory background"),
-        Param("t_ref", 0.0, "ms", "refractory period (rounded to whole steps; 0: none)"),
+        Param("t_ref", 0.0, "ms", "refractory period (rounded to whole steps; 0: none)", domain=">= 0"),
     ),
     derivatives=derivatives,
     helpers=(whole_steps,),

@@ -91,7 +91,7 @@ HH = NeuronModel(
         StateVar("n", "1", "K+ activation gate", None),
     ),
     params=(
-        Param("cm", 1.0 * AREA_CM2, "uF", "membrane capacitance"),
+        Param("cm", 1.0 * AREA_CM2, "uF", "membrane capacitance", domain="> 0"),
         Param("gna", 120.0 * AREA_CM2, "mS", "maximal Na+ conductance"),
         Param("gk", 36.0 * AREA_CM2, "mS", "maximal K+ conductance"),
         Param("gl", 0.3 * AREA_CM2, "mS", "leak conductance"),

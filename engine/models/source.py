@@ -39,7 +39,7 @@ SOURCE = NeuronModel(
     ),
     params=(
         Param("t_first", 10.0, "ms", "time of the first spike"),
-        Param("period", 0.0, "ms", "interval between spikes (0: a single spike)"),
+        Param("period", 0.0, "ms", "interval between spikes (0: a single spike)", domain=">= 0"),
     ),
     derivatives=derivatives,
     voltage="v",

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 
 from ..models.base import Param, StateVar
 
-DELAY = Param("delay", 0.0, "ms", "transmission delay of presynaptic spikes (rounded to whole steps)")
+DELAY = Param("delay", 0.0, "ms", "transmission delay of presynaptic spikes (rounded to whole steps)",
+              domain=">= 0")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ def _model_params(raw: Any, field: str, what: str, definition: tuple[Param, ...]
         info = by_name[p]
         params[p] = as_number(value, f"{field}.params.{p}",
                             f"give {p} ({info.long_name}) in {info.units}, e.g. {p}: {info.default:g}")
+        if info.refuses(params[p]):
+            fail(f"{field}.params.{p}", f"must be {info.domain} ({info.long_name}), got {params[p]:g}",
+                  f"give {p} {info.domain} in {info.units}, e.g. {p}: {info.default:g}")
     return {p.name: params.get(p.name, float(p.default)) for p in definition
             if p.name in params or not p.default_from}
 
@@ -122,8 +125,6 @@ def circuit_section(raw: Any) -> tuple[Circuit, dict[str, Any]]:
             output = as_choice(output if output is not None else definition.default_output, f"{field}.output",
                              forms, "output form")
         params = _model_params(sm.get("params"), field, f"synapse model '{model}'", definition.all_params(output))
-        if params.get("delay", 0.0) < 0:
-            fail(f"{field}.params.delay", f"is negative ({params['delay']:g} ms)", "give a delay >= 0 ms")
         init = _synapse_init(sm.get("init"), field, model, definition)
         synapses.append(Synapse(name, model, ends["pre"], ends["post"], params, output, init))
         synapses_doc[name] = {"model": model, "pre": ends["pre"], "post": ends["post"], "params": dict(params)}

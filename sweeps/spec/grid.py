@@ -191,6 +191,14 @@ def _axis(raw: Any, field: str, circuit: Circuit, known: Mapping[str, Any]) -> t
     voltages = {n.name: NEURON_MODELS[n.model].voltage for n in circuit.neurons}
     targets = _targets(m["paths"], f"{field}.paths", known, voltages)
     values, kind_doc = _axis_values(kind, m[kind], f"{field}.{kind}", name if isinstance(name, str) else "")
+    for path, factor in targets.items():
+        info = circuit.param_info(path)
+        bad = [float(v) for v in np.asarray(values) * factor if info is not None and info.refuses(v)]
+        if bad:
+            times = f" (the axis value times {factor:g})" if factor != 1.0 else ""
+            fail(f"{field}.{kind}", f"axis '{name}' sets {path} to {bad[0]:g}{times}, but {info.name} must be "
+                                     f"{info.domain} ({info.long_name})",
+                  f"give values for which {path} stays {info.domain}")
     uniq, counts = np.unique(values, return_counts=True)
     if uniq.size != values.size:
         dup = float(uniq[counts > 1][0])

@@ -42,6 +42,8 @@ HH = (Neuron("n1", "hh"), Neuron("n2", "hh"))
     (lambda: Synapse("s", "electrcal", "n1", "n2"), "unknown model 'electrcal'"),
     (lambda: Synapse("s", "electrical", "n1", "n2", params={"g": 1.0}), "unknown 'g'"),
     (lambda: Synapse("s", "ampa", "n1", "n2", output="nope"), "has no output 'nope'"),
+    (lambda: Neuron("n1", "cif", params={"tau_m": 0.0}), "tau_m must be > 0"),
+    (lambda: Synapse("s", "ampa", "n1", "n2", params={"delay": -0.5}), "delay must be >= 0"),
     (lambda: Circuit(neurons=()), "no neurons"),
     (lambda: Circuit(neurons=(*HH, Neuron("n1", "hr"))), "neuron names used twice: n1"),
     (lambda: Circuit(neurons=HH, synapses=(Synapse("s", "electrical", "n1", "n7"),)), "post 'n7'"),
@@ -57,6 +59,7 @@ def test_a_circuit_that_does_not_exist_is_refused(build, words: str) -> None:
     ({"inputs.n1": ["a", "b"]}, ("spike_count",), "inputs.n1: values must be numbers"),
     ({"inputs.n1": np.ones((2, 2))}, ("spike_count",), r"one number per point \(a 1-D array\), got shape \(2, 2\)"),
     ({"inputs.n1": [0.1]}, ("spike_cnt",), "unknown metric 'spike_cnt'"),
+    ({"neurons.n1.params.cm": [0.01, 0.0]}, ("spike_count",), r"neurons.n1.params.cm: must be > 0 .*got 0.0"),
 ])
 def test_simulate_refuses_values_and_metrics_it_cannot_use(values: dict, metrics: tuple, words: str) -> None:
     with pytest.raises(ValueError, match=words):

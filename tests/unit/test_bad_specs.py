@@ -197,6 +197,18 @@ CASES = [
      "unknown key"),
     ("random-seed-negative", setter(*Z0, "random", "seed", value=-1), "'sweep[2].axes[0].random.seed'",
      "got -1"),
+    # parameter domains (engine.models.base.Param.domain): in the circuit and along an axis, factor included
+    ("capacitance-zero", setter("circuit", "neurons", "n2", "params", value={"cm": 0.0}),
+     "'circuit.neurons.n2.params.cm'", "must be > 0"),
+    ("time-constant-negative", setter("circuit", "neurons", "n2", value={"model": "cif", "params": {"tau_m": -10}}),
+     "'circuit.neurons.n2.params.tau_m'", "got -10"),
+    ("axis-time-constant-zero", both(setter("circuit", "neurons", "n2", value={"model": "lif"}),
+                                     setter(*S0, "paths", value=["neurons.n2.params.tau"])),
+     "'sweep[0].linspace'", "sets neurons.n2.params.tau to 0"),
+    ("axis-delay-negative-by-factor", both(
+        setter("circuit", "synapses", "syn", value={"model": "ampa", "pre": "n1", "post": "n2"}),
+        setter(*S0, "paths", value={"synapses.syn.params.delay": -1.0})),
+     "'sweep[0].linspace'", "(the axis value times -1)"),
     # metrics
     ("unknown-metric", setter("metrics", value=["spike_count", "pearsons"]), "'metrics[1]'",
      "did you mean 'pearson'"),
