@@ -49,8 +49,7 @@ def unwritable(path: Path, folder: bool = False) -> str | None:
     in the nearest folder that exists on the way to it (missing folders are created by the command), by
     creating and removing a file there, so that a read-only or virtual file system (/proc) and missing
     permissions are found before anything is computed."""
-    start = path.absolute() if folder else path.absolute().parent
-    parent = start
+    parent = path.absolute() if folder else path.absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
