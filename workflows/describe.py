@@ -129,7 +129,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
         ("neuron-steps", f"{est['neuron_steps']:,}"),
         ("output", f"about {format_bytes(est['output_bytes'])}"),
         ("run time", _expected_time(spec.neuron_steps, plan.n_chunks, speed)),
-        ("metrics", ", ".join(spec.metrics)),
+        ("metrics", ", ".join(spec.metrics) or "none (each point's status and diverged step only)"),
     ]
     if spec.record is not None:
         rec = spec.record
