@@ -131,21 +131,33 @@ def _child_processes() -> list[int]:
     return pids
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a run (a batch system ending the job, ``kill``, ``docker stop``): the run stops as for a
+    Ctrl-C, keeping what is stored, and says so."""
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _handled(signals: tuple[int, ...], handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for each of ``signals`` that is not ignored (a run started with ``nohup`` or in the
+    background keeps ignoring what it was told to); the previous handlers, to restore."""
+    return {s: signal.signal(s, handler) for s in signals if signal.getsignal(s) != signal.SIG_IGN}
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt in the block, and a bare ``sys.exit()`` (``SystemExit`` with no code or
-    code 0) raised in it, which a library's SIGINT handler produces, becomes KeyboardInterrupt too: the block
-    is a run that was not finished, so it never ends in a silent success. The previous handler is restored
-    afterwards. Does nothing outside the main thread (signal handlers live there) or where SIGINT is ignored
-    (a run started in the background with ``nohup`` or ``&`` keeps running)."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    """SIGINT raises KeyboardInterrupt in the block and SIGTERM ``Terminated`` (a KeyboardInterrupt), and a bare
+    ``sys.exit()`` (``SystemExit`` with no code or code 0) raised in it, which a library's SIGINT handler
+    produces, becomes KeyboardInterrupt too: the block is a run that was not finished, so it never ends in a
+    silent success. The previous handlers are restored afterwards. Does nothing outside the main thread
+    (signal handlers live there); a signal the process ignores stays ignored (a run started in the background
+    with ``nohup`` or ``&`` keeps running through a Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, _raise_interrupt)
+    previous = _handled((signal.SIGINT, signal.SIGTERM), _raise_interrupt)
     tornado_log = logging.getLogger("tornado.application")
     if not any(isinstance(f, _InterruptedSyncNoise) for f in tornado_log.filters):
         tornado_log.addFilter(_InterruptedSyncNoise())  # kept: the callback may run after the block
@@ -156,27 +168,29 @@ def interruptible() -> Iterator[None]:
             raise
         raise KeyboardInterrupt from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
 def interrupt_deferred() -> Iterator[None]:
-    """A Ctrl-C during the block takes effect when the block ends: KeyboardInterrupt is raised then. For a
-    step that must not be cut in half, such as connecting dask's Client: interrupted inside its constructor, a
-    client is left half-connected and out of reach, and at the interpreter's exit its ``__del__`` waits 60 s
-    on a closed event loop, then prints a traceback under the run's last line. Does nothing outside the main
-    thread or where SIGINT is ignored."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    """A Ctrl-C (or SIGTERM) during the block takes effect when the block ends: KeyboardInterrupt (``Terminated``)
+    is raised then. For a step that must not be cut in half, such as connecting dask's Client: interrupted
+    inside its constructor, a client is left half-connected and out of reach, and at the interpreter's exit
+    its ``__del__`` waits 60 s on a closed event loop, then prints a traceback under the run's last line.
+    Does nothing outside the main thread; an ignored signal stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    previous = _handled((signal.SIGINT, signal.SIGTERM), lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if held:
-        raise KeyboardInterrupt
+        _raise_interrupt(held[0], None)
 
 
 def restore_handler() -> None:

@@ -30,7 +30,7 @@ import click
 
 from . import launch
 from .analysis_cli import ANALYSIS_COMMANDS
-from .exits import EXIT_INTERRUPTED, PROG, Interrupted, fail, paragraph
+from .exits import EXIT_INTERRUPTED, EXIT_TERMINATED, PROG, Interrupted, fail, paragraph
 from .run_cli import RUN_COMMANDS
 from .serve.cli import serve
 from .workflow_cli import workflow
@@ -68,9 +68,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             message += f" (see '{exc.ctx.command_path} --help')"
         click.echo(f"{PROG}: error: {message}", err=True)
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
-        click.echo(f"{PROG}: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (click.Abort, KeyboardInterrupt) as stop:
+        from synsweep.sweeps.interrupts import Terminated
+
+        terminated = isinstance(stop, Terminated)
+        click.echo(f"{PROG}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", err=True)
+        sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -22,6 +22,7 @@ EXIT_USER_ERROR = 2
 EXIT_INCOMPLETE = 3
 EXIT_REPLAY_MISMATCH = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a command a SIGTERM ended
 
 
 class UserError(click.ClickException):
@@ -43,9 +44,15 @@ class ReplayMismatch(click.ClickException):
 
 
 class Interrupted(click.ClickException):
-    """Ctrl-C (SIGINT) stopped a run: exit code 130, as for a shell's interrupted command."""
+    """Ctrl-C (SIGINT) stopped a run: exit code 130, as for a shell's interrupted command; SIGTERM
+    (``terminated``): 143."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, terminated: bool = False) -> None:
+        super().__init__(message)
+        if terminated:
+            self.exit_code = EXIT_TERMINATED
 
 
 def paragraph(message: object) -> str:

@@ -225,19 +225,21 @@ def execute(spec: Any, out: Path, where: Placement, rules: StoreRules, *, progre
     check_out_path(out)
     check_resources(spec, out)
     from synsweep.sweeps.dashboard import LOGGER as DASHBOARD
-    from synsweep.sweeps.interrupts import interruptible
+    from synsweep.sweeps.interrupts import Terminated, interruptible
 
     try:
         with interruptible(), _echoed(DASHBOARD):
             start_local_workers_early(spec, where, out, rules)
             report = _run(spec, out, where, rules, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        word = "terminated (SIGTERM)" if terminated else "interrupted"
         progress_made = _chunks_done(out)
         if progress_made is None:
-            raise Interrupted("interrupted before any chunk was stored (nothing was kept); run the same command "
-                              "again to start the sweep.") from None
-        raise Interrupted(f"interrupted: {progress_made[0]:,} of {progress_made[1]:,} chunks done; run the same "
-                          "command with --resume to finish.") from None
+            raise Interrupted(f"{word} before any chunk was stored (nothing was kept); run the same command "
+                              "again to start the sweep.", terminated) from None
+        raise Interrupted(f"{word}: {progress_made[0]:,} of {progress_made[1]:,} chunks done; run the same "
+                          "command with --resume to finish.", terminated) from None
     click.echo(summary_line(out, report, rules.extend))
     if not plots:
         return

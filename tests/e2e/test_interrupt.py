@@ -2,6 +2,7 @@
 terminal does), once some chunks are stored. The run must end with exit 130 and one line, "N of M chunks done;
 run the same command with --resume to finish", with N the chunks actually stored, and nothing else on stderr
 (no worker traceback, no "Worker process still alive", no leaked-semaphore warning); --resume then finishes.
+SIGTERM to the driver alone (kill PID, a batch system's end of job) does the same with exit 143 ("terminated").
 
 The third test presses Ctrl-C while the local cluster's workers start (their fork server exists and imports the
 task code, then forks them): the run stops at once, with no store and no process left behind.
@@ -53,7 +54,8 @@ if __name__ == "__main__":
 '''
 
 
-def interrupted_run(tmp_path: Path, command: list[str]) -> tuple[subprocess.CompletedProcess[str], Path, list[str]]:
+def interrupted_run(tmp_path: Path, command: list[str], sig: int = signal.SIGINT
+                    ) -> tuple[subprocess.CompletedProcess[str], Path, list[str]]:
     spec = tmp_path / "pair.yaml"
     spec.write_text(yaml.safe_dump(hh_pair_doc("pair", [0.001 * k for k in range(12)], duration=150,
                                                chunk_points=10)))
@@ -67,18 +69,22 @@ def interrupted_run(tmp_path: Path, command: list[str]) -> tuple[subprocess.Comp
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver and its worker processes
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver and its worker processes
+    else:
+        os.kill(proc.pid, sig)  # kill PID, a batch system's end of job: the driver only
     stdout, stderr = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr), out, args
 
 
-def check(tmp_path: Path, command: list[str]) -> None:
-    proc, out, args = interrupted_run(tmp_path, command)
+def check(tmp_path: Path, command: list[str], sig: int = signal.SIGINT) -> None:
+    proc, out, args = interrupted_run(tmp_path, command, sig)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 130, proc.stderr
+    code, word = (130, "interrupted") if sig == signal.SIGINT else (143, "terminated (SIGTERM)")
+    assert proc.returncode == code, proc.stderr
     stored = len(done_chunks(out))
     assert 0 < stored < 12
-    assert lines[-1] == (f"synsweep: interrupted: {stored} of 12 chunks done; run the same command with --resume "
+    assert lines[-1] == (f"synsweep: {word}: {stored} of 12 chunks done; run the same command with --resume "
                          "to finish."), proc.stderr
     assert lines[0].startswith("synsweep: 12 of 12 chunks to compute"), proc.stderr
     # none of the noise a stopped run used to print; distributed's rarer shutdown races (a NameError in its
@@ -94,6 +100,12 @@ def check(tmp_path: Path, command: list[str]) -> None:
 @pytest.mark.slow
 def test_ctrl_c_stops_a_local_run_with_one_line_and_exit_130(tmp_path: Path) -> None:
     check(tmp_path, [str(EXE)])
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_driver_stops_the_run_with_one_line_and_exit_143(tmp_path: Path) -> None:
+    """SIGTERM (kill PID, a batch system's end of job, docker stop) stops the run as a Ctrl-C does."""
+    check(tmp_path, [str(EXE)], signal.SIGTERM)
 
 
 @pytest.mark.slow
