@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt) as stop:
         from synsweep.sweeps.interrupts import Terminated
 
-        terminated = isinstance(stop, Terminated)
+        terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)  # click: Abort from it
         click.echo(f"{PROG}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", err=True)
         sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)

@@ -61,6 +61,7 @@ def workflow(name: str, out: Path | None, scheduler: str | None, workers: int | 
     """
     from synsweep.sweeps import StoreError, SweepIncomplete
     from synsweep.sweeps.errors import SpecError
+    from synsweep.sweeps.interrupts import interruptible
     from synsweep.workflows.selection import AnalysisError
     from synsweep.workflows.studies import WorkflowError, get_workflow, plan_workflow
     from synsweep.workflows.studies import redraw as redraw_run
@@ -82,7 +83,7 @@ def workflow(name: str, out: Path | None, scheduler: str | None, workers: int | 
             run = redraw_run(out, name, assignments)
         else:
             plan = plan_workflow(name, out, assignments, small=small)
-            with connected(Placement(scheduler=scheduler)) as client:
+            with interruptible(), connected(Placement(scheduler=scheduler)) as client:
                 run = run_planned(plan, client=client, workers=workers, overwrite=overwrite,
                                   progress=not no_progress, on_sweep=_sweep_line)
     except SweepIncomplete as exc:
