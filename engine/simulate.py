@@ -266,7 +266,9 @@ def simulate(
 
     for path, v in values.items():
         info = circuit.param_info(path)
-        bad = [float(x) for x in np.unique(v) if info is not None and info.refuses(x)]
+        if info is None or not info.domain:
+            continue
+        bad = [float(x) for x in np.unique(v) if info.refuses(x)]
         if bad:
             raise ValueError(f"{path}: must be {info.domain} ({info.long_name}), got {bad[0]!r}")
     rec_rows = resolve_record(circuit, record)

@@ -71,8 +71,6 @@ def workflow(name: str, out: Path | None, scheduler: str | None, workers: int | 
     try:
         name = get_workflow(name).name
         out = out if out is not None else Path("out") / name
-        if not redraw:
-            check_output(out, "--out", folder=True)
         if redraw:
             clashing = [flag for flag, given in (("--small", small), ("--overwrite", overwrite),
                                                  ("--scheduler", scheduler), ("--workers", workers)) if given]
@@ -82,6 +80,7 @@ def workflow(name: str, out: Path | None, scheduler: str | None, workers: int | 
                      "leave out --redraw to run the workflow.")
             run = redraw_run(out, name, assignments)
         else:
+            check_output(out, "--out", folder=True)
             plan = plan_workflow(name, out, assignments, small=small)
             with interruptible(), connected(Placement(scheduler=scheduler)) as client:
                 run = run_planned(plan, client=client, workers=workers, overwrite=overwrite,

@@ -193,7 +193,9 @@ def _axis(raw: Any, field: str, circuit: Circuit, known: Mapping[str, Any]) -> t
     values, kind_doc = _axis_values(kind, m[kind], f"{field}.{kind}", name if isinstance(name, str) else "")
     for path, factor in targets.items():
         info = circuit.param_info(path)
-        bad = [float(v) for v in np.asarray(values) * factor if info is not None and info.refuses(v)]
+        if info is None or not info.domain:
+            continue
+        bad = [float(v) for v in np.asarray(values) * factor if info.refuses(v)]
         if bad:
             times = f" (the axis value times {factor:g})" if factor != 1.0 else ""
             fail(f"{field}.{kind}", f"axis '{name}' sets {path} to {bad[0]:g}{times}, but {info.name} must be "
