@@ -16,8 +16,9 @@ Workloads (throughput in neuron-steps per second, 2 B steps / s, one thread):
   units (100,000 steps); peer `w2_hr`, hand-written C.
 - if: B if-sync pairs (seed 002: two `cif` neurons joined both ways by `two_stage` conductance synapses),
   I_ext over [3, 4] nA, g_star over [15, 60] nS, tau_syn over [5, 20] ms, RK4, dt 0.01 ms, 100 ms; peer
-  tests/benchmarks/peers/if_pair.c, hand-written C with the engine's equations and RK4 step (without its
-  refractory counter, within-step spike timing and divergence check).
+  tests/benchmarks/peers/if_pair.c, hand-written C doing the engine's work for this circuit (its equations, RK4
+  step, refractory counter, within-step spike timing of the synaptic jumps and divergence check: the same spike
+  totals), and its lean variant `c_if_vec_lean` without the last three (one loop per step).
 --steps shortens (or lengthens) any workload. --baseline DIR adds another version of the engine to every
 repetition, "synsweep (baseline)": DIR holds its `synsweep` package (for example made from a commit with
 `git archive` and links synsweep/{engine,sweeps,workflows} to its folders), run in a subprocess with DIR
@@ -211,11 +212,15 @@ def build_c_peers(workload: str, build: Path, same_rules: bool = False) -> dict[
         subprocess.run(["gcc", *FAST, "-fopenmp", "-o", str(out["c_vec"]), *hh], check=True)
         subprocess.run(["gcc", *FAST, "-fopenmp", "-DSHARED_EXP=1", "-o", str(out["c_vec_sharedexp"]), *hh], check=True)
         return out
-    source, name = (W2 / "w2_hr.c", "c_hr_vec") if workload == "w2" else (PEERS / "if_pair.c", "c_if_vec")
-    out = {name: build / name} | ({f"{name}_same_rules": build / f"{name}_same_rules"} if same_rules else {})
-    for peer, binary in out.items():
-        flags = SAME_RULES if peer.endswith("_same_rules") else FAST
-        subprocess.run(["gcc", *flags, "-o", str(binary), str(source), "-lm"], check=True)
+    # name -> (source, extra flags): the IF peer also in its lean variant (without the engine's refractory
+    # counter, within-step spike timing and divergence check: peers/if_kernel.h)
+    variants = ({"c_hr_vec": (W2 / "w2_hr.c", [])} if workload == "w2" else
+                {"c_if_vec": (PEERS / "if_pair.c", []), "c_if_vec_lean": (PEERS / "if_pair.c", ["-DLEAN"])})
+    out = {}
+    for name, (source, extra) in variants.items():
+        for rules, suffix in [(FAST, ""), *([(SAME_RULES, "_same_rules")] if same_rules else [])]:
+            out[name + suffix] = build / (name + suffix)
+            subprocess.run(["gcc", *rules, *extra, "-o", str(out[name + suffix]), str(source), "-lm"], check=True)
     return out
 
 
