@@ -22,7 +22,7 @@ from .integrators import INTEGRATORS
 from .kernel import PRECISIONS, SCHEMES, TILE, KernelKey, KernelLayout
 from .kernel import layout as kernel_layout
 from .kernels import COMPILE_SECONDS, get_kernel
-from .metrics import DEFAULT_METRICS, METRICS, Evidence, finalize
+from .metrics import DEFAULT_METRICS, METRICS, Evidence, finalize, time_units
 
 
 @dataclass(frozen=True)
@@ -120,16 +120,32 @@ def resolve_record(circuit: Circuit, record: Sequence[str]) -> tuple[tuple[int, 
     return tuple(rows)
 
 
+# The longest delay a synapse may have, in steps of dt: its ring buffer (a power of two above the delay in
+# steps) then holds at most 2^20 slots of one tile of lanes, 512 MiB (10 s of delay at dt = 0.01 ms).
+MAX_DELAY_STEPS = (1 << 20) - 2
+
+
+def delay_steps(delay: float | np.ndarray, dt: float) -> int:
+    """The largest of ``delay`` in whole steps of ``dt`` (as the kernel rounds it)."""
+    return int(np.max(np.floor(np.asarray(delay, dtype=np.float64) / dt + 0.5)))
+
+
 def delay_rings(circuit: Circuit, simulation: Simulation, values: Mapping[str, np.ndarray]) -> tuple[int, ...]:
-    """Ring buffer length per synapse: a power of two above its largest delay in steps + 1 (1: no delay)."""
+    """Ring buffer length per synapse: a power of two above its largest delay in steps + 1 (1: no delay).
+    Raises ValueError for a delay of more than ``MAX_DELAY_STEPS`` steps (its buffer would not fit in memory)."""
     rings = []
     for syn in circuit.synapses:
         if not syn.definition.spike_triggered:
             rings.append(1)
             continue
         path = f"synapses.{syn.name}.params.delay"
-        delay = np.asarray(values.get(path, syn.params.get("delay", 0.0)), dtype=np.float64)
-        steps = int(np.max(np.floor(delay / simulation.dt + 0.5)))
+        delay = values.get(path, syn.params.get("delay", 0.0))
+        steps = delay_steps(delay, simulation.dt)
+        if steps > MAX_DELAY_STEPS:
+            unit = time_units([n.definition for n in circuit.neurons])
+            raise ValueError(f"{path}: a delay of {np.max(delay):g} {unit} is {steps:,} steps of dt = "
+                             f"{simulation.dt:g}, more than the {MAX_DELAY_STEPS:,} steps a delay buffer holds; "
+                             f"give a delay of at most {MAX_DELAY_STEPS * simulation.dt:g} {unit}")
         # one slot of headroom: the kernel rounds delay / dt itself and may land one step higher on a tie
         rings.append(1 if steps <= 0 else 1 << (steps + 1).bit_length())
     return tuple(rings)

@@ -35,14 +35,19 @@ def _count(n: int, noun: str) -> str:
 
 
 def _duration(seconds: float) -> str:
-    """An expected duration in words: 'under a second', 'about 40 s', 'about 12 min', 'about 3.5 h'."""
+    """An expected duration in words: 'under a second', 'about 40 s', 'about 12 min', 'about 3.5 h',
+    'about 4.2 days', 'about 1,300 years'."""
     if seconds < 1:
         return "under a second"
     if seconds < 120:
         return f"about {seconds:.0f} s"
     if seconds < 7200:
         return f"about {seconds / 60:.0f} min"
-    return f"about {seconds / 3600:.1f} h"
+    if seconds < 2 * 86400:
+        return f"about {seconds / 3600:.1f} h"
+    if seconds < 365.25 * 86400:
+        return f"about {seconds / 86400:.1f} days"
+    return f"about {seconds / (365.25 * 86400):,.0f} years"
 
 
 def _rows(rows: Sequence[tuple[str, str]]) -> str:

@@ -9,15 +9,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
+from synsweep.engine import Circuit, Simulation
 from synsweep.engine.device import DEVICES
+from synsweep.engine.metrics import time_units
+from synsweep.engine.simulate import MAX_DELAY_STEPS, delay_steps
 
 from ..chunks import DEVICE_CHUNK_POINTS
 from ..clusters import SPEC as SPEC_RESOURCES
 from ..clusters import parse_resources
 from ..errors import SpecError, show
-from ..model import SweepSpec
+from ..model import Dim, SweepSpec
 from .checks import as_integer, as_mapping, check_keys, fail, type_name
 from .circuit import circuit_section
 from .grid import continuation_section, sweep_section
@@ -115,6 +119,7 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     simulation, simulation_doc = simulation_section(top["simulation"])
     metrics = metrics_section(top.get("metrics"), len(circuit.neurons))
     dims, sweep_doc = sweep_section(top.get("sweep"), circuit)
+    _check_delays(circuit, simulation, dims)
     continuation, dims = continuation_section(sweep_doc, dims)
     raw_record = top.get("record")
     if continuation is not None and isinstance(raw_record, Mapping) and raw_record.get("points") not in (None, "all"):
@@ -154,6 +159,29 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     return SweepSpec(name=name, description=description, circuit=circuit, simulation=simulation, dims=dims,
                      metrics=metrics, record=record, chunk_points=chunk_points, document=document,
                      continuation=continuation, refine=refine, chunk_points_given=given, device=device)
+
+
+def _check_delays(circuit: Circuit, simulation: Simulation, dims: tuple[Dim, ...]) -> None:
+    """Every synaptic delay, given or swept (``dims`` as ``sweep_section`` returns them, one per item of the
+    sweep list), fits the engine's delay buffers at this dt (``MAX_DELAY_STEPS``)."""
+    unit = time_units([n.definition for n in circuit.neurons])
+    for syn in circuit.synapses:
+        if not syn.definition.spike_triggered:
+            continue
+        path = f"synapses.{syn.name}.params.delay"
+        sources = [(f"circuit.synapses.{syn.name}.params.delay", syn.params.get("delay", 0.0))]
+        for i, dim in enumerate(dims):
+            for j, axis in enumerate(dim.axes):
+                if path in axis.targets:
+                    field = f"sweep[{i}].axes[{j}].{axis.kind}" if dim.zipped else f"sweep[{i}].{axis.kind}"
+                    sources = [(field, axis.values * axis.targets[path])]
+        for field, delay in sources:
+            steps = delay_steps(delay, simulation.dt)
+            if steps > MAX_DELAY_STEPS:
+                fail(field, f"sets {path} to {float(np.max(delay)):g} {unit}, {steps:,} steps of dt = "
+                            f"{simulation.dt:g}: more than the {MAX_DELAY_STEPS:,} steps the engine's delay buffers "
+                            f"hold (a buffer's memory grows with its delay)",
+                     f"give delays of at most {MAX_DELAY_STEPS * simulation.dt:g} {unit} at this dt")
 
 
 def _device(value: Any) -> str:

@@ -66,6 +66,16 @@ def test_simulate_refuses_values_and_metrics_it_cannot_use(values: dict, metrics
         simulate(Circuit(neurons=HH), Simulation(dt=0.01, duration=1.0), values, metrics=metrics)
 
 
+def test_simulate_refuses_a_delay_longer_than_its_buffers_hold_before_allocating_them() -> None:
+    pair = (Neuron("a", "lif"), Neuron("b", "lif"))
+    circuit = Circuit(neurons=pair, synapses=(Synapse("s", "exponential", "a", "b", params={"delay": 1e6}),))
+    with pytest.raises(ValueError, match=r"^synapses.s.params.delay: a delay of 1e\+06 ms is 100,000,000 steps"):
+        simulate(circuit, Simulation(dt=0.01, duration=1.0), {})
+    swept = Circuit(neurons=pair, synapses=(Synapse("s", "exponential", "a", "b"),))
+    with pytest.raises(ValueError, match="give a delay of at most 10485.7 ms"):
+        simulate(swept, Simulation(dt=0.01, duration=1.0), {"synapses.s.params.delay": [1.0, 2e4]})
+
+
 def test_run_sweep_refuses_bad_arguments_before_anything_starts(tmp_path: Path) -> None:
     spec = load_spec(hh_pair_doc("api", [0.0, 0.001], duration=4.0, chunk_points=10))
     with pytest.raises(TypeError, match="^load_spec: a spec file's path or a spec mapping, got int"):

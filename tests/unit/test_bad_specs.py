@@ -209,6 +209,14 @@ CASES = [
         setter("circuit", "synapses", "syn", value={"model": "ampa", "pre": "n1", "post": "n2"}),
         setter(*S0, "paths", value={"synapses.syn.params.delay": -1.0})),
      "'sweep[0].linspace'", "(the axis value times -1)"),
+    # a delay longer than the engine's delay buffers hold at this dt (engine.simulate.MAX_DELAY_STEPS)
+    ("delay-too-long", setter("circuit", "synapses", "syn",
+                              value={"model": "ampa", "pre": "n1", "post": "n2", "params": {"delay": 1e9}}),
+     "'circuit.synapses.syn.params.delay'", "100,000,000,000 steps of dt = 0.01"),
+    ("axis-delay-too-long", both(
+        setter("circuit", "synapses", "syn", value={"model": "ampa", "pre": "n1", "post": "n2"}),
+        setter(*S0, "paths", value={"synapses.syn.params.delay": 1e8})),
+     "'sweep[0].linspace'", "sets synapses.syn.params.delay to 1e+06 ms"),
     # metrics
     ("unknown-metric", setter("metrics", value=["spike_count", "pearsons"]), "'metrics[1]'",
      "did you mean 'pearson'"),
@@ -262,3 +270,15 @@ def test_bad_spec(mutate, field, fragment):
     assert "Fix:" in message, message
     assert "\n" not in message
     assert message.startswith("spec field '")
+
+
+def test_the_longest_delay_the_buffers_hold_is_accepted():
+    from synsweep.engine.simulate import MAX_DELAY_STEPS
+
+    spec = base()
+    spec["circuit"]["synapses"]["syn"] = {"model": "ampa", "pre": "n1", "post": "n2",
+                                          "params": {"delay": MAX_DELAY_STEPS * 0.01}}
+    load_spec(spec)
+    spec["circuit"]["synapses"]["syn"]["params"]["delay"] = (MAX_DELAY_STEPS + 1) * 0.01
+    with pytest.raises(SpecError, match="delay buffers hold"):
+        load_spec(spec)

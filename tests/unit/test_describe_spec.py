@@ -55,3 +55,13 @@ def test_checking_a_spec_loads_neither_numba_nor_zarr(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60)
     assert "simulation.dt" in out.stderr, out.stderr
     assert out.stdout.split() == ["2", "[]"], (out.stdout, out.stderr)
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (0.2, "under a second"), (40, "about 40 s"), (720, "about 12 min"), (3.5 * 3600, "about 3.5 h"),
+    (4.2 * 86400, "about 4.2 days"), (1300 * 365.25 * 86400, "about 1,300 years"),
+])
+def test_an_expected_duration_reads_in_its_own_unit(seconds: float, words: str) -> None:
+    from synsweep.workflows.describe import _duration
+
+    assert _duration(seconds) == words
