@@ -24,6 +24,9 @@ from .kernel import layout as kernel_layout
 from .kernels import COMPILE_SECONDS, get_kernel
 from .metrics import DEFAULT_METRICS, METRICS, Evidence, finalize, time_units
 
+# The most steps one simulation may have: spike times are computed from the step count in float64, exact up to 2^53.
+MAX_STEPS = 2 ** 53
+
 
 @dataclass(frozen=True)
 class Simulation:
@@ -64,6 +67,10 @@ class Simulation:
         if self.dt > self.duration:
             raise ValueError(f"Simulation.dt {self.dt:g} is longer than the duration {self.duration:g}; give a "
                              "step shorter than the duration")
+        if self.duration / self.dt > MAX_STEPS:
+            raise ValueError(f"Simulation.duration {self.duration:g} is {self.duration / self.dt:.3g} steps of dt = "
+                             f"{self.dt:g}, more than the {MAX_STEPS:.3g} steps the engine counts exactly; give a "
+                             "shorter duration or a larger dt")
         if isinstance(self.transient, bool) or not isinstance(self.transient, numbers.Real) \
                 or not 0.0 <= self.transient < self.duration:
             raise ValueError(f"Simulation.transient must be >= 0 and shorter than the duration "

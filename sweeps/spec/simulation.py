@@ -11,6 +11,7 @@ from typing import Any
 from synsweep.engine import DEFAULT_METRICS, INTEGRATORS, METRICS, Simulation
 from synsweep.engine.kernel import PRECISIONS, SCHEMES
 from synsweep.engine.metrics import KURAMOTO_MIN_NEURONS, metric_applies
+from synsweep.engine.simulate import MAX_STEPS
 
 from ..errors import listing
 from .checks import as_choice, as_integer, as_list, as_mapping, as_number, check_keys, fail
@@ -43,6 +44,11 @@ def simulation_section(raw: Any) -> tuple[Simulation, dict[str, Any]]:
     if dt > duration:
         fail("simulation.dt", f"the step {dt:g} ms is longer than the duration {duration:g} ms",
               "use a step shorter than the duration, e.g. dt: 0.01")
+    if duration / dt > MAX_STEPS:
+        fail("simulation.duration", f"duration {duration:g} ms is {duration / dt:.3g} steps of dt = {dt:g} ms, more "
+                                     f"than the {MAX_STEPS:.3g} steps the engine counts exactly",
+              "give a shorter duration or a larger dt (the estimate printed at the start of a run tells how long "
+              "a duration takes)")
     if not _whole_steps(duration, dt):
         fail("simulation.duration", f"duration {duration:g} ms is not a whole number of steps of dt = {dt:g} "
                                      f"ms ({duration / dt:.6g} steps)",

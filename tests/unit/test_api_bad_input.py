@@ -21,6 +21,7 @@ from tests.specs import hh_pair_doc
     ({"precision": "float16"}, "precision"), ({"integrator": "rk5"}, "integrator"), ({"scheme": "weird"}, "scheme"),
     ({"divergence_bound": 0.0}, "divergence_bound"), ({"coincidence_window": -2.0}, "coincidence_window"),
     ({"min_spikes": 0}, "min_spikes"), ({"sync_spikes": 2.5}, "sync_spikes"), ({"max_rate": 0}, "max_rate"),
+    ({"duration": 1e15}, "duration"),  # 1e17 steps: beyond what the float64 step count holds exactly
 ])
 def test_a_simulation_that_cannot_run_is_refused(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=rf"^Simulation\.{field} "):

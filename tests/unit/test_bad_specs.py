@@ -243,6 +243,8 @@ CASES = [
     ("chunk-points-zero", setter("execution", "chunk_points", value=0), "'execution.chunk_points'", "got 0"),
     ("execution-key-typo", setter("execution", value={"chunk_size": 10}), "'execution.chunk_size'",
      "chunk_points"),
+    ("duration-too-many-steps", setter("simulation", "duration", value=1e15), "'simulation.duration'",
+     "1e+17 steps of dt = 0.01 ms, more than the 9.01e+15 steps the engine counts exactly"),
     ("combined", both(setter("simulation", "dt", value=0.02), setter("simulation", "duration", value=0.01)),
      "'simulation.dt'", "longer"),
 ]
