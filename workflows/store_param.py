@@ -25,6 +25,8 @@ class StoreLocation(click.ParamType):
             return value
         from synsweep.sweeps.location import LocationError, is_url, location
 
+        if not value.strip():
+            self.fail("is empty (an unset shell variable?); give the store's path, e.g. result.zarr", param, ctx)
         if not is_url(value) or value.startswith("file://"):
             return Path(value.removeprefix("file://"))
         loc = location(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
@@ -50,3 +51,13 @@ def test_the_command_line_imports_no_numerics() -> None:
             "print(sorted(m for m in ('numpy', 'distributed', 'dask', 'zarr', 'xarray', 'yaml') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]", out
+
+
+def test_an_empty_store_path_is_refused_as_empty() -> None:
+    from synsweep.workflows.cli import cli
+
+    spec = str(Path(__file__).parents[2] / "workflows" / "specs" / "coupling_scan_small.yaml")
+    for args in (["run", spec, "--out", ""], ["report", " "]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert "is empty (an unset shell variable?)" in result.output
