@@ -179,7 +179,7 @@ def _expected_time(neuron_steps: int, n_chunks: int, speed: Any, workers: int | 
 
     rate = f"{speed.neuron_steps_per_second / 1e6:.3g} M neuron-steps/s per worker"
     measured = (f"{speed.source}: {rate}" if speed.source else
-                f"kernel measured here: {rate} on {speed.points:,} points x {speed.steps:,} steps")
+                f"kernel measured here: {rate} on {_count(speed.points, 'point')} x {_count(speed.steps, 'step')}")
     measured += "; cluster start not included"
     if workers is not None:
         return (f"{_duration(expected_seconds(neuron_steps, n_chunks, speed, workers))} on "
@@ -312,13 +312,13 @@ def start_line(spec: Any, start: Any, workers: int, extend: Path | None) -> str 
     est = estimate(spec)
     output = est["output_bytes"] * (start.points_to_run + start.points_to_copy) / max(est["points"], 1)
     done = f" ({start.chunks_done:,} already done)" if start.chunks_done else ""
-    copied = f", {start.points_to_copy:,} points copied from {extend}" if start.points_to_copy else ""
+    copied = f", {_count(start.points_to_copy, 'point')} copied from {extend}" if start.points_to_copy else ""
     if start.points_to_copy:  # an extension: every chunk is written, only the new points are computed
-        work = (f"{start.points_to_run:,} new points to compute ({neuron_steps:,} neuron-steps){copied}, in "
-                f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to write{done}")
+        work = (f"{_count(start.points_to_run, 'new point')} to compute ({neuron_steps:,} neuron-steps){copied}, "
+                f"in {start.chunks_to_run:,} of {_count(start.n_chunks, 'chunk')} to write{done}")
     else:
-        work = (f"{start.chunks_to_run:,} of {start.n_chunks:,} chunks to compute{done}: {start.points_to_run:,} "
-                f"points, {neuron_steps:,} neuron-steps")
+        work = (f"{start.chunks_to_run:,} of {_count(start.n_chunks, 'chunk')} to compute{done}: "
+                f"{_count(start.points_to_run, 'point')}, {neuron_steps:,} neuron-steps")
     if spec.device == "cuda":  # the speed measured here is the CPU kernel's: no estimate for the GPU workers
         return f"{work}, output about {format_bytes(output)}; on the GPU workers (no time estimate)"
     cached = all(is_cached(key) for key in task_plan(spec).kernels)
@@ -338,7 +338,7 @@ def summary_line(out: Path, report: Any, extend: Path | None) -> str:
     from synsweep.sweeps.store import status_counts
 
     ok, div, missing, run = status_counts(out)
-    line = f"wrote {out}: {ok + div + missing + run:,} points, {ok:,} ok, {div:,} diverged"
+    line = f"wrote {out}: {_count(ok + div + missing + run, 'point')}, {ok:,} ok, {div:,} diverged"
     line += f", {run:,} runaway" if run else ""
     computed = [c for c in report.computed if c != "traces"]
     skipped = [c for c in report.skipped if c != "traces"]

@@ -202,3 +202,15 @@ def test_demo_small_runs_the_packaged_job(tmp_path: Path) -> None:
     ds = open_result(out / "coupling_scan_small.zarr")
     assert (ds["status"].values == 1).all()
     assert ds.attrs["title"] == "coupling_scan_small"
+
+
+def test_a_spec_without_axes_runs_its_one_point_and_says_so_in_the_singular(tmp_path: Path) -> None:
+    doc = yaml.safe_load(SMALL_SPEC.read_text())
+    doc.pop("sweep")
+    doc["simulation"] |= {"duration": 20.0, "transient": 0.0}
+    spec = tmp_path / "one.yaml"
+    spec.write_text(yaml.safe_dump(doc))
+    proc = synsweep("run", spec, "--out", tmp_path / "one.zarr", "--workers", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 1 chunk to compute: 1 point, " in proc.stderr, proc.stderr
+    assert ": 1 point, 1 ok, 0 diverged; this run computed 1 chunk (1 point)" in proc.stdout, proc.stdout

@@ -46,7 +46,7 @@ def test_cuda_sweep_through_the_runner(tmp_path, monkeypatch, capsys):
               "--no-progress"])
     assert done.value.code == 0
     out, err = capsys.readouterr()
-    assert "1 of 1 chunks to compute" in err and "on the GPU workers (no time estimate)" in err, err
+    assert "1 of 1 chunk to compute" in err and "on the GPU workers (no time estimate)" in err, err
     assert "this run computed 1 chunk (20 points)" in out, out
     gpu = _spec("cuda", 20)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
