@@ -138,7 +138,7 @@ def describe_spec(spec: Any, out: Path | None = None, speed: Any = None, kernel_
     ]
     if spec.record is not None:
         rec = spec.record
-        where = "all points" if rec.points is None else f"{len(rec.points)} points"
+        where = "all points" if rec.points is None else _count(len(rec.points), "point")
         rows.append(("traces", f"{', '.join(rec.variables)} every {rec.every} steps at {where}"))
     if spec.refine is not None:
         ref = spec.refine
@@ -301,7 +301,8 @@ def start_line(spec: Any, start: Any, workers: int, extend: Path | None) -> str 
     if not start.chunks_to_run:
         if start.traced_batch:
             return None
-        return f"nothing to compute: all {start.n_chunks:,} chunks of {start.out} are done"
+        return f"nothing to compute: {'the' if start.n_chunks == 1 else 'all'} {_count(start.n_chunks, 'chunk')} of " \
+               f"{start.out} {'is' if start.n_chunks == 1 else 'are'} done"
     from synsweep.engine.kernels import is_cached
     from synsweep.sweeps.cost import measure_kernel, recorded_speed
     from synsweep.sweeps.errors import format_bytes
