@@ -52,26 +52,45 @@ def _f32_from_bits(typingctx, bits):
     return sig, codegen
 
 
+# exp(r) ~ sum_k C[k] r^k on |r| <= ln2/2: 1 + r + r^2 q(r), q = fit_coefficients(9) / fit_coefficients(4)
+C64 = (1.0, 1.0, 0.5000000000000003, 0.16666666666666693, 0.04166666666654974, 0.008333333333193617,
+       0.0013888888954505557, 0.00019841270402974417, 2.4801465717933495e-05, 2.7556583445152186e-06,
+       2.764489718072901e-07, 2.537329530822043e-08)
+C32 = (1.0, 1.0, 0.49999999999999994, 0.16666577025597948, 0.04166655466205872, 0.008363173074516407,
+       0.0013926176119143715)
+
+
+@njit(fastmath={"nsz", "contract"}, error_model="numpy", inline="always")
+def _poly64(r):
+    """sum_k C64[k] r^k as 1 + r (1 + r t), t = sum_k C64[k + 2] r^k by Estrin's scheme (pairs, then pairs of
+    pairs with r^2, r^4): a chain of 6 dependent operations instead of Horner's 11, so that the exponentials of
+    one lane overlap in the pipeline; the last two steps are Horner's, which keep its rounding near 1."""
+    r2 = r * r
+    r4 = r2 * r2
+    t0 = (C64[2] + C64[3] * r) + (C64[4] + C64[5] * r) * r2
+    t1 = (C64[6] + C64[7] * r) + (C64[8] + C64[9] * r) * r2
+    t = t0 + (t1 + (C64[10] + C64[11] * r) * r4) * r4
+    return C64[0] + r * (C64[1] + r * t)
+
+
+@njit(fastmath={"nsz", "contract"}, error_model="numpy", inline="always")
+def _poly32(r):
+    """sum_k C32[k] r^k by Horner's scheme: its chain of 6 is short already (Estrin's measured no faster, W1
+    float32 0.95x to 0.97x)."""
+    p = np.float32(C32[6])
+    for k in range(5, -1, -1):
+        p = p * r + np.float32(C32[k])
+    return p
+
+
 @njit(fastmath={"nsz", "contract"}, error_model="numpy")
 def exp64(x):
     """exp(x) in float64, vectorisable; see the module docstring for accuracy and clamping."""
     x = min(max(x, -708.0), 709.0)
     n = np.floor(x * LOG2E + 0.5)
     r = (x - n * LN2_HI) - n * LN2_LO
-    p = 2.537329530822043e-08
-    p = p * r + 2.764489718072901e-07
-    p = p * r + 2.7556583445152186e-06
-    p = p * r + 2.4801465717933495e-05
-    p = p * r + 0.00019841270402974417
-    p = p * r + 0.0013888888954505557
-    p = p * r + 0.008333333333193617
-    p = p * r + 0.04166666666654974
-    p = p * r + 0.16666666666666693
-    p = p * r + 0.5000000000000003
-    p = p * r + 1.0
-    p = p * r + 1.0
     k = np.int64(np.int32(n)) + 1023
-    return p * _f64_from_bits(k << 52)
+    return _poly64(r) * _f64_from_bits(k << 52)
 
 
 @njit(fastmath={"nsz", "contract"}, error_model="numpy")
@@ -80,15 +99,8 @@ def exp32(x):
     x = min(max(x, np.float32(-87.0)), np.float32(88.0))
     n = np.floor(x * np.float32(LOG2E) + np.float32(0.5))
     r = (x - n * np.float32(0.693359375)) - n * np.float32(-2.12194440e-4)
-    p = np.float32(0.0013926176119143715)
-    p = p * r + np.float32(0.008363173074516407)
-    p = p * r + np.float32(0.04166655466205872)
-    p = p * r + np.float32(0.16666577025597948)
-    p = p * r + np.float32(0.49999999999999994)
-    p = p * r + np.float32(1.0)
-    p = p * r + np.float32(1.0)
     k = np.int32(n) + np.int32(127)
-    return p * _f32_from_bits(k << np.int32(23))
+    return _poly32(r) * _f32_from_bits(k << np.int32(23))
 
 
 def fit_coefficients(degree: int) -> list[float]:

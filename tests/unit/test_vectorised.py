@@ -63,8 +63,9 @@ def test_lane_loop_is_vectorised(precision, integrator, scheme):
     suffix = "pd" if precision == "float64" else "ps"
     packed = re.findall(rf"\bv(?:fmadd|fmsub|fnmadd|mul|add|sub|div)\w*{suffix}\s+%[xy]mm", asm)
     assert len(packed) > 200, len(packed)
-    # the range-reduction step of the vectorised exp: packed float -> int conversions
-    conversions = re.findall(rf"vcvtt{suffix}2dq\s+%[xy]mm", asm)
+    # the range-reduction step of the vectorised exp: packed float -> int conversions, of a register or of a
+    # spilled vector (AT&T's x / y suffix then gives the memory operand's width)
+    conversions = re.findall(rf"vcvtt{suffix}2dq[xy]?\s+(?:%[xy]mm|-?\d*\(%r)", asm)
     assert len(conversions) >= 2 * 2 * 4  # 2 exp per HH rate evaluation x 2 neurons x >= 4 stages
     kernel = run_function(asm)
     assert len(kernel.splitlines()) > 1000
