@@ -12,10 +12,13 @@ from typing import Any
 import numpy as np
 
 from synsweep.engine import METRICS
+from synsweep.engine.kernel import TILE
 from synsweep.engine.metrics import metric_applies
+from synsweep.engine.simulate import delay_rings
 
 from ..errors import format_bytes
 from ..model import SweepSpec
+from ..plan import swept_extremes
 from ..traces import trace_layout
 from .checks import fail
 
@@ -27,8 +30,10 @@ def estimate(spec: SweepSpec) -> dict[str, Any]:
 
     Returns: points, dims (names), shape, neuron_steps (points x neurons x steps), n_chunks, metric_bytes
     (the metric arrays, status and diverged_step), traced_points, trace_rows (neuron, variable) pairs,
-    trace_samples (per point and row), trace_bytes, output_bytes (metric_bytes + trace_bytes, uncompressed)
-    and chunk_bytes (working memory of one task: its traces, twice, plus its state and accumulators).
+    trace_samples (per point and row), trace_bytes, output_bytes (metric_bytes + trace_bytes, uncompressed),
+    ring_bytes (the kernel's delay buffers: a power of two above each synapse's longest delay in steps, for
+    one tile of lanes) and chunk_bytes (working memory of one task: its traces, twice, its state and
+    accumulators, and ring_bytes).
     """
     n_points = spec.n_points
     n_neurons = len(spec.circuit.neurons)
@@ -51,8 +56,10 @@ def estimate(spec: SweepSpec) -> dict[str, Any]:
     traced_lanes = min(spec.chunk_points, traced)
     n_state = sum(len(n.definition.state_names) for n in spec.circuit.neurons)
     n_params = len(spec.circuit.param_paths())
+    rings = delay_rings(spec.circuit, spec.simulation, swept_extremes(spec))
+    ring_bytes = sum(r for r in rings if r > 1) * TILE[spec.simulation.precision] * itemsize
     chunk_bytes = (2 * traced_lanes * rows * samples * itemsize
-                   + lanes * (8 * (n_state + n_params) + 64 * (n_neurons + n_pairs) + per_point))
+                   + lanes * (8 * (n_state + n_params) + 64 * (n_neurons + n_pairs) + per_point) + ring_bytes)
     return {
         "points": n_points,
         "dims": tuple(d.name for d in spec.dims),
@@ -65,6 +72,7 @@ def estimate(spec: SweepSpec) -> dict[str, Any]:
         "trace_samples": samples,
         "trace_bytes": trace_bytes,
         "output_bytes": metric_bytes + trace_bytes,
+        "ring_bytes": ring_bytes,
         "chunk_bytes": chunk_bytes,
     }
 
@@ -110,6 +118,12 @@ def check_resources(spec: SweepSpec, out_path: str | os.PathLike | None,
     if memory_bytes is None:
         memory_bytes = _total_memory()
     if memory_bytes is not None and est["chunk_bytes"] > MEMORY_FRACTION * memory_bytes:
+        if 2 * est["ring_bytes"] > est["chunk_bytes"]:
+            fail("circuit.synapses", f"the synapses' delay buffers would need about {format_bytes(est['ring_bytes'])} "
+                                     f"of memory in every task, more than {MEMORY_FRACTION:.0%} of the "
+                                     f"{format_bytes(memory_bytes)} of RAM (a buffer grows with its synapse's "
+                                     f"longest delay in steps of dt)",
+                 "give shorter delays, or fewer synapses with long ones, or a larger simulation.dt")
         field = "record" if est["trace_bytes"] else "execution.chunk_points"
         fail(field, f"one task of {min(spec.chunk_points, est['points'])} points would need about "
                      f"{format_bytes(est['chunk_bytes'])} of memory, more than {MEMORY_FRACTION:.0%} of the "

@@ -305,6 +305,26 @@ def test_check_resources(seed_spec, tmp_path):
     assert "'record'" in str(err.value) and "chunk_points" in str(err.value)
 
 
+def test_delay_buffers_count_in_a_tasks_memory_and_too_many_are_refused():
+    neurons = {"a": {"model": "lif"}, "b": {"model": "lif"}}
+
+    def spec(delay: float, n: int):
+        synapses = {f"s{i}": {"model": "exponential", "pre": "a", "post": "b", "params": {"delay": delay}}
+                    for i in range(n)}
+        return load_spec({"name": "delays", "circuit": {"neurons": neurons, "synapses": synapses},
+                          "simulation": {"dt": 0.01, "duration": 10.0}})
+
+    # 100 steps of delay: a ring of 128 slots of one float64 tile (64 lanes) per synapse
+    assert estimate(spec(1.0, 3))["ring_bytes"] == 3 * 128 * 64 * 8
+    assert estimate(spec(0.0, 3))["ring_bytes"] == 0
+    long = spec(10_000.0, 8)  # 10^6 steps each: 2^20 slots, 512 MiB per synapse
+    assert estimate(long)["chunk_bytes"] > estimate(long)["ring_bytes"] == 8 * 2**20 * 64 * 8
+    with pytest.raises(SpecError) as err:
+        check_resources(long, None, memory_bytes=8 * 2**30)
+    assert "'circuit.synapses'" in str(err.value) and "shorter delays" in str(err.value)
+    check_resources(spec(10_000.0, 1), None, memory_bytes=8 * 2**30)
+
+
 # -- errors ---------------------------------------------------------------------------------------------------
 def test_spec_error_is_one_paragraph_and_pickles():
     err = SpecError("simulation.dt", "must be a positive number of ms, got -0.01",
